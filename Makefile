@@ -1,0 +1,78 @@
+# slimscope build. `make` builds ./slimscope; `make run` opens the TUI on the shipped demo;
+# `make test` builds and runs every test. Missing Debian packages are installed when root.
+
+CC      ?= gcc
+ARCH    ?= -march=native
+OPT     ?= -O2
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+           $(OPT) $(ARCH) -g -fopenmp -I. -Icore
+PKGS    := ncursesw readline openblas libcjson libpcre2-8 libutf8proc
+DEB_PKGS := pkg-config libncurses-dev libreadline-dev libopenblas-dev libcjson-dev libpcre2-dev \
+            libcmocka-dev libutf8proc-dev tmux
+
+BUILD   := build
+DEPS_OK := $(BUILD)/.deps-ok
+
+# pkg-config is only asked once the dependency check has run (see $(DEPS_OK)).
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+LIB_SRC  := $(wildcard core/*.c) $(wildcard views/*.c) $(filter-out app/main.c,$(wildcard app/*.c))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+LIB      := $(BUILD)/libslimscope.a
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+# CUDA backend: built when nvcc is found, unless GPU=0.
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+GPU     ?= $(if $(NVCC),1,0)
+ifeq ($(GPU),1)
+CU_SRC   := $(wildcard gpu/*.cu)
+CU_OBJ   := $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC))
+CUDA_DIR ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CFLAGS   += -DSLIM_GPU=1
+GPU_LIBS := -L$(CUDA_DIR)/lib64 -Wl,-rpath,$(CUDA_DIR)/lib64 -lcudart -lcublas -lstdc++
+endif
+
+.PHONY: all deps run test bench demo demo-eval fuzz asan clean
+all: slimscope
+
+deps: $(DEPS_OK)
+$(DEPS_OK):
+	@sh tools/install-deps.sh $(DEB_PKGS)
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/gpu/%.o: gpu/%.cu | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -I. -Icore -Xcompiler -fPIC -c $< -o $@
+
+$(LIB): $(LIB_OBJ) $(CU_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+slimscope: $(BUILD)/app/main.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(GPU_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(PKG_LIBS) $(TEST_LIBS) $(GPU_LIBS)
+
+run: slimscope
+	./slimscope --model models/demo/base --adapter models/demo/slim
+
+test: slimscope $(TEST_BIN)
+	@sh tests/run_tests.sh $(TEST_BIN)
+
+bench: slimscope
+	./slimscope bench
+
+clean:
+	rm -rf $(BUILD) slimscope
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/app/main.d

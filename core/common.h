@@ -1,0 +1,57 @@
+// common.h: error reporting, checked allocation and small helpers shared by every module.
+// The engine (core/, gpu/) never exits on bad input: functions return 0 on success or -1 on
+// failure and fill an Err with one line naming the file, the field and what was expected.
+#ifndef SLIMSCOPE_COMMON_H
+#define SLIMSCOPE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    char msg[1024];
+} Err;
+
+// Formats the message into err (if not NULL) and returns -1, so callers can `return err_set(...)`.
+int err_set(Err* err, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Out of memory is not "bad input": like llm.c's mallocCheck, report where and abort.
+void* malloc_check(size_t size, const char* file, int line);
+void* calloc_check(size_t n, size_t size, const char* file, int line);
+void* realloc_check(void* p, size_t size, const char* file, int line);
+#define xmalloc(size) malloc_check((size), __FILE__, __LINE__)
+#define xcalloc(n, size) calloc_check((n), (size), __FILE__, __LINE__)
+#define xrealloc(p, size) realloc_check((p), (size), __FILE__, __LINE__)
+char* xstrdup(const char* s);
+
+// Reads a whole file into a NUL-terminated buffer. Returns NULL and fills err on failure.
+char* read_file_text(const char* path, size_t* len_out, Err* err);
+
+// Writes data to path through path.tmp.<pid> + rename, so a reader never sees a partial file.
+int write_file_atomic(const char* path, const void* data, size_t len, Err* err);
+
+// Opens "<path>.tmp.<pid>" for writing; commit renames it over path, abort removes it.
+typedef struct {
+    FILE* f;
+    char final_path[4096];
+    char tmp_path[4200];
+} AtomicFile;
+int atomic_open(AtomicFile* af, const char* path, Err* err);
+int atomic_commit(AtomicFile* af, Err* err);
+void atomic_abort(AtomicFile* af);
+
+// Joins dir and name into out (size n). Returns out.
+char* path_join(char* out, size_t n, const char* dir, const char* name);
+int file_exists(const char* path);
+int mkdir_p(const char* path, Err* err);
+
+// Wall clock in seconds (monotonic).
+double now_seconds(void);
+
+// float16 / bfloat16 <-> float32 (round to nearest even).
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);
+
+#endif
