@@ -1,0 +1,225 @@
+// config.c: config.json <-> ModelConfig, with one-line errors naming the file and field.
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char* ARCH_NAMES[] = {"llama", "mistral", "qwen2"};
+const char* arch_name(ArchType a) { return ARCH_NAMES[a]; }
+
+static int get_int(const cJSON* root, const char* key, int required, int def, int* out, const char* path, Err* err) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) {
+        if (required) return err_set(err, "%s: missing required field '%s' (expected a positive integer)", path, key);
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 1e9)
+        return err_set(err, "%s: field '%s' must be a non-negative integer", path, key);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int get_float(const cJSON* root, const char* key, float def, float* out, const char* path, Err* err) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v)) return err_set(err, "%s: field '%s' must be a number", path, key);
+    *out = (float)v->valuedouble;
+    return 0;
+}
+
+static int get_bool(const cJSON* root, const char* key, int def, int* out, const char* path, Err* err) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsBool(v)) return err_set(err, "%s: field '%s' must be true or false", path, key);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+// bos/eos ids may be an integer, a list of integers (the first is used) or absent.
+static int get_token_id(const cJSON* root, const char* key, int* out, const char* path, Err* err) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = -1;
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (cJSON_IsArray(v)) v = v->child;
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0) return err_set(err, "%s: field '%s' must be a token id", path, key);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+int config_parse(ModelConfig* c, const char* json, const char* path, Err* err) {
+    memset(c, 0, sizeof *c);
+    cJSON* root = cJSON_Parse(json);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return err_set(err, "%s: not a JSON object", path);
+    }
+    int rc = -1;
+    const cJSON* mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (!cJSON_IsString(mt)) {
+        err_set(err, "%s: missing required field 'model_type' (expected \"llama\", \"mistral\" or \"qwen2\")", path);
+        goto done;
+    }
+    int arch = -1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(mt->valuestring, ARCH_NAMES[i]) == 0) arch = i;
+    if (arch < 0) {
+        err_set(err, "%s: model_type '%s' is not supported (expected \"llama\", \"mistral\" or \"qwen2\")", path,
+                mt->valuestring);
+        goto done;
+    }
+    c->arch = (ArchType)arch;
+    const cJSON* act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+    if (cJSON_IsString(act) && strcmp(act->valuestring, "silu") != 0) {
+        err_set(err, "%s: hidden_act '%s' is not supported (expected \"silu\")", path, act->valuestring);
+        goto done;
+    }
+    if (get_int(root, "hidden_size", 1, 0, &c->dim, path, err) ||
+        get_int(root, "intermediate_size", 1, 0, &c->hidden_dim, path, err) ||
+        get_int(root, "num_hidden_layers", 1, 0, &c->n_layers, path, err) ||
+        get_int(root, "num_attention_heads", 1, 0, &c->n_heads, path, err) ||
+        get_int(root, "vocab_size", 1, 0, &c->vocab_size, path, err) ||
+        get_int(root, "num_key_value_heads", 0, c->n_heads, &c->n_kv_heads, path, err) ||
+        get_int(root, "max_position_embeddings", 0, 2048, &c->max_seq_len, path, err) ||
+        get_float(root, "rms_norm_eps", 1e-6f, &c->norm_eps, path, err) ||
+        get_float(root, "rope_theta", 10000.0f, &c->rope_theta, path, err) ||
+        get_bool(root, "tie_word_embeddings", 0, &c->tie_embeddings, path, err) ||
+        get_token_id(root, "bos_token_id", &c->bos_id, path, err) ||
+        get_token_id(root, "eos_token_id", &c->eos_id, path, err))
+        goto done;
+    const char* positive[] = {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                              "vocab_size", "num_key_value_heads"};
+    int vals[] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->vocab_size, c->n_kv_heads};
+    for (int i = 0; i < 6; i++)
+        if (vals[i] <= 0) {
+            err_set(err, "%s: field '%s' must be positive", path, positive[i]);
+            goto done;
+        }
+    if (c->n_heads % c->n_kv_heads != 0) {
+        err_set(err, "%s: num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)", path, c->n_heads,
+                c->n_kv_heads);
+        goto done;
+    }
+    if (get_int(root, "head_dim", 0, 0, &c->head_dim, path, err)) goto done;
+    if (c->head_dim == 0) {
+        if (c->dim % c->n_heads != 0) {
+            err_set(err, "%s: hidden_size (%d) is not divisible by num_attention_heads (%d) and no head_dim is given", path,
+                    c->dim, c->n_heads);
+            goto done;
+        }
+        c->head_dim = c->dim / c->n_heads;
+    }
+    if (c->head_dim % 2) {
+        err_set(err, "%s: head_dim %d must be even for RoPE", path, c->head_dim);
+        goto done;
+    }
+    if (c->max_seq_len <= 0) c->max_seq_len = 2048;
+    if (c->arch == ARCH_QWEN2) {
+        c->attn_bias = 1;  // Qwen2 always has q/k/v biases and none on o_proj
+    } else {
+        if (get_bool(root, "attention_bias", 0, &c->attn_bias, path, err)) goto done;
+        c->o_bias = c->attn_bias;
+        if (get_bool(root, "mlp_bias", 0, &c->mlp_bias, path, err)) goto done;
+    }
+    const cJSON* rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    c->rope_factor = 1.0f;
+    if (rs && !cJSON_IsNull(rs)) {
+        const cJSON* ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+        if (!cJSON_IsString(ty)) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
+        if (!cJSON_IsObject(rs) || !cJSON_IsString(ty)) {
+            err_set(err, "%s: field 'rope_scaling' must be an object with a 'rope_type' string", path);
+            goto done;
+        }
+        if (get_float(rs, "factor", 1.0f, &c->rope_factor, path, err)) goto done;
+        if (strcmp(ty->valuestring, "default") == 0) {
+            c->rope_scaling = ROPE_DEFAULT;
+        } else if (strcmp(ty->valuestring, "linear") == 0) {
+            c->rope_scaling = ROPE_LINEAR;
+        } else if (strcmp(ty->valuestring, "llama3") == 0) {
+            c->rope_scaling = ROPE_LLAMA3;
+            if (get_float(rs, "low_freq_factor", 1.0f, &c->rope_low_freq_factor, path, err) ||
+                get_float(rs, "high_freq_factor", 4.0f, &c->rope_high_freq_factor, path, err) ||
+                get_int(rs, "original_max_position_embeddings", 1, 0, &c->rope_original_max_pos, path, err))
+                goto done;
+        } else {
+            err_set(err, "%s: rope_scaling type '%s' is not supported (expected default, linear or llama3)", path,
+                    ty->valuestring);
+            goto done;
+        }
+    }
+    const cJSON* td = cJSON_GetObjectItemCaseSensitive(root, "torch_dtype");
+    snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", cJSON_IsString(td) ? td->valuestring : "");
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int config_load(ModelConfig* c, const char* path, Err* err) {
+    char* text = read_file_text(path, NULL, err);
+    if (!text) return -1;
+    int rc = config_parse(c, text, path, err);
+    free(text);
+    return rc;
+}
+
+int config_save(const ModelConfig* c, const char* path, Err* err) {
+    static const char* class_names[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+    cJSON* r = cJSON_CreateObject();
+    cJSON* archs = cJSON_AddArrayToObject(r, "architectures");
+    cJSON_AddItemToArray(archs, cJSON_CreateString(class_names[c->arch]));
+    cJSON_AddStringToObject(r, "model_type", ARCH_NAMES[c->arch]);
+    cJSON_AddNumberToObject(r, "hidden_size", c->dim);
+    cJSON_AddNumberToObject(r, "intermediate_size", c->hidden_dim);
+    cJSON_AddNumberToObject(r, "num_hidden_layers", c->n_layers);
+    cJSON_AddNumberToObject(r, "num_attention_heads", c->n_heads);
+    cJSON_AddNumberToObject(r, "num_key_value_heads", c->n_kv_heads);
+    cJSON_AddNumberToObject(r, "head_dim", c->head_dim);
+    cJSON_AddNumberToObject(r, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(r, "max_position_embeddings", c->max_seq_len);
+    cJSON_AddNumberToObject(r, "rms_norm_eps", c->norm_eps);
+    cJSON_AddNumberToObject(r, "rope_theta", c->rope_theta);
+    cJSON_AddStringToObject(r, "hidden_act", "silu");
+    cJSON_AddBoolToObject(r, "tie_word_embeddings", c->tie_embeddings);
+    if (c->arch != ARCH_QWEN2) {
+        cJSON_AddBoolToObject(r, "attention_bias", c->attn_bias);
+        cJSON_AddBoolToObject(r, "mlp_bias", c->mlp_bias);
+    }
+    if (c->bos_id >= 0) cJSON_AddNumberToObject(r, "bos_token_id", c->bos_id);
+    if (c->eos_id >= 0) cJSON_AddNumberToObject(r, "eos_token_id", c->eos_id);
+    if (c->rope_scaling != ROPE_DEFAULT) {
+        cJSON* rs = cJSON_AddObjectToObject(r, "rope_scaling");
+        cJSON_AddStringToObject(rs, "rope_type", c->rope_scaling == ROPE_LLAMA3 ? "llama3" : "linear");
+        cJSON_AddNumberToObject(rs, "factor", c->rope_factor);
+        if (c->rope_scaling == ROPE_LLAMA3) {
+            cJSON_AddNumberToObject(rs, "low_freq_factor", c->rope_low_freq_factor);
+            cJSON_AddNumberToObject(rs, "high_freq_factor", c->rope_high_freq_factor);
+            cJSON_AddNumberToObject(rs, "original_max_position_embeddings", c->rope_original_max_pos);
+        }
+    }
+    cJSON_AddStringToObject(r, "torch_dtype", c->torch_dtype[0] ? c->torch_dtype : "float32");
+    char* s = cJSON_Print(r);
+    cJSON_Delete(r);
+    int rc = write_file_atomic(path, s, strlen(s), err);
+    free(s);
+    return rc;
+}
+
+size_t config_param_count(const ModelConfig* c) {
+    size_t C = c->dim, F = c->hidden_dim, D = c->head_dim, V = c->vocab_size;
+    size_t q = (size_t)c->n_heads * D, kv = (size_t)c->n_kv_heads * D;
+    size_t per_layer = 2 * C + C * q + 2 * C * kv + q * C + 3 * C * F;
+    if (c->attn_bias) per_layer += q + 2 * kv;
+    if (c->o_bias) per_layer += C;
+    if (c->mlp_bias) per_layer += 2 * F + C;
+    return V * C * (c->tie_embeddings ? 1 : 2) + C + per_layer * c->n_layers;
+}

@@ -1,0 +1,44 @@
+// forward.h: the inference forward pass (prefill and decode with a KV cache), with SLIM applied
+// in the MLP of every adapted block and every routing decision written into a Trace.
+#ifndef SLIMSCOPE_FORWARD_H
+#define SLIMSCOPE_FORWARD_H
+
+#include "model.h"
+#include "slim.h"
+#include "trace.h"
+
+typedef struct {
+    int max_seq, max_batch;
+    float* key_cache;          // (L, max_seq, Hkv*D)
+    float* value_cache;        // (L, max_seq, Hkv*D)
+    float* x;                  // (B, C) residual stream
+    float* xb;                 // (B, C) normed input
+    float* xb2;                // (B, max(C, Hq*D)) attention output / projection output
+    float* q;                  // (B, Hq*D)
+    float* k;                  // (B, Hkv*D)
+    float* v;                  // (B, Hkv*D)
+    float* att;                // (threads, max_seq) attention scores
+    float* hb;                 // (B, F) gate
+    float* hb2;                // (B, F) up
+    float* hmix;               // (B, F) silu(gate) * up
+    float* route_buf;          // (B, 4 * E) routing scratch
+    float* scratch;            // (threads, r + max in + max out) LoRA scratch
+    int* iscratch;             // (threads, max in + max out) mask index scratch
+    float* lens_buf;           // (V) logit-lens scratch
+    float* rope_inv_freq;      // (D/2)
+} RunState;
+
+int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, int max_batch, Err* err);
+void runstate_free(RunState* s);
+
+// Runs tokens[0..n) at positions pos..pos+n-1, filling the KV cache for them (n may exceed
+// max_batch: it is processed in chunks). logits: (V) for the last position, or (n, V) when
+// all_logits. a == NULL or run->mode == MODE_OFF runs the base model. tr may be NULL.
+int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, const int* tokens, int n, int pos,
+            float* logits, int all_logits, Trace* tr, Err* err);
+
+// Threads used by OpenBLAS and the OpenMP loops.
+void forward_set_threads(int n);
+int forward_get_threads(void);
+
+#endif

@@ -1,0 +1,24 @@
+// mask.h: the fast masking of shared/SLIM.md section 4. Whole input columns of A and output rows
+// of B are kept or dropped; the keep-sets come from a counter-based PRNG keyed by
+// (mask_seed, layer, expert, projection, epoch), so every machine and backend draws the same masks.
+#ifndef SLIMSCOPE_MASK_H
+#define SLIMSCOPE_MASK_H
+
+#include <stdint.h>
+
+typedef struct {
+    int n_row, n_col;          // kept rows of B (of out) and kept columns of A (of in)
+    int* rows;                 // (out) buffer; first n_row entries hold kept row indices, ascending
+    int* cols;                 // (in)  buffer; first n_col entries hold kept column indices, ascending
+    float rescale;             // out*in / (n_row*n_col); 1 when p == 0
+} MaskSet;
+
+// Counter-based random 64-bit value for (key, counter): a stateless hash, same on every machine.
+uint64_t mask_hash(uint64_t key, uint64_t counter);
+uint64_t mask_key(uint64_t seed, int layer, int expert, int proj, uint64_t epoch);
+
+// Fills m (whose rows/cols buffers hold out/in ints) with the keep-sets for ratio p in [0, 1).
+// p == 0 keeps everything with rescale exactly 1.
+void mask_build(MaskSet* m, int out, int in, float p, uint64_t key);
+
+#endif

@@ -1,0 +1,51 @@
+// slim.h: SLIM routing and the masked dynamic merge (shared/SLIM.md sections 2-4).
+#ifndef SLIMSCOPE_SLIM_H
+#define SLIMSCOPE_SLIM_H
+
+#include "adapter.h"
+#include "mask.h"
+
+typedef enum { MODE_SLIM = 0, MODE_OFF, MODE_LORA_ONLY, MODE_IDENTITY_ONLY } AdapterMode;
+const char* adapter_mode_name(AdapterMode m);
+int adapter_mode_from_name(const char* s);  // -1 when unknown
+
+// Run-time controls, changeable between tokens without reloading the adapter.
+typedef struct {
+    AdapterMode mode;
+    float mask_ratio;          // p in [0, 1)
+    uint64_t mask_seed;
+    MaskRefresh mask_refresh;
+    int* force;                // (L) expert forced at each block (0..E-1), -1 = route normally; may be NULL
+    unsigned char* layer_on;   // (L) 0 = adapter off at this block; may be NULL (all on)
+    uint64_t step;             // epoch for REFRESH_PER_STEP
+} SlimRun;
+
+void slim_run_init(SlimRun* r, const Adapter* a, int n_layers);  // defaults from the adapter config
+void slim_run_free(SlimRun* r);
+
+// One token's routing at one block (all arrays of length E = a->n_experts).
+typedef struct {
+    float* z;                  // raw router logits
+    float* zy;                 // yielded logits z'
+    float* pi;                 // softmax(z')
+    float* w;                  // renormalised weights over the kept set, 0 elsewhere
+    int nearest;               // j*
+    float dist;                // d
+    float id_share;            // sum of w over identity experts
+} Route;
+
+// Routes x (C) at block l (SLIM.md section 2, steps 1-6) under the run's mode and forcing.
+// For a LoRA adapter the single expert always gets weight 1.
+void slim_route(Route* out, const float* x, const Adapter* a, const SlimRun* run, int l);
+
+// Nearest cluster and distance alone (steps 2-3); used by routing and by training's cluster update.
+int slim_nearest(const float* x, const float* centers, const float* sigma, int n_clusters, int C, float* dist);
+
+// y (out) += sum over experts with w[e] != 0 of w[e] * s * rescale * B'_e A'_e v, masked as SLIM.md
+// section 4 says with keep-sets from the run (epoch = token position when per_token).
+// For ADAPTER_LORA, w == NULL means weight 1 for its single expert. scratch: at least r + in + out floats.
+// Returns ||delta y||^2 so the trace can report the relative contribution.
+float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun* run, int l, Proj p,
+                      const float* w, int pos, float* scratch, int* iscratch);
+
+#endif
