@@ -18,9 +18,17 @@ typedef struct {
     int* force;                // (L) expert forced at each block (0..E-1), -1 = route normally; may be NULL
     unsigned char* layer_on;   // (L) 0 = adapter off at this block; may be NULL (all on)
     uint64_t step;             // epoch for REFRESH_PER_STEP
+    // keep-sets cached for REFRESH_FIXED / REFRESH_PER_STEP: (L, E_lora, PROJ_COUNT); valid while
+    // (cached_p, cached_seed, cached_epoch) match the run, otherwise masks are drawn on the fly.
+    MaskSet* masks;
+    int* mask_idx;
+    float cached_p;
+    uint64_t cached_seed, cached_epoch;
 } SlimRun;
 
 void slim_run_init(SlimRun* r, const Adapter* a, int n_layers);  // defaults from the adapter config
+// Validates p (in [0, 1)) and rebuilds the cached keep-sets; call after changing p, seed or refresh.
+int slim_run_prepare(SlimRun* r, const Adapter* a, Err* err);
 void slim_run_free(SlimRun* r);
 
 // One token's routing at one block (all arrays of length E = a->n_experts).

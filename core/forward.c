@@ -1,0 +1,293 @@
+// forward.c: prefill and decode of a Llama-family model with a KV cache, SLIM applied in the MLP
+// of adapted blocks (and PEFT LoRA on any projection), every routing decision written to a Trace.
+#include "forward.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+
+static int g_threads = 0;
+
+void forward_set_threads(int n) {
+    if (n < 1) n = 1;
+    g_threads = n;
+    openblas_set_num_threads(n);
+    omp_set_num_threads(n);
+}
+
+int forward_get_threads(void) { return g_threads ? g_threads : omp_get_max_threads(); }
+
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, int max_batch, Err* err) {
+    memset(s, 0, sizeof *s);
+    const ModelConfig* c = &m->cfg;
+    if (max_seq <= 0) max_seq = c->max_seq_len;
+    if (max_batch <= 0) max_batch = 64;
+    s->max_seq = max_seq;
+    s->max_batch = max_batch;
+    size_t B = max_batch, C = c->dim, F = c->hidden_dim, V = c->vocab_size;
+    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t L = c->n_layers;
+    size_t cache = L * max_seq * kvd;
+    s->key_cache = calloc(cache, sizeof(float));
+    s->value_cache = calloc(cache, sizeof(float));
+    if (!s->key_cache || !s->value_cache) {
+        runstate_free(s);
+        return err_set(err, "cannot allocate a KV cache of %zu MB for %d positions", 2 * cache * 4 >> 20, max_seq);
+    }
+    int nt = omp_get_max_threads();
+    if (g_threads > nt) nt = g_threads;
+    s->x = xcalloc(B * C, sizeof(float));
+    s->xb = xcalloc(B * C, sizeof(float));
+    s->xb2 = xcalloc(B * (C > qd ? C : qd), sizeof(float));
+    s->q = xcalloc(B * qd, sizeof(float));
+    s->k = xcalloc(B * kvd, sizeof(float));
+    s->v = xcalloc(B * kvd, sizeof(float));
+    s->att = xcalloc((size_t)nt * max_seq, sizeof(float));
+    s->hb = xcalloc(B * F, sizeof(float));
+    s->hb2 = xcalloc(B * F, sizeof(float));
+    s->hmix = xcalloc(B * F, sizeof(float));
+    int E = a ? a->n_experts : 1;
+    s->route_buf = xcalloc(B * 4 * E, sizeof(float));
+    int max_io = max_int(max_int((int)C, (int)F), max_int((int)qd, (int)kvd));
+    int r = a ? a->r : 0;
+    if (a)
+        for (int l = 0; l < a->n_layers; l++)
+            for (int p = 0; p < PROJ_COUNT; p++) r = max_int(r, a->layers[l].proj[p].r);
+    s->scratch = xcalloc((size_t)nt * (r + 3 * max_io), sizeof(float));
+    s->iscratch = xcalloc((size_t)nt * 2 * max_io, sizeof(int));
+    s->lens_buf = xcalloc(B * V, sizeof(float));
+    s->rope_inv_freq = xcalloc(c->head_dim / 2, sizeof(float));
+    cpu_rope_inv_freq(s->rope_inv_freq, c);
+    return 0;
+}
+
+void runstate_free(RunState* s) {
+    free(s->key_cache); free(s->value_cache); free(s->x); free(s->xb); free(s->xb2); free(s->q); free(s->k);
+    free(s->v); free(s->att); free(s->hb); free(s->hb2); free(s->hmix); free(s->route_buf); free(s->scratch);
+    free(s->iscratch); free(s->lens_buf); free(s->rope_inv_freq);
+    memset(s, 0, sizeof *s);
+}
+
+// Top TRACE_TOPK of softmax(logits) and its entropy, into the trace row of `pos`.
+static void trace_next_token(Trace* tr, int pos, const float* logits, int V) {
+    float mx = logits[0];
+    for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0, ent = 0;
+    for (int i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
+    double lse = mx + log(sum);
+    int* ids = tr->top_id + (size_t)pos * TRACE_TOPK;
+    float* ps = tr->top_p + (size_t)pos * TRACE_TOPK;
+    for (int k = 0; k < TRACE_TOPK; k++) {
+        ids[k] = -1;
+        ps[k] = -1;
+    }
+    for (int i = 0; i < V; i++) {
+        double lp = logits[i] - lse, p = exp(lp);
+        ent -= p * lp;
+        if (p <= ps[TRACE_TOPK - 1]) continue;
+        int k = TRACE_TOPK - 1;
+        while (k > 0 && p > ps[k - 1]) {
+            ps[k] = ps[k - 1];
+            ids[k] = ids[k - 1];
+            k--;
+        }
+        ps[k] = (float)p;
+        ids[k] = i;
+    }
+    tr->entropy[pos] = (float)ent;
+}
+
+// Adds the adapter's delta to projection p's outputs for the n tokens of a chunk and records
+// the relative size of the delta in the trace.
+static void apply_adapter(float* y, const float* v, int n, int in, int out, const Model* m, const Adapter* a,
+                          const SlimRun* run, int l, Proj p, const float* wts, int stride_w, int pos, Trace* tr,
+                          RunState* s) {
+    if (!a->layers[l].proj[p].A) return;
+    int r = a->layers[l].proj[p].r;
+    size_t sstride = (size_t)r + 3 * (size_t)max_int(max_int(m->cfg.dim, m->cfg.hidden_dim),
+                                                       max_int(m->cfg.n_heads * m->cfg.head_dim, m->cfg.n_kv_heads * m->cfg.head_dim));
+    (void)in;
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int t = 0; t < n; t++) {
+        int th = omp_get_thread_num();
+        float* yt = y + (size_t)t * out;
+        double base2 = 0;
+        if (tr)
+            for (int i = 0; i < out; i++) base2 += (double)yt[i] * yt[i];
+        float d2 = slim_apply_proj(yt, v + (size_t)t * in, a, run, l, p, wts + (size_t)t * stride_w, pos + t,
+                                   s->scratch + th * sstride, s->iscratch + th * (sstride - r) / 3 * 2);
+        if (tr) tr->rel_delta[((size_t)(pos + t) * m->cfg.n_layers + l) * PROJ_COUNT + p] = base2 > 0 ? sqrtf(d2 / base2) : 0;
+    }
+}
+
+// Routes the n tokens of a chunk at block l from their MLP inputs xb, into the trace or scratch.
+// Returns the per-token weight rows (stride E).
+static float* route_chunk(const float* xb, int n, const Adapter* a, const SlimRun* run, int l, int pos, Trace* tr,
+                          RunState* s) {
+    int E = a->n_experts, L = a->n_layers, C = a->dim;
+    float* wrows = s->route_buf;  // (n, E) weights, then scratch z/zy/pi when there is no trace
+#pragma omp parallel for schedule(static) if (n > 1 && a->type == ADAPTER_SLIM)
+    for (int t = 0; t < n; t++) {
+        Route rt;
+        float* sc = s->route_buf + (size_t)s->max_batch * E + (size_t)t * 3 * E;
+        if (tr) {
+            size_t off = ((size_t)(pos + t) * L + l) * E;
+            rt.z = tr->z + off;
+            rt.zy = tr->zy + off;
+            rt.pi = tr->pi + off;
+        } else {
+            rt.z = sc;
+            rt.zy = sc + E;
+            rt.pi = sc + 2 * E;
+        }
+        rt.w = wrows + (size_t)t * E;
+        slim_route(&rt, xb ? xb + (size_t)t * C : NULL, a, run, l);
+        if (tr) {
+            size_t pl = (size_t)(pos + t) * L + l;
+            memcpy(tr->w + pl * E, rt.w, E * sizeof(float));
+            tr->nearest[pl] = rt.nearest;
+            tr->dist[pl] = rt.dist;
+            tr->id_share[pl] = rt.id_share;
+            tr->routed[pl] = a->type == ADAPTER_SLIM && a->layers[l].active;
+        }
+    }
+    return wrows;
+}
+
+// Logit lens: block l's residual stream for each token of the chunk, through final norm + lm_head.
+static void lens_chunk(const Model* m, RunState* s, int n, int l, int pos, Trace* tr) {
+    const ModelConfig* c = &m->cfg;
+    float* normed = s->xb;  // free at this point of the block loop
+    cpu_rmsnorm(normed, s->x, m->final_norm, n, c->dim, c->norm_eps);
+    cpu_matmul(s->lens_buf, normed, m->lm_head, NULL, n, c->dim, c->vocab_size);
+    for (int t = 0; t < n; t++) {
+        const float* lg = s->lens_buf + (size_t)t * c->vocab_size;
+        int best = 0;
+        for (int i = 1; i < c->vocab_size; i++) best = lg[i] > lg[best] ? i : best;
+        double sum = 0;
+        for (int i = 0; i < c->vocab_size; i++) sum += exp((double)lg[i] - lg[best]);
+        size_t pl = (size_t)(pos + t) * c->n_layers + l;
+        tr->lens_id[pl] = best;
+        tr->lens_p[pl] = (float)(1.0 / sum);
+    }
+}
+
+// One chunk of n <= max_batch tokens at positions pos..pos+n-1.
+static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, const int* tokens, int n,
+                          int pos, Trace* tr) {
+    const ModelConfig* c = &m->cfg;
+    int C = c->dim, F = c->hidden_dim, D = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
+    int qd = Hq * D, kvd = Hkv * D, L = c->n_layers;
+    int use_adapter = a && run && run->mode != MODE_OFF;
+    int E = a ? a->n_experts : 1;
+
+    // token embeddings
+    for (int t = 0; t < n; t++) memcpy(s->x + (size_t)t * C, m->embed + (size_t)tokens[t] * C, C * sizeof(float));
+    if (tr)
+        for (int t = 0; t < n; t++) tr->token[pos + t] = tokens[t];
+
+    for (int l = 0; l < L; l++) {
+        const LayerWeights* w = &m->layers[l];
+        float* kc = s->key_cache + (size_t)l * s->max_seq * kvd;
+        float* vc = s->value_cache + (size_t)l * s->max_seq * kvd;
+        int adapted = use_adapter && a->layers[l].active;
+        float* wts = NULL;
+        if (tr) {  // defaults for blocks without a router at this position
+            for (int t = 0; t < n; t++) {
+                size_t pl = (size_t)(pos + t) * L + l;
+                tr->routed[pl] = 0;
+                tr->id_share[pl] = 1;
+                tr->nearest[pl] = -1;
+                tr->dist[pl] = 0;
+                memset(tr->w + pl * E, 0, E * sizeof(float));
+                for (int p = 0; p < PROJ_COUNT; p++) tr->rel_delta[pl * PROJ_COUNT + p] = -1;
+            }
+        }
+        if (adapted && a->type == ADAPTER_LORA) wts = route_chunk(NULL, n, a, run, l, pos, tr, s);
+
+        // attention: x -> rmsnorm -> q, k, v (+ bias) -> RoPE -> cache -> causal attention -> o_proj -> residual
+        cpu_rmsnorm(s->xb, s->x, w->attn_norm, n, C, c->norm_eps);
+        cpu_matmul(s->q, s->xb, w->w[PROJ_Q], w->b[PROJ_Q], n, C, qd);
+        cpu_matmul(s->k, s->xb, w->w[PROJ_K], w->b[PROJ_K], n, C, kvd);
+        cpu_matmul(s->v, s->xb, w->w[PROJ_V], w->b[PROJ_V], n, C, kvd);
+        if (wts) {
+            apply_adapter(s->q, s->xb, n, C, qd, m, a, run, l, PROJ_Q, wts, E, pos, tr, s);
+            apply_adapter(s->k, s->xb, n, C, kvd, m, a, run, l, PROJ_K, wts, E, pos, tr, s);
+            apply_adapter(s->v, s->xb, n, C, kvd, m, a, run, l, PROJ_V, wts, E, pos, tr, s);
+        }
+        for (int t = 0; t < n; t++) {
+            cpu_rope(s->q + (size_t)t * qd, Hq, D, pos + t, s->rope_inv_freq);
+            cpu_rope(s->k + (size_t)t * kvd, Hkv, D, pos + t, s->rope_inv_freq);
+        }
+        memcpy(kc + (size_t)pos * kvd, s->k, (size_t)n * kvd * sizeof(float));
+        memcpy(vc + (size_t)pos * kvd, s->v, (size_t)n * kvd * sizeof(float));
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+        for (int t = 0; t < n; t++)
+            for (int h = 0; h < Hq; h++) {
+                float* att = s->att + (size_t)omp_get_thread_num() * s->max_seq;
+                // causal: position pos+t sees cache rows 0..pos+t
+                cpu_attention_head(s->xb2 + (size_t)t * qd + (size_t)h * D, s->q + (size_t)t * qd + (size_t)h * D, kc,
+                                   vc, pos + t + 1, kvd, h / (Hq / Hkv), D, att);
+            }
+        memcpy(s->q, s->xb2, (size_t)n * qd * sizeof(float));  // o_proj input, kept for its adapter
+        cpu_matmul(s->xb2, s->q, w->w[PROJ_O], w->b[PROJ_O], n, qd, C);
+        if (wts) apply_adapter(s->xb2, s->q, n, qd, C, m, a, run, l, PROJ_O, wts, E, pos, tr, s);
+        for (size_t i = 0; i < (size_t)n * C; i++) s->x[i] += s->xb2[i];
+
+        // MLP: x -> rmsnorm -> route (SLIM) -> gate, up -> silu(gate) * up -> down -> residual
+        cpu_rmsnorm(s->xb, s->x, w->mlp_norm, n, C, c->norm_eps);
+        if (adapted && a->type == ADAPTER_SLIM) wts = route_chunk(s->xb, n, a, run, l, pos, tr, s);
+        cpu_matmul(s->hb, s->xb, w->w[PROJ_GATE], w->b[PROJ_GATE], n, C, F);
+        cpu_matmul(s->hb2, s->xb, w->w[PROJ_UP], w->b[PROJ_UP], n, C, F);
+        if (wts) {
+            apply_adapter(s->hb, s->xb, n, C, F, m, a, run, l, PROJ_GATE, wts, E, pos, tr, s);
+            apply_adapter(s->hb2, s->xb, n, C, F, m, a, run, l, PROJ_UP, wts, E, pos, tr, s);
+        }
+        cpu_silu_mul(s->hmix, s->hb, s->hb2, (size_t)n * F);
+        cpu_matmul(s->xb2, s->hmix, w->w[PROJ_DOWN], w->b[PROJ_DOWN], n, F, C);
+        if (wts) apply_adapter(s->xb2, s->hmix, n, F, C, m, a, run, l, PROJ_DOWN, wts, E, pos, tr, s);
+        for (size_t i = 0; i < (size_t)n * C; i++) s->x[i] += s->xb2[i];
+
+        if (tr && tr->want_lens) lens_chunk(m, s, n, l, pos, tr);
+    }
+    cpu_rmsnorm(s->x, s->x, m->final_norm, n, C, c->norm_eps);
+}
+
+int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, const int* tokens, int n, int pos,
+            float* logits, int all_logits, Trace* tr, Err* err) {
+    const ModelConfig* c = &m->cfg;
+    if (n <= 0) return err_set(err, "forward: no tokens");
+    if (pos < 0 || pos + n > s->max_seq)
+        return err_set(err, "sequence of %d tokens exceeds the context of %d positions", pos + n, s->max_seq);
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
+            return err_set(err, "token id %d at index %d is outside the vocabulary (0..%d)", tokens[t], t, c->vocab_size - 1);
+    if (run && !(run->mask_ratio >= 0.0f && run->mask_ratio < 1.0f))
+        return err_set(err, "mask ratio p = %g is outside [0, 1)", run->mask_ratio);
+    if (tr) {
+        trace_reserve(tr, pos + n);
+        if (tr->n < pos + n) tr->n = pos + n;
+    }
+    int V = c->vocab_size, C = c->dim;
+    for (int start = 0; start < n; start += s->max_batch) {
+        int nb = n - start < s->max_batch ? n - start : s->max_batch;
+        forward_chunk(m, a, run, s, tokens + start, nb, pos + start, tr);
+        int last_chunk = start + nb == n;
+        if (all_logits || tr) {
+            cpu_matmul(s->lens_buf, s->x, m->lm_head, NULL, nb, C, V);
+            if (tr)
+                for (int t = 0; t < nb; t++) trace_next_token(tr, pos + start + t, s->lens_buf + (size_t)t * V, V);
+            if (all_logits) memcpy(logits + (size_t)start * V, s->lens_buf, (size_t)nb * V * sizeof(float));
+            else if (last_chunk) memcpy(logits, s->lens_buf + (size_t)(nb - 1) * V, V * sizeof(float));
+        } else if (last_chunk) {
+            cpu_matmul(logits, s->x + (size_t)(nb - 1) * C, m->lm_head, NULL, 1, C, V);
+        }
+    }
+    return 0;
+}

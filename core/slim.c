@@ -1,0 +1,236 @@
+// slim.c: SLIM routing (shared/SLIM.md section 2) and the masked dynamic merge (sections 3-4).
+#include "slim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char* MODE_NAMES[] = {"slim", "off", "lora-only", "identity-only"};
+const char* adapter_mode_name(AdapterMode m) { return MODE_NAMES[m]; }
+int adapter_mode_from_name(const char* s) {
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, MODE_NAMES[i]) == 0) return i;
+    return -1;
+}
+
+void slim_run_init(SlimRun* r, const Adapter* a, int n_layers) {
+    memset(r, 0, sizeof *r);
+    r->mode = MODE_SLIM;
+    r->cached_p = -1;
+    if (a) {
+        r->mask_ratio = a->mask_ratio;
+        r->mask_seed = a->mask_seed;
+        r->mask_refresh = a->mask_refresh;
+    }
+    r->force = xmalloc(n_layers * sizeof(int));
+    r->layer_on = xmalloc(n_layers);
+    for (int l = 0; l < n_layers; l++) {
+        r->force[l] = -1;
+        r->layer_on[l] = 1;
+    }
+}
+
+void slim_run_free(SlimRun* r) {
+    free(r->force);
+    free(r->layer_on);
+    free(r->masks);
+    free(r->mask_idx);
+    memset(r, 0, sizeof *r);
+}
+
+static uint64_t mask_epoch(const SlimRun* run, int pos) {
+    return run->mask_refresh == REFRESH_PER_TOKEN ? (uint64_t)pos : run->mask_refresh == REFRESH_PER_STEP ? run->step : 0;
+}
+
+int slim_run_prepare(SlimRun* r, const Adapter* a, Err* err) {
+    if (!(r->mask_ratio >= 0.0f && r->mask_ratio < 1.0f))
+        return err_set(err, "mask ratio p = %g is outside [0, 1)", r->mask_ratio);
+    r->cached_p = -1;
+    if (!a || r->mask_refresh == REFRESH_PER_TOKEN) return 0;
+    size_t total = 0;
+    for (int l = 0; l < a->n_layers; l++)
+        for (int p = 0; p < PROJ_COUNT; p++)
+            if (a->layers[l].proj[p].A) total += (size_t)a->n_lora * (a->layers[l].proj[p].in + a->layers[l].proj[p].out);
+    free(r->masks);
+    free(r->mask_idx);
+    r->masks = xcalloc((size_t)a->n_layers * a->n_lora * PROJ_COUNT, sizeof(MaskSet));
+    r->mask_idx = xmalloc((total ? total : 1) * sizeof(int));
+    uint64_t epoch = mask_epoch(r, 0);
+    int* next = r->mask_idx;
+    for (int l = 0; l < a->n_layers; l++)
+        for (int k = 0; k < a->n_lora; k++)
+            for (int p = 0; p < PROJ_COUNT; p++) {
+                const LoraProj* lp = &a->layers[l].proj[p];
+                if (!lp->A) continue;
+                MaskSet* m = &r->masks[((size_t)l * a->n_lora + k) * PROJ_COUNT + p];
+                m->rows = next;
+                m->cols = next + lp->out;
+                next += lp->out + lp->in;
+                mask_build(m, lp->out, lp->in, r->mask_ratio, mask_key(r->mask_seed, l, a->n_id + k, p, epoch));
+            }
+    r->cached_p = r->mask_ratio;
+    r->cached_seed = r->mask_seed;
+    r->cached_epoch = epoch;
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// routing
+
+int slim_nearest(const float* x, const float* centers, const float* sigma, int n_clusters, int C, float* dist) {
+    int best = 0;
+    double best_d2 = INFINITY;
+    for (int j = 0; j < n_clusters; j++) {  // 2. nearest centre by Euclidean distance, ties -> lowest j
+        const float* c = centers + (size_t)j * C;
+        double d2 = 0;
+        for (int i = 0; i < C; i++) {
+            double t = (double)x[i] - c[i];
+            d2 += t * t;
+        }
+        if (d2 < best_d2) {
+            best_d2 = d2;
+            best = j;
+        }
+    }
+    // 3. d = max_c |x - c_j*| / sigma_j* - 1
+    const float* c = centers + (size_t)best * C;
+    const float* s = sigma + (size_t)best * C;
+    float mx = 0;
+    for (int i = 0; i < C; i++) {
+        float t = fabsf(x[i] - c[i]) / s[i];
+        mx = t > mx ? t : mx;
+    }
+    *dist = mx - 1.0f;
+    return best;
+}
+
+void slim_route(Route* o, const float* x, const Adapter* a, const SlimRun* run, int l) {
+    int E = a->n_experts, C = a->dim;
+    const AdapterLayer* al = &a->layers[l];
+    int on = al->active && run->mode != MODE_OFF && (!run->layer_on || run->layer_on[l]);
+    if (a->type == ADAPTER_LORA) {  // one always-on expert, no router
+        o->z[0] = o->zy[0] = 0;
+        o->pi[0] = 1;
+        o->w[0] = on && run->mode != MODE_IDENTITY_ONLY ? 1.0f : 0.0f;
+        o->nearest = -1;
+        o->dist = 0;
+        o->id_share = 1.0f - o->w[0];
+        return;
+    }
+    // 1. router logits z = W_r x (+ b_r)
+    for (int e = 0; e < E; e++) {
+        const float* wr = al->router_w + (size_t)e * C;
+        float s = al->router_b ? al->router_b[e] : 0.0f;
+        for (int i = 0; i < C; i++) s += wr[i] * x[i];
+        o->z[e] = s;
+    }
+    // 2-3. nearest centre and distance
+    o->nearest = slim_nearest(x, al->centers, al->sigma, a->n_clusters, C, &o->dist);
+    // 4. yield: identity logits move by gamma * d; lora-only drops identity experts and the yield
+    int lora_only = run->mode == MODE_LORA_ONLY, id_only = run->mode == MODE_IDENTITY_ONLY;
+    int lo = lora_only ? a->n_id : 0, hi = id_only ? a->n_id : E;
+    for (int e = 0; e < E; e++) o->zy[e] = o->z[e] + (e < a->n_id && !lora_only ? a->yield_scale * o->dist : 0.0f);
+    // 5. softmax over the allowed experts, top-k by pi (ties -> lower index), renormalise
+    float mx = -INFINITY;
+    for (int e = lo; e < hi; e++) mx = o->zy[e] > mx ? o->zy[e] : mx;
+    double sum = 0;
+    for (int e = 0; e < E; e++) {
+        o->pi[e] = e >= lo && e < hi ? expf(o->zy[e] - mx) : 0.0f;
+        sum += o->pi[e];
+    }
+    for (int e = 0; e < E; e++) o->pi[e] = (float)(o->pi[e] / sum);
+    for (int e = 0; e < E; e++) o->w[e] = 0;
+    int k = a->top_k < hi - lo ? a->top_k : hi - lo;
+    double kept = 0;
+    for (int n = 0; n < k; n++) {
+        int best = -1;
+        for (int e = lo; e < hi; e++)
+            if (o->w[e] == 0 && (best < 0 || o->pi[e] > o->pi[best])) best = e;  // strict >: lower index wins ties
+        o->w[best] = 1;  // mark as kept
+        kept += o->pi[best];
+    }
+    for (int e = 0; e < E; e++) o->w[e] = o->w[e] != 0 ? (float)(o->pi[e] / kept) : 0.0f;
+    if (run->force && run->force[l] >= 0 && run->force[l] < E) {  // intervention: one expert takes all
+        for (int e = 0; e < E; e++) o->w[e] = e == run->force[l] ? 1.0f : 0.0f;
+    }
+    // 6. identity share
+    o->id_share = 0;
+    for (int e = 0; e < a->n_id; e++) o->id_share += o->w[e];
+    if (!on) {  // adapter off here: the router is shown but nothing is applied
+        for (int e = 0; e < E; e++) o->w[e] = 0;
+        o->id_share = 1;
+    }
+    if (id_only) o->id_share = 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dynamic merge
+
+float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun* run, int l, Proj p, const float* w,
+                      int pos, float* scratch, int* iscratch) {
+    const LoraProj* lp = &a->layers[l].proj[p];
+    if (!lp->A) return 0.0f;
+    int r = lp->r, in = lp->in, out = lp->out;
+    float* h = scratch;             // (r)  A' v
+    float* delta = scratch + r;     // (out)
+    float* vg = delta + out;        // (in) v gathered at kept columns
+    float pr = run->mask_ratio;
+    int any = 0;
+    for (int k = 0; k < a->n_lora; k++) {
+        float wk = w ? w[a->n_id + k] : 1.0f;
+        if (wk == 0.0f) continue;
+        const float* A = lp->A + (size_t)k * r * in;
+        const float* B = lp->B + (size_t)k * out * r;
+        if (!any) memset(delta, 0, out * sizeof(float));
+        any = 1;
+        if (pr <= 0.0f) {  // p = 0: the plain adapter, no masking, no rescale
+            for (int j = 0; j < r; j++) {
+                const float* Aj = A + (size_t)j * in;
+                float s = 0;
+                for (int c = 0; c < in; c++) s += Aj[c] * v[c];
+                h[j] = s * wk * lp->scale;
+            }
+            for (int i = 0; i < out; i++) {
+                const float* Bi = B + (size_t)i * r;
+                float s = 0;
+                for (int j = 0; j < r; j++) s += Bi[j] * h[j];
+                delta[i] += s;
+            }
+            continue;
+        }
+        // masked: gather kept columns of A, compute only kept rows of B (SLIM.md section 4)
+        MaskSet local, *m;
+        uint64_t epoch = mask_epoch(run, pos);
+        if (run->masks && run->cached_p == pr && run->cached_seed == run->mask_seed && run->cached_epoch == epoch &&
+            run->mask_refresh != REFRESH_PER_TOKEN) {
+            m = &run->masks[((size_t)l * a->n_lora + k) * PROJ_COUNT + p];
+        } else {
+            local.rows = iscratch;
+            local.cols = iscratch + out;
+            mask_build(&local, out, in, pr, mask_key(run->mask_seed, l, a->n_id + k, p, epoch));
+            m = &local;
+        }
+        for (int c = 0; c < m->n_col; c++) vg[c] = v[m->cols[c]];
+        float f = wk * lp->scale * m->rescale;
+        for (int j = 0; j < r; j++) {
+            const float* Aj = A + (size_t)j * in;
+            float s = 0;
+            for (int c = 0; c < m->n_col; c++) s += Aj[m->cols[c]] * vg[c];
+            h[j] = s * f;
+        }
+        for (int ii = 0; ii < m->n_row; ii++) {
+            int i = m->rows[ii];
+            const float* Bi = B + (size_t)i * r;
+            float s = 0;
+            for (int j = 0; j < r; j++) s += Bi[j] * h[j];
+            delta[i] += s;
+        }
+    }
+    if (!any) return 0.0f;
+    double n2 = 0;
+    for (int i = 0; i < out; i++) {
+        y[i] += delta[i];
+        n2 += (double)delta[i] * delta[i];
+    }
+    return (float)n2;
+}
