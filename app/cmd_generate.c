@@ -1,0 +1,83 @@
+// cmd_generate.c: `slimscope generate`: prompt in, sampled continuation out (text, or ids).
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "session.h"
+
+static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx";
+
+int cmd_generate(int argc, char** argv) {
+    Settings st;
+    Err err;
+    settings_defaults(&st, "generate");
+    if (settings_parse(&st, argc, argv, OPTS, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        settings_free(&st);
+        return 2;
+    }
+    if (st.help) {
+        printf("usage: slimscope generate --model DIR (--prompt TEXT | --ids 1,2,3) [-n N] [options]\n"
+               "Prints the continuation as text when the model has a tokenizer (ids with --ids and none),\n"
+               "and a summary line (tokens/s) on stderr.\n\noptions:\n");
+        settings_print_options(stdout, OPTS);
+        settings_free(&st);
+        return 0;
+    }
+    Session s;
+    if (session_open(&s, &st, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        settings_free(&st);
+        return 1;
+    }
+    int* ids = NULL;
+    int n = 0, rc = 1;
+    Sampler sm;
+    sampler_init(&sm, s.model.cfg.vocab_size, st.temperature, st.top_p, st.seed);
+    TokenStream ts;
+    int as_text = s.has_tok && !st.n_ids;
+    if (as_text) token_stream_init(&ts, &s.tok, 1);
+    if (session_prompt_ids(&s, &st, &ids, &n, &err)) goto done;
+    double t0 = now_seconds();
+    if (session_feed(&s, ids, n, &err)) goto done;
+    double t1 = now_seconds();
+    int produced = 0;
+    if (as_text) {
+        char* p = tokenizer_decode(&s.tok, ids, n, 1);
+        fputs(p, stdout);
+        free(p);
+    }
+    int eos = s.has_tok ? s.tok.eos_id : s.model.cfg.eos_id;
+    for (int i = 0; i < st.n_new; i++) {
+        int next = sampler_sample(&sm, s.logits);
+        produced++;
+        if (as_text) {
+            size_t len;
+            const char* piece = token_stream_push(&ts, next, &len);
+            fwrite(piece, 1, len, stdout);
+        } else {
+            printf("%s%d", i ? "," : "", next);
+        }
+        fflush(stdout);
+        if (next == eos || s.n_tokens >= s.rs.max_seq) break;
+        if (i + 1 < st.n_new && session_feed(&s, &next, 1, &err)) goto done;
+    }
+    if (as_text) {
+        size_t len;
+        const char* tail = token_stream_flush(&ts, &len);
+        fwrite(tail, 1, len, stdout);
+    }
+    printf("\n");
+    double t2 = now_seconds();
+    fprintf(stderr, "[%d prompt tokens in %.3f s, %d generated at %.1f tokens/s, %d threads]\n", n, t1 - t0, produced,
+            produced > 1 ? (produced - 1) / (t2 - t1) : 0.0, s.threads);
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    if (as_text) token_stream_free(&ts);
+    sampler_free(&sm);
+    free(ids);
+    session_close(&s);
+    settings_free(&st);
+    return rc;
+}

@@ -1,0 +1,11 @@
+// commands.h: one entry point per subcommand (app/cmd_*.c). Each returns the process exit status.
+#ifndef SLIMSCOPE_COMMANDS_H
+#define SLIMSCOPE_COMMANDS_H
+
+int cmd_forward(int argc, char** argv);
+int cmd_generate(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
+int cmd_make_test_model(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+
+#endif

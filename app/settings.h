@@ -1,0 +1,53 @@
+// settings.h: the command line of every subcommand, parsed into one Settings struct.
+// Each subcommand names the options it accepts; anything else is a one-line error.
+#ifndef SLIMSCOPE_SETTINGS_H
+#define SLIMSCOPE_SETTINGS_H
+
+#include "common.h"
+
+#define MAX_LIST 4096
+
+typedef struct {
+    const char* cmd;           // subcommand name, for messages
+    const char* model_dir;     // --model
+    const char* adapter_dir;   // --adapter
+    const char* prompt;        // --prompt
+    const char* out;           // --out
+    const char* data;          // --data
+    const char* dump_logits;   // --dump-logits
+    const char* metric;        // --metric
+    int* ids;                  // --ids 1,2,3
+    int n_ids;
+    int threads;               // --threads (0 = all cores)
+    int n_new;                 // -n / --n
+    float temperature;         // --temp
+    float top_p;               // --top-p
+    uint64_t seed;             // --seed
+    int all_positions;         // --all-positions
+    float mask_ratio;          // --mask-ratio (NAN = adapter default)
+    long long mask_seed;       // --mask-seed (-1 = adapter default)
+    int mask_refresh;          // --mask-refresh (-1 = adapter default)
+    int adapter_mode;          // --adapter-mode (MODE_SLIM by default)
+    int force_layer[64], force_expert[64], n_force;  // --force L:E (repeatable)
+    const char* adapter_layers;  // --adapter-layers 0-5,7
+    float ratios[64];          // --ratios 0,0.1,...
+    int n_ratios;
+    int seeds;                 // --seeds K
+    int max_seq;               // --ctx (KV cache positions; 0 = model maximum)
+    int lens;                  // --lens
+    int help;
+} Settings;
+
+void settings_defaults(Settings* s, const char* cmd);
+// Parses argv (argv[0] is the subcommand) accepting only the options listed in `allowed`
+// (space separated long names without dashes, e.g. "model ids threads"). Returns 0 or -1 with err.
+int settings_parse(Settings* s, int argc, char** argv, const char* allowed, Err* err);
+void settings_free(Settings* s);
+
+// Parses "0-5,7" into a per-layer on/off array (n_layers); 0 or -1 with err.
+int parse_layer_set(const char* spec, unsigned char* on, int n_layers, Err* err);
+
+// Prints the option lines for `allowed` (used by each command's --help).
+void settings_print_options(FILE* f, const char* allowed);
+
+#endif
