@@ -1,0 +1,458 @@
+// train_ops.c: the op pairs of the training engine, llm.c style: each x_forward saves what its
+// x_backward needs, arguments are ordered outputs, inputs, weights, dims, and backward passes
+// accumulate (+=) into gradients. Matrix products go to OpenBLAS sgemm; other loops use OpenMP with
+// static schedules and no floating-point reductions across threads, so results depend only on the
+// thread count (deterministic runs for a given --threads).
+#include "train.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------
+// threads and the timed sgemm
+
+static int g_threads = 0;
+static double g_matmul_s = 0;
+
+void train_set_threads(int n) {
+    if (n <= 0) return;
+    g_threads = n;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int train_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+double train_matmul_seconds(int reset) {
+    double s = g_matmul_s;
+    if (reset) g_matmul_s = 0;
+    return s;
+}
+
+// Row-major sgemm: C (M, N) = alpha * op(A) op(B) + beta * C; timed when called outside a
+// parallel region (the bench's "share of time in matmuls").
+static void mm(int ta, int tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+               float beta, float* C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {  // empty sum: C = beta * C
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    int timed = !omp_in_parallel();
+    double t0 = timed ? now_seconds() : 0;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+                B, ldb, beta, C, ldc);
+    if (timed) g_matmul_s += now_seconds() - t0;
+}
+
+// Splits [0, n) into nt contiguous chunks; chunk i is [*lo, *hi).
+static void chunk(size_t n, int nt, int i, size_t* lo, size_t* hi) {
+    *lo = n * i / nt;
+    *hi = n * (i + 1) / nt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// embedding
+
+void embedding_forward(float* out, const int* tokens, const float* wte, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, wte + (size_t)tokens[n] * C, C * sizeof(float));
+}
+
+void embedding_backward(float* dwte, const float* dout, const int* tokens, int N, int C) {
+    // rows of dwte repeat when a token repeats: split the channels between threads instead of rows
+#pragma omp parallel
+    {
+        size_t lo, hi;
+        chunk(C, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        for (int n = 0; n < N; n++) {
+            float* d = dwte + (size_t)tokens[n] * C;
+            const float* g = dout + (size_t)n * C;
+            for (size_t i = lo; i < hi; i++) d[i] += g[i];
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm
+
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float* x = inp + (size_t)n * C;
+        float* o = out + (size_t)n * C;
+        double ss = 0;  // as core/cpu.c: accumulate in double
+        for (int i = 0; i < C; i++) ss += (double)x[i] * x[i];
+        float s = (float)(1.0 / sqrt(ss / C + eps));
+        for (int i = 0; i < C; i++) o[i] = x[i] * s * weight[i];
+        rstd[n] = s;
+    }
+}
+
+void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
+                      const float* rstd, int N, int C) {
+    // y_i = w_i x_i s, s = (mean x^2 + eps)^(-1/2): dx_i = s w_i dy_i - s^3 x_i / C * sum_j w_j dy_j x_j
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float* x = inp + (size_t)n * C;
+            const float* g = dout + (size_t)n * C;
+            float* d = dinp + (size_t)n * C;
+            float s = rstd[n];
+            double dot = 0;
+            for (int i = 0; i < C; i++) dot += (double)g[i] * weight[i] * x[i];
+            float k = (float)(dot * s * s * s / C);
+            for (int i = 0; i < C; i++) d[i] += s * weight[i] * g[i] - k * x[i];
+        }
+    }
+    if (dweight) {
+#pragma omp parallel
+        {
+            size_t lo, hi;
+            chunk(C, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+            for (int n = 0; n < N; n++) {
+                const float* x = inp + (size_t)n * C;
+                const float* g = dout + (size_t)n * C;
+                float s = rstd[n];
+                for (size_t i = lo; i < hi; i++) dweight[i] += g[i] * x[i] * s;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// linear
+
+void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int IC, int OC) {
+    if (bias) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, OC * sizeof(float));
+    }
+    // PyTorch: out = inp @ weight.T + bias
+    mm(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, bias ? 1.0f : 0.0f, out, OC);
+}
+
+void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int N, int IC, int OC) {
+    if (dinp) mm(0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);        // dinp += dout @ W
+    if (dweight) mm(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);     // dW += dout.T @ inp
+    if (dbias) {
+#pragma omp parallel
+        {
+            size_t lo, hi;
+            chunk(OC, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+            for (int n = 0; n < N; n++) {
+                const float* g = dout + (size_t)n * OC;
+                for (size_t j = lo; j < hi; j++) dbias[j] += g[j];
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RoPE (rotate_half layout)
+
+void rope_tables(float* cos_t, float* sin_t, const float* inv_freq, int max_pos, int D) {
+    int half = D / 2;
+    for (int p = 0; p < max_pos; p++)
+        for (int i = 0; i < half; i++) {
+            float angle = p * inv_freq[i];  // the same float product as cpu_rope
+            cos_t[(size_t)p * half + i] = cosf(angle);
+            sin_t[(size_t)p * half + i] = sinf(angle);
+        }
+}
+
+void rope_forward(float* out, const float* inp, const float* cos_t, const float* sin_t, const int* pos, int N, int H,
+                  int D) {
+    int half = D / 2;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float* c = cos_t + (size_t)pos[n] * half;
+        const float* s = sin_t + (size_t)pos[n] * half;
+        for (int h = 0; h < H; h++) {
+            const float* x = inp + ((size_t)n * H + h) * D;
+            float* o = out + ((size_t)n * H + h) * D;
+            for (int i = 0; i < half; i++) {
+                // PyTorch: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1)
+                float a = x[i], b = x[i + half];
+                o[i] = a * c[i] - b * s[i];
+                o[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+void rope_backward(float* dinp, const float* dout, const float* cos_t, const float* sin_t, const int* pos, int N,
+                   int H, int D) {
+    int half = D / 2;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float* c = cos_t + (size_t)pos[n] * half;
+        const float* s = sin_t + (size_t)pos[n] * half;
+        for (int h = 0; h < H; h++) {
+            const float* g = dout + ((size_t)n * H + h) * D;
+            float* d = dinp + ((size_t)n * H + h) * D;
+            for (int i = 0; i < half; i++) {  // the transpose of the rotation [[c, -s], [s, c]]
+                float ga = g[i], gb = g[i + half];
+                d[i] += ga * c[i] + gb * s[i];
+                d[i + half] += gb * c[i] - ga * s[i];
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// causal attention with GQA
+
+// Each (b, h) pair is independent: threads take pairs and call single-threaded sgemm.
+void attention_forward(float* out, float* att, const float* q, const float* k, const float* v, int B, int T, int Hq,
+                       int Hkv, int D) {
+    int qd = Hq * D, kvd = Hkv * D, group = Hq / Hkv;
+    float scale = 1.0f / sqrtf((float)D);
+    int nt = train_get_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int bh = 0; bh < B * Hq; bh++) {
+        int b = bh / Hq, h = bh % Hq, kvh = h / group;
+        const float* qh = q + (size_t)b * T * qd + (size_t)h * D;
+        const float* kh = k + (size_t)b * T * kvd + (size_t)kvh * D;
+        const float* vh = v + (size_t)b * T * kvd + (size_t)kvh * D;
+        float* P = att + (size_t)bh * T * T;
+        // PyTorch: S = q @ k.T / sqrt(D), causal mask, softmax, out = P @ v
+        mm(0, 1, T, T, D, scale, qh, qd, kh, kvd, 0.0f, P, T);
+        for (int i = 0; i < T; i++) {
+            float* row = P + (size_t)i * T;
+            float mx = row[0];
+            for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+            double sum = 0;
+            for (int j = 0; j <= i; j++) {
+                row[j] = expf(row[j] - mx);
+                sum += row[j];
+            }
+            float inv = (float)(1.0 / sum);
+            for (int j = 0; j <= i; j++) row[j] *= inv;
+            for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+        }
+        mm(0, 0, T, D, T, 1.0f, P, T, vh, kvd, 0.0f, out + (size_t)b * T * qd + (size_t)h * D, qd);
+    }
+    openblas_set_num_threads(nt);
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                        const float* v, const float* att, int B, int T, int Hq, int Hkv, int D) {
+    int qd = Hq * D, kvd = Hkv * D, group = Hq / Hkv;
+    float scale = 1.0f / sqrtf((float)D);
+    int nt = train_get_threads();
+    float* scratch = xmalloc((size_t)nt * T * T * sizeof(float));
+    openblas_set_num_threads(1);
+    // threads take (b, kv head) pairs: the query heads sharing a kv head accumulate into its dk, dv
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int bk = 0; bk < B * Hkv; bk++) {
+        int b = bk / Hkv, kvh = bk % Hkv;
+        float* dS = scratch + (size_t)omp_get_thread_num() * T * T;
+        const float* kh = k + (size_t)b * T * kvd + (size_t)kvh * D;
+        const float* vh = v + (size_t)b * T * kvd + (size_t)kvh * D;
+        float* dkh = dk + (size_t)b * T * kvd + (size_t)kvh * D;
+        float* dvh = dv + (size_t)b * T * kvd + (size_t)kvh * D;
+        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+            const float* P = att + ((size_t)b * Hq + h) * T * T;
+            const float* qh = q + (size_t)b * T * qd + (size_t)h * D;
+            const float* doh = dout + (size_t)b * T * qd + (size_t)h * D;
+            float* dqh = dq + (size_t)b * T * qd + (size_t)h * D;
+            mm(0, 1, T, T, D, 1.0f, doh, qd, vh, kvd, 0.0f, dS, T);  // dP = dout @ v.T
+            for (int i = 0; i < T; i++) {  // softmax backward: dS = P * (dP - sum_j P dP) * scale
+                float* row = dS + (size_t)i * T;
+                const float* p = P + (size_t)i * T;
+                double s = 0;
+                for (int j = 0; j <= i; j++) s += (double)row[j] * p[j];
+                float fs = (float)s;
+                for (int j = 0; j <= i; j++) row[j] = p[j] * (row[j] - fs) * scale;
+                for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+            }
+            mm(0, 0, T, D, T, 1.0f, dS, T, kh, kvd, 1.0f, dqh, qd);   // dq += dS @ k
+            mm(1, 0, T, D, T, 1.0f, dS, T, qh, qd, 1.0f, dkh, kvd);   // dk += dS.T @ q
+            mm(1, 0, T, D, T, 1.0f, P, T, doh, qd, 1.0f, dvh, kvd);   // dv += P.T @ dout
+        }
+    }
+    openblas_set_num_threads(nt);
+    free(scratch);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SiLU gate
+
+void swiglu_forward(float* out, const float* gate, const float* up, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        float sg = 1.0f / (1.0f + expf(-g));
+        // d silu(g) / dg = sg * (1 + g * (1 - sg))
+        dgate[i] += dout[i] * up[i] * sg * (1.0f + g * (1.0f - sg));
+        dup[i] += dout[i] * g * sg;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cross-entropy
+
+void crossentropy_forward(float* losses, float* probs, const float* logits, const int* targets, int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float* l = logits + (size_t)n * V;
+        float* p = probs + (size_t)n * V;
+        int t = targets[n];
+        float mx = l[0];
+        for (int i = 1; i < V; i++) mx = l[i] > mx ? l[i] : mx;
+        float lt = t >= 0 ? l[t] : 0.0f;  // read before p (which may alias l) is written
+        double sum = 0;
+        for (int i = 0; i < V; i++) {
+            p[i] = expf(l[i] - mx);
+            sum += p[i];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int i = 0; i < V; i++) p[i] *= inv;
+        losses[n] = t >= 0 ? (float)(log(sum) - (double)(lt - mx)) : 0.0f;
+    }
+}
+
+void crossentropy_backward(float* dlogits, const float* probs, const int* targets, float dloss, int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float* p = probs + (size_t)n * V;
+        float* d = dlogits + (size_t)n * V;
+        int t = targets[n];
+        if (t < 0) {
+            memset(d, 0, V * sizeof(float));
+            continue;
+        }
+        for (int i = 0; i < V; i++) d[i] = dloss * p[i];
+        d[t] -= dloss;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LoRA expert on a gathered set of rows
+
+static void gather_rows(float* dst, const float* src, const int* idx, int n, int C) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * C, src + (size_t)idx[i] * C, C * sizeof(float));
+}
+
+static void scatter_add_rows(float* dst, const float* src, const int* idx, int n, int C) {
+    // the rows of one expert's token list are distinct, so threads never share a row
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        float* d = dst + (size_t)idx[i] * C;
+        const float* s = src + (size_t)i * C;
+        for (int c = 0; c < C; c++) d[c] += s[c];
+    }
+}
+
+void lora_forward(float* y, float* h, float* scratch, const float* v, const int* idx, const float* w, int n,
+                  const float* A, const float* B, float scale, int IC, int OC, int r) {
+    if (n <= 0) return;
+    float* vg = scratch;                       // (n, IC)
+    float* hw = vg + (size_t)n * IC;           // (n, r)
+    float* yg = hw + (size_t)n * r;            // (n, OC)
+    const float* vin = v;
+    if (idx) {
+        gather_rows(vg, v, idx, n, IC);
+        vin = vg;
+    }
+    mm(0, 1, n, r, IC, 1.0f, vin, IC, A, IC, 0.0f, h, r);  // h = v @ A.T
+    for (int i = 0; i < n; i++) {
+        float f = (w ? w[i] : 1.0f) * scale;
+        for (int j = 0; j < r; j++) hw[(size_t)i * r + j] = h[(size_t)i * r + j] * f;
+    }
+    if (idx) {
+        mm(0, 1, n, OC, r, 1.0f, hw, r, B, r, 0.0f, yg, OC);  // PyTorch: y += w * s * (h @ B.T)
+        scatter_add_rows(y, yg, idx, n, OC);
+    } else {
+        mm(0, 1, n, OC, r, 1.0f, hw, r, B, r, 1.0f, y, OC);
+    }
+}
+
+void lora_backward(float* dv, float* dA, float* dB, float* dw, const float* dy, const float* v, const int* idx,
+                   const float* w, const float* h, int n, const float* A, const float* B, float scale, int IC,
+                   int OC, int r, float* scratch) {
+    if (n <= 0) return;
+    float* dyg = scratch;                      // (n, OC)
+    float* G = dyg + (size_t)n * OC;           // (n, r)
+    float* hw = G + (size_t)n * r;             // (n, r)
+    float* vg = hw + (size_t)n * r;            // (n, IC)
+    float* dvg = vg + (size_t)n * IC;          // (n, IC)
+    const float* dyin = dy;
+    const float* vin = v;
+    if (idx) {
+        gather_rows(dyg, dy, idx, n, OC);
+        gather_rows(vg, v, idx, n, IC);
+        dyin = dyg;
+        vin = vg;
+    }
+    mm(0, 0, n, r, OC, 1.0f, dyin, OC, B, r, 0.0f, G, r);  // G = dy @ B  (n, r)
+    for (int i = 0; i < n; i++) {
+        float f = (w ? w[i] : 1.0f) * scale;
+        float* g = G + (size_t)i * r;
+        const float* hi = h + (size_t)i * r;
+        if (dw) {  // d y / d w_i = scale * B h_i, so dw_i = scale * <B^T dy, h_i>
+            double s = 0;
+            for (int j = 0; j < r; j++) s += (double)g[j] * hi[j];
+            dw[i] += (float)(s * scale);
+        }
+        for (int j = 0; j < r; j++) {
+            hw[(size_t)i * r + j] = hi[j] * f;
+            g[j] *= f;  // G becomes dh = f * B^T dy
+        }
+    }
+    if (dB) mm(1, 0, OC, r, n, 1.0f, dyin, OC, hw, r, 1.0f, dB, r);   // dB += dy.T @ (f h)
+    if (dA) mm(1, 0, r, IC, n, 1.0f, G, r, vin, IC, 1.0f, dA, IC);     // dA += dh.T @ v
+    if (dv) {
+        if (idx) {
+            mm(0, 0, n, IC, r, 1.0f, G, r, A, IC, 0.0f, dvg, IC);      // dv += dh @ A
+            scatter_add_rows(dv, dvg, idx, n, IC);
+        } else {
+            mm(0, 0, n, IC, r, 1.0f, G, r, A, IC, 1.0f, dv, IC);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// router
+
+void router_backward(float* dx, float* dWr, float* dbr, float* dz, const float* dw, const float* dpi, const float* x,
+                     const float* Wr, const float* w, const float* pi, int N, int C, int E) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float* wn = w + (size_t)n * E;
+        const float* gw = dw + (size_t)n * E;
+        float* z = dz + (size_t)n * E;
+        double s = 0;
+        for (int e = 0; e < E; e++)
+            if (wn[e] != 0.0f) s += (double)wn[e] * gw[e];
+        for (int e = 0; e < E; e++) z[e] = wn[e] != 0.0f ? wn[e] * (gw[e] - (float)s) : 0.0f;
+        if (dpi) {  // softmax backward over every expert (the balance loss reads pi)
+            const float* p = pi + (size_t)n * E;
+            const float* gp = dpi + (size_t)n * E;
+            double s2 = 0;
+            for (int e = 0; e < E; e++) s2 += (double)p[e] * gp[e];
+            for (int e = 0; e < E; e++) z[e] += p[e] * (gp[e] - (float)s2);
+        }
+    }
+    if (dWr) mm(1, 0, E, C, N, 1.0f, dz, E, x, C, 1.0f, dWr, C);   // dW_r += dz.T @ x
+    if (dbr)
+        for (int n = 0; n < N; n++)
+            for (int e = 0; e < E; e++) dbr[e] += dz[(size_t)n * E + e];
+    if (dx) mm(0, 0, N, C, E, 1.0f, dz, E, Wr, C, 1.0f, dx, C);    // dx += dz @ W_r
+}
