@@ -20,10 +20,13 @@ static int cmp_tensor_name(const void* a, const void* b) {
     return strcmp(((const StTensor*)a)->name, ((const StTensor*)b)->name);
 }
 
+// By start, then by size: a zero-size tensor at another's start sorts first and overlaps nothing.
 static int cmp_tensor_offset(const void* a, const void* b) {
-    const char* pa = ((const StTensor* const*)a)[0]->data;
-    const char* pb = ((const StTensor* const*)b)[0]->data;
-    return (pa > pb) - (pa < pb);
+    const StTensor* ta = ((const StTensor* const*)a)[0];
+    const StTensor* tb = ((const StTensor* const*)b)[0];
+    const char *pa = ta->data, *pb = tb->data;
+    if (pa != pb) return (pa > pb) - (pa < pb);
+    return (ta->nbytes > tb->nbytes) - (ta->nbytes < tb->nbytes);
 }
 
 // Parses one header entry into t; data_base is the first data byte, data_len the data size.
@@ -52,9 +55,11 @@ static int parse_entry(StTensor* t, const cJSON* e, const char* path, const char
         if (!cJSON_IsNumber(dim) || dim->valuedouble < 0 || dim->valuedouble != (double)(int64_t)dim->valuedouble ||
             dim->valuedouble > 1e15)
             return err_set(err, "%s: tensor '%s': shape[%d] is not a non-negative integer", path, name, i);
-        t->shape[i++] = (int64_t)dim->valuedouble;
-        numel *= (size_t)dim->valuedouble;
-        if (numel > ((size_t)1 << 50)) return err_set(err, "%s: tensor '%s': shape too large", path, name);
+        size_t d = (size_t)dim->valuedouble;
+        t->shape[i++] = (int64_t)d;
+        if (d && numel > ((size_t)1 << 50) / d)  // checked before multiplying, so it cannot wrap
+            return err_set(err, "%s: tensor '%s': shape too large", path, name);
+        numel *= d;
     }
     t->numel = numel;
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 || !cJSON_IsNumber(offs->child) ||
