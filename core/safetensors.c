@@ -52,8 +52,8 @@ static int parse_entry(StTensor* t, const cJSON* e, const char* path, const char
     int i = 0;
     const cJSON* dim;
     cJSON_ArrayForEach(dim, shape) {
-        if (!cJSON_IsNumber(dim) || dim->valuedouble < 0 || dim->valuedouble != (double)(int64_t)dim->valuedouble ||
-            dim->valuedouble > 1e15)
+        if (!cJSON_IsNumber(dim) || dim->valuedouble < 0 || dim->valuedouble > 1e15 ||  // range first: the cast
+            dim->valuedouble != (double)(int64_t)dim->valuedouble)                     // of a huge double is UB
             return err_set(err, "%s: tensor '%s': shape[%d] is not a non-negative integer", path, name, i);
         size_t d = (size_t)dim->valuedouble;
         t->shape[i++] = (int64_t)d;
@@ -66,11 +66,13 @@ static int parse_entry(StTensor* t, const cJSON* e, const char* path, const char
         !cJSON_IsNumber(offs->child->next))
         return err_set(err, "%s: tensor '%s': 'data_offsets' must be [begin, end]", path, name);
     double b = offs->child->valuedouble, en = offs->child->next->valuedouble;
-    if (b < 0 || en < b || b != (double)(size_t)b || en != (double)(size_t)en)
+    if (b < 0 || en < b)
         return err_set(err, "%s: tensor '%s': data_offsets [%.0f, %.0f] are not an ordered pair of offsets", path, name, b, en);
-    if (en > (double)data_len)
+    if (en > (double)data_len)  // before the integer casts below, which are UB for huge doubles
         return err_set(err, "%s: tensor '%s': data_offsets [%.0f, %.0f] reach past the end of the data (%zu bytes)", path,
                        name, b, en, data_len);
+    if (b != (double)(size_t)b || en != (double)(size_t)en)
+        return err_set(err, "%s: tensor '%s': data_offsets [%g, %g] are not whole numbers", path, name, b, en);
     t->nbytes = (size_t)en - (size_t)b;
     if (t->nbytes != numel * DTYPE_SIZES[found])
         return err_set(err, "%s: tensor '%s': %zu bytes in data_offsets but shape x %s needs %zu", path, name, t->nbytes,
@@ -181,11 +183,11 @@ void st_to_f32(float* dst, const void* src, DType d, size_t n) {
     if (d == DT_F32) {
         memcpy(dst, src, n * 4);
     } else if (d == DT_BF16) {
-        const uint16_t* s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+        const unsigned char* s = src;  // byte loads: the data need not be 2-byte aligned
+        for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
     } else {
-        const uint16_t* s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(s[i]);
+        const unsigned char* s = src;
+        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
     }
 }
 
