@@ -51,7 +51,8 @@ static int get_token_id(const cJSON* root, const char* key, int* out, const char
     if (!v || cJSON_IsNull(v)) return 0;
     if (cJSON_IsArray(v)) v = v->child;
     if (!v) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0) return err_set(err, "%s: field '%s' must be a token id", path, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e9 || v->valuedouble != floor(v->valuedouble))
+        return err_set(err, "%s: field '%s' must be a token id", path, key);
     *out = (int)v->valuedouble;
     return 0;
 }
