@@ -148,6 +148,10 @@ static int open_shards(const char* dir, StFile** files_out, int* n_out, Err* err
     if (!text) return -1;
     cJSON* root = cJSON_Parse(text);
     free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return err_set(err, "%s: not a JSON object", path);
+    }
     const cJSON* map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(map)) {
         cJSON_Delete(root);
@@ -159,10 +163,11 @@ static int open_shards(const char* dir, StFile** files_out, int* n_out, Err* err
     const cJSON* e;
     cJSON_ArrayForEach(e, map) {
         if (!cJSON_IsString(e) || strchr(e->valuestring, '/')) {
+            err_set(err, "%s: weight_map['%s'] must be a file name in the model directory", path, e->string);
             for (int i = 0; i < n; i++) free(names[i]);
             free(names);
-            cJSON_Delete(root);
-            return err_set(err, "%s: weight_map['%s'] must be a file name in the model directory", path, e->string);
+            cJSON_Delete(root);  // after the message: e->string lives in root
+            return -1;
         }
         int seen = 0;
         for (int i = 0; i < n && !seen; i++) seen = strcmp(names[i], e->valuestring) == 0;
