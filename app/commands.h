@@ -7,5 +7,8 @@ int cmd_generate(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_make_test_model(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
+int cmd_trace(int argc, char** argv);
+int cmd_sweep(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 #endif

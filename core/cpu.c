@@ -88,9 +88,7 @@ void cpu_attention_head(float* oh, const float* qh, const float* k_cache, const 
     float scale = 1.0f / sqrtf((float)D);
     for (int t = 0; t < n_ctx; t++) {
         const float* kt = k_cache + (size_t)t * kv_dim + (size_t)kvh * D;
-        float s = 0;
-        for (int i = 0; i < D; i++) s += qh[i] * kt[i];
-        att[t] = s * scale;
+        att[t] = dot_f32(qh, kt, D) * scale;
     }
     cpu_softmax(att, n_ctx);
     memset(oh, 0, D * sizeof(float));

@@ -11,6 +11,10 @@ typedef struct {
     int* rows;                 // (out) buffer; first n_row entries hold kept row indices, ascending
     int* cols;                 // (in)  buffer; first n_col entries hold kept column indices, ascending
     float rescale;             // out*in / (n_row*n_col); 1 when p == 0
+    // Optional copies of the kept parts of one expert's A (r, n_col) and B (n_row, r), packed
+    // contiguously so the masked product runs at full vector speed (filled by slim_run_prepare).
+    float* a_packed;
+    float* b_packed;
 } MaskSet;
 
 // Counter-based random 64-bit value for (key, counter): a stateless hash, same on every machine.

@@ -1,6 +1,8 @@
 // slim.c: SLIM routing (shared/SLIM.md section 2) and the masked dynamic merge (sections 3-4).
 #include "slim.h"
 
+#include "cpu.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@ void slim_run_free(SlimRun* r) {
     free(r->layer_on);
     free(r->masks);
     free(r->mask_idx);
+    free(r->mask_packed);
     memset(r, 0, sizeof *r);
 }
 
@@ -47,16 +50,24 @@ int slim_run_prepare(SlimRun* r, const Adapter* a, Err* err) {
         return err_set(err, "mask ratio p = %g is outside [0, 1)", r->mask_ratio);
     r->cached_p = -1;
     if (!a || r->mask_refresh == REFRESH_PER_TOKEN) return 0;
-    size_t total = 0;
+    size_t total = 0, packed = 0;
     for (int l = 0; l < a->n_layers; l++)
-        for (int p = 0; p < PROJ_COUNT; p++)
-            if (a->layers[l].proj[p].A) total += (size_t)a->n_lora * (a->layers[l].proj[p].in + a->layers[l].proj[p].out);
+        for (int p = 0; p < PROJ_COUNT; p++) {
+            const LoraProj* lp = &a->layers[l].proj[p];
+            if (!lp->A) continue;
+            total += (size_t)a->n_lora * (lp->in + lp->out);
+            packed += (size_t)a->n_lora * lp->r * (lp->in + lp->out);
+        }
     free(r->masks);
     free(r->mask_idx);
+    free(r->mask_packed);
+    r->mask_packed = NULL;
     r->masks = xcalloc((size_t)a->n_layers * a->n_lora * PROJ_COUNT, sizeof(MaskSet));
     r->mask_idx = xmalloc((total ? total : 1) * sizeof(int));
+    if (r->mask_ratio > 0) r->mask_packed = xmalloc((packed ? packed : 1) * sizeof(float));
     uint64_t epoch = mask_epoch(r, 0);
     int* next = r->mask_idx;
+    float* next_packed = r->mask_packed;
     for (int l = 0; l < a->n_layers; l++)
         for (int k = 0; k < a->n_lora; k++)
             for (int p = 0; p < PROJ_COUNT; p++) {
@@ -67,6 +78,18 @@ int slim_run_prepare(SlimRun* r, const Adapter* a, Err* err) {
                 m->cols = next + lp->out;
                 next += lp->out + lp->in;
                 mask_build(m, lp->out, lp->in, r->mask_ratio, mask_key(r->mask_seed, l, a->n_id + k, p, epoch));
+                if (!next_packed) continue;
+                // pack A[:, kept cols] and B[kept rows, :] of expert k
+                const float* A = lp->A + (size_t)k * lp->r * lp->in;
+                const float* B = lp->B + (size_t)k * lp->out * lp->r;
+                m->a_packed = next_packed;
+                for (int j = 0; j < lp->r; j++)
+                    for (int c = 0; c < m->n_col; c++) *next_packed++ = A[(size_t)j * lp->in + m->cols[c]];
+                m->b_packed = next_packed;
+                for (int i = 0; i < m->n_row; i++) {
+                    memcpy(next_packed, B + (size_t)m->rows[i] * lp->r, lp->r * sizeof(float));
+                    next_packed += lp->r;
+                }
             }
     r->cached_p = r->mask_ratio;
     r->cached_seed = r->mask_seed;
@@ -79,12 +102,13 @@ int slim_run_prepare(SlimRun* r, const Adapter* a, Err* err) {
 
 int slim_nearest(const float* x, const float* centers, const float* sigma, int n_clusters, int C, float* dist) {
     int best = 0;
-    double best_d2 = INFINITY;
+    float best_d2 = INFINITY;
     for (int j = 0; j < n_clusters; j++) {  // 2. nearest centre by Euclidean distance, ties -> lowest j
         const float* c = centers + (size_t)j * C;
-        double d2 = 0;
+        float d2 = 0;
+#pragma omp simd reduction(+ : d2)
         for (int i = 0; i < C; i++) {
-            double t = (double)x[i] - c[i];
+            float t = x[i] - c[i];
             d2 += t * t;
         }
         if (d2 < best_d2) {
@@ -96,6 +120,7 @@ int slim_nearest(const float* x, const float* centers, const float* sigma, int n
     const float* c = centers + (size_t)best * C;
     const float* s = sigma + (size_t)best * C;
     float mx = 0;
+#pragma omp simd reduction(max : mx)
     for (int i = 0; i < C; i++) {
         float t = fabsf(x[i] - c[i]) / s[i];
         mx = t > mx ? t : mx;
@@ -120,8 +145,8 @@ void slim_route(Route* o, const float* x, const Adapter* a, const SlimRun* run, 
     // 1. router logits z = W_r x (+ b_r)
     for (int e = 0; e < E; e++) {
         const float* wr = al->router_w + (size_t)e * C;
-        float s = al->router_b ? al->router_b[e] : 0.0f;
-        for (int i = 0; i < C; i++) s += wr[i] * x[i];
+        float s = dot_f32(wr, x, C);
+        if (al->router_b) s += al->router_b[e];
         o->z[e] = s;
     }
     // 2-3. nearest centre and distance
@@ -173,7 +198,7 @@ float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun*
     int r = lp->r, in = lp->in, out = lp->out;
     float* h = scratch;             // (r)  A' v
     float* delta = scratch + r;     // (out)
-    float* vg = delta + out;        // (in) v gathered at kept columns
+    float* vg = delta + out;        // (in) v gathered at kept columns, then (in) a gathered row of A
     float pr = run->mask_ratio;
     int any = 0;
     for (int k = 0; k < a->n_lora; k++) {
@@ -184,22 +209,18 @@ float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun*
         if (!any) memset(delta, 0, out * sizeof(float));
         any = 1;
         if (pr <= 0.0f) {  // p = 0: the plain adapter, no masking, no rescale
+            float f = wk * lp->scale;  // same factor and order as the masked path with rescale 1
             for (int j = 0; j < r; j++) {
                 const float* Aj = A + (size_t)j * in;
-                float s = 0;
-                for (int c = 0; c < in; c++) s += Aj[c] * v[c];
-                h[j] = s * wk * lp->scale;
+                h[j] = dot_f32(Aj, v, in) * f;
             }
             for (int i = 0; i < out; i++) {
-                const float* Bi = B + (size_t)i * r;
-                float s = 0;
-                for (int j = 0; j < r; j++) s += Bi[j] * h[j];
-                delta[i] += s;
+                delta[i] += dot_f32(B + (size_t)i * r, h, r);
             }
             continue;
         }
         // masked: gather kept columns of A, compute only kept rows of B (SLIM.md section 4)
-        MaskSet local, *m;
+        MaskSet local = {0}, *m;
         uint64_t epoch = mask_epoch(run, pos);
         if (run->masks && run->cached_p == pr && run->cached_seed == run->mask_seed && run->cached_epoch == epoch &&
             run->mask_refresh != REFRESH_PER_TOKEN) {
@@ -212,19 +233,20 @@ float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun*
         }
         for (int c = 0; c < m->n_col; c++) vg[c] = v[m->cols[c]];
         float f = wk * lp->scale * m->rescale;
-        for (int j = 0; j < r; j++) {
+        if (m->a_packed) {  // fixed masks: contiguous kept parts, the cost shrinks with p
+            for (int j = 0; j < r; j++) {
+                h[j] = dot_f32(m->a_packed + (size_t)j * m->n_col, vg, m->n_col) * f;
+            }
+            for (int ii = 0; ii < m->n_row; ii++) delta[m->rows[ii]] += dot_f32(m->b_packed + (size_t)ii * r, h, r);
+            continue;
+        }
+        float* ag = vg + in;  // one row of A gathered at the kept columns
+        for (int j = 0; j < r; j++) {  // masks drawn on the fly (per token): gather, same sums as packed
             const float* Aj = A + (size_t)j * in;
-            float s = 0;
-            for (int c = 0; c < m->n_col; c++) s += Aj[m->cols[c]] * vg[c];
-            h[j] = s * f;
+            for (int c = 0; c < m->n_col; c++) ag[c] = Aj[m->cols[c]];
+            h[j] = dot_f32(ag, vg, m->n_col) * f;
         }
-        for (int ii = 0; ii < m->n_row; ii++) {
-            int i = m->rows[ii];
-            const float* Bi = B + (size_t)i * r;
-            float s = 0;
-            for (int j = 0; j < r; j++) s += Bi[j] * h[j];
-            delta[i] += s;
-        }
+        for (int ii = 0; ii < m->n_row; ii++) delta[m->rows[ii]] += dot_f32(B + (size_t)m->rows[ii] * r, h, r);
     }
     if (!any) return 0.0f;
     double n2 = 0;

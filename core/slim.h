@@ -22,6 +22,7 @@ typedef struct {
     // (cached_p, cached_seed, cached_epoch) match the run, otherwise masks are drawn on the fly.
     MaskSet* masks;
     int* mask_idx;
+    float* mask_packed;        // storage of the packed kept parts of A and B
     float cached_p;
     uint64_t cached_seed, cached_epoch;
 } SlimRun;

@@ -266,8 +266,20 @@ static void test_masked_fraction_and_p0(void** st) {
     run.mask_ratio = 1e-9f;  // q rounds to 1: every row and column kept, rescale exactly 1
     float* tiny = logits_with(&m, &a, &run, 12);
     assert_close_f(p0, tiny, 12 * 50, 0, "p = 0 vs all-kept mask");
-    run.mask_ratio = 1.0f;
+    // packed keep-sets (prepared) and masks drawn on the fly give the same bits
     Err err;
+    run.mask_ratio = 0.5f;
+    assert_int_equal(slim_run_prepare(&run, &a, &err), 0);
+    float* packed = logits_with(&m, &a, &run, 12);
+    run.cached_p = -1;  // invalidate the cache: masks are drawn during the forward pass
+    float* fly = logits_with(&m, &a, &run, 12);
+    assert_close_f(packed, fly, 12 * 50, 0, "packed vs on-the-fly masks");
+    double moved = 0;
+    for (int i = 0; i < 12 * 50; i++) moved += fabs(packed[i] - p0[i]);
+    assert_true(moved > 1e-4);  // and masking changes the output
+    free(packed);
+    free(fly);
+    run.mask_ratio = 1.0f;
     assert_int_equal(slim_run_prepare(&run, &a, &err), -1);
     assert_non_null(strstr(err.msg, "outside [0, 1)"));
     free(p0);

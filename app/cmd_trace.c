@@ -1,0 +1,65 @@
+// cmd_trace.c: `slimscope trace`: generate from a prompt and write every routing decision as JSONL.
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "session.h"
+
+static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx out lens";
+
+static const char* token_text(void* ctx, int id) {
+    static char buf[256];
+    return session_token_text(ctx, id, buf, sizeof buf);
+}
+
+int cmd_trace(int argc, char** argv) {
+    Settings st;
+    Err err;
+    settings_defaults(&st, "trace");
+    if (settings_parse(&st, argc, argv, OPTS, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        settings_free(&st);
+        return 2;
+    }
+    if (st.help) {
+        printf("usage: slimscope trace --model DIR --adapter DIR (--prompt TEXT | --ids 1,2,3) -n N --out FILE.jsonl\n"
+               "Writes one JSON object per position and block: pos, token, text, layer, routed, z, nearest, d,\n"
+               "z_yield, pi, kept, w, identity_share, rel_delta (per targeted projection), and on the last\n"
+               "block of each position next_top ([id, p] pairs) and entropy (README.md documents them).\n\noptions:\n");
+        settings_print_options(stdout, OPTS);
+        settings_free(&st);
+        return 0;
+    }
+    if (!st.out) {
+        fprintf(stderr, "trace: --out FILE.jsonl is required\n");
+        settings_free(&st);
+        return 2;
+    }
+    Session s;
+    if (session_open(&s, &st, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        settings_free(&st);
+        return 1;
+    }
+    int* ids = NULL;
+    int n = 0, rc = 1;
+    Sampler sm;
+    sampler_init(&sm, s.model.cfg.vocab_size, st.temperature, st.top_p, st.seed);
+    if (session_prompt_ids(&s, &st, &ids, &n, &err) || session_feed(&s, ids, n, &err)) goto done;
+    int eos = s.has_tok ? s.tok.eos_id : s.model.cfg.eos_id;
+    for (int i = 0; i < st.n_new && s.n_tokens < s.rs.max_seq; i++) {
+        int next = sampler_sample(&sm, s.logits);
+        if (session_feed(&s, &next, 1, &err)) goto done;
+        if (next == eos) break;
+    }
+    if (trace_write_jsonl(&s.trace, st.out, 0, s.n_tokens, token_text, &s, &err)) goto done;
+    fprintf(stderr, "wrote %d positions x %d blocks to %s\n", s.n_tokens, s.model.cfg.n_layers, st.out);
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    sampler_free(&sm);
+    free(ids);
+    session_close(&s);
+    settings_free(&st);
+    return rc;
+}
