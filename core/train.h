@@ -19,6 +19,8 @@ void train_set_threads(int n);
 int train_get_threads(void);
 // Seconds spent in sgemm calls made outside parallel regions (the bench's matmul share).
 double train_matmul_seconds(int reset);
+// Wall seconds inside attention_forward / attention_backward (their sgemm calls are not in the above).
+double train_attention_seconds(int reset);
 
 // out (N, C) = wte[tokens]
 void embedding_forward(float* out, const int* tokens, const float* wte, int N, int C);
@@ -111,11 +113,13 @@ typedef struct {
     int decay;              // AdamW weight decay applies (matrices: linear weights, embeddings, LoRA A/B, router)
 } ParamGroup;
 
-// One micro-batch: tokens and targets (B, T); targets < 0 are not scored.
+// One micro-batch: tokens and targets (B, T); targets < 0 are not scored. lens (B) may be NULL:
+// row b holds lens[b] real tokens, the rest is padding (not used for clusters or balance).
 typedef struct {
     int B, T;
     int* tokens;
     int* targets;
+    int* lens;
 } Batch;
 
 typedef struct {
@@ -162,6 +166,9 @@ typedef struct {
     int cur_has_acts;       // the last forward saved activations for a backward
     double cur_loss_sum;    // sum of CE over scored targets in the last forward
     int cur_n_valid;
+    int cur_n_real;         // tokens that are not padding (Batch.lens)
+    double cur_balance;     // balance term of the last backward (unweighted)
+    float balance_scale;    // 1 / micro-batches of the step: the balance term is their mean
     double stat_matmul_s, stat_total_s;  // seconds in sgemm / in forward+backward (for the bench)
 } Trainer;
 
@@ -186,6 +193,12 @@ double trainer_l1(Trainer* t, int add_grad);
 // One optimiser step over n_micro micro-batches: zero grads, forward+backward each (CE normalised
 // over all scored targets of the step), regularisers, clipping, AdamW at the scheduled lr.
 void trainer_step(Trainer* t, const Batch* micro, int n_micro, StepStats* st);
+// (B*T, V) next-token probabilities of the last forward (valid until the next backward).
+const float* trainer_probs(const Trainer* t);
+// Sliding clusters of block l from token states x (rows real[0..n_real)): the init from the first
+// batch and the per-token update (SLIM.md section 5). Called by the training forward.
+void train_clusters_init(Trainer* t, int l, const float* x, const int* real, int n_real);
+void train_clusters_update(Trainer* t, int l, const float* x, const int* real, int n_real);
 // Mean CE over the given batches without touching any state (no cluster updates).
 double trainer_eval(Trainer* t, const Batch* batches, int n, int* n_tokens);
 
@@ -215,11 +228,11 @@ typedef struct {
     FILE* csv;
     int tty;
     double t0, last_print;
-    int total_steps;
-    long tokens_seen;
+    int total_steps, done_steps;
 } TrainLog;
 
-int trainlog_open(TrainLog* lg, const char* csv_path, int append, int total_steps, Err* err);
+// resume_step >= 0: keep the CSV's rows up to that step (a resumed run rewrites the later ones).
+int trainlog_open(TrainLog* lg, const char* csv_path, int resume_step, int total_steps, Err* err);
 // Prints the progress line (\r on a terminal, one line per call otherwise every `every` steps)
 // and appends the CSV row step,loss,lr,tokens_per_s,val_loss (val_loss empty when < 0).
 void trainlog_step(TrainLog* lg, int step, const StepStats* st, double tokens_per_s, float val_loss);

@@ -15,7 +15,7 @@
 // threads and the timed sgemm
 
 static int g_threads = 0;
-static double g_matmul_s = 0;
+static double g_matmul_s = 0, g_attention_s = 0;
 
 void train_set_threads(int n) {
     if (n <= 0) return;
@@ -29,6 +29,12 @@ int train_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_thr
 double train_matmul_seconds(int reset) {
     double s = g_matmul_s;
     if (reset) g_matmul_s = 0;
+    return s;
+}
+
+double train_attention_seconds(int reset) {
+    double s = g_attention_s;
+    if (reset) g_attention_s = 0;
     return s;
 }
 
@@ -214,6 +220,7 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
     int qd = Hq * D, kvd = Hkv * D, group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
     int nt = train_get_threads();
+    double t0 = now_seconds();
     openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int bh = 0; bh < B * Hq; bh++) {
@@ -240,6 +247,7 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
         mm(0, 0, T, D, T, 1.0f, P, T, vh, kvd, 0.0f, out + (size_t)b * T * qd + (size_t)h * D, qd);
     }
     openblas_set_num_threads(nt);
+    g_attention_s += now_seconds() - t0;
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
@@ -248,6 +256,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     float scale = 1.0f / sqrtf((float)D);
     int nt = train_get_threads();
     float* scratch = xmalloc((size_t)nt * T * T * sizeof(float));
+    double t0 = now_seconds();
     openblas_set_num_threads(1);
     // threads take (b, kv head) pairs: the query heads sharing a kv head accumulate into its dk, dv
 #pragma omp parallel for schedule(static) num_threads(nt)
@@ -280,6 +289,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     }
     openblas_set_num_threads(nt);
     free(scratch);
+    g_attention_s += now_seconds() - t0;
 }
 
 // ---------------------------------------------------------------------------------------------
