@@ -28,8 +28,8 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 # CUDA backend: built when nvcc is found, unless GPU=0.
 NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 GPU     ?= $(if $(NVCC),1,0)
-ifeq ($(GPU),1)
-CU_SRC   := $(wildcard gpu/*.cu)
+CU_SRC   := $(if $(filter 1,$(GPU)),$(wildcard gpu/*.cu))
+ifneq ($(CU_SRC),)
 CU_OBJ   := $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC))
 CUDA_DIR ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CFLAGS   += -DSLIM_GPU=1

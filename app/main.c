@@ -18,6 +18,7 @@ static const Command COMMANDS[] = {
     {"inspect", cmd_inspect, "print a model's architecture, parameter count, dtypes and memory use"},
     {"trace", cmd_trace, "generate and write every routing decision (the trace) as JSONL"},
     {"sweep", cmd_sweep, "CSV of KL and top-1 agreement against the masking ratio p"},
+    {"profile", cmd_profile, "expert load, identity share and distances per block over a data set"},
     {"bench", cmd_bench, "speed tables (decode with/without SLIM and masking, ...)"},
     {"tokenize", cmd_tokenize, "encode text to token ids, or decode ids to text"},
     {"make-test-model", cmd_make_test_model, "write a small random model (and SLIM adapter) for tests"},
