@@ -572,6 +572,8 @@ struct TokenizerImpl {
     int byte_id[256];        // byte-level: id of each single byte, -1 if missing
     int fallback_id[256];    // id of "<0xNN>", -1 if missing
     int byte_fallback, fuse_unk, ignore_merges;
+    char meta[8];            // SentencePiece style: metaspace that no token has after another
+    int meta_len;            // character, so a word can be cut before it (0: no such cut)
     int16_t u2b[324];        // bytes-to-unicode inverse (code point -> byte), -1 if none
     uint16_t b2u[256];
     // added tokens
@@ -622,7 +624,18 @@ typedef struct {
     HeapEnt* heap;
     size_t heap_n, heap_cap;
     int last_unk;
+    // word cache for long texts: word bytes -> ids (words repeat, and BPE is the costly part)
+    struct CacheEnt* cache;
+    size_t cache_mask, cache_n;
+    Buf cache_keys;
+    IntVec cache_ids;
 } Ctx;
+
+typedef struct CacheEnt {
+    uint64_t h;
+    uint32_t key_off, ids_off;
+    uint16_t key_len, n_ids; // n_ids 0: empty slot
+} CacheEnt;
 
 static void ctx_init(Ctx* c) {
     memset(c, 0, sizeof *c);
@@ -635,6 +648,18 @@ static void ctx_free(Ctx* c) {
     free(c->matches.p);
     free(c->sym);
     free(c->heap);
+    free(c->cache);
+    buf_free(&c->cache_keys);
+    free(c->cache_ids.p);
+}
+
+// Sizes the word cache for a text of len bytes; short texts do without.
+static void ctx_cache_init(Ctx* c, size_t len) {
+    if (len < 4096) return;
+    size_t cap = 1024;
+    while (cap < len / 8 && cap < (1u << 17)) cap *= 2;
+    c->cache = xcalloc(cap, sizeof(CacheEnt));
+    c->cache_mask = cap - 1;
 }
 
 // ----------------------------------------------------------------------------
@@ -787,34 +812,50 @@ static void fold_elem(int behavior, Fold* f, SpanVec* dst, size_t off, size_t le
     }
 }
 
-static void split_piece(const PreStep* st, Ctx* c, const char* base, Span sp, SpanVec* dst) {
-    c->matches.n = 0;
-    regex_find_all(&st->re, c->md, base + sp.off, sp.len, &c->matches);
+static void model_pieces(const Tokenizer* t, Ctx* c, const char* base, SpanVec* sp, IntVec* out);
+
+// Splits one piece with a Split step. With a sink (the last pre-tokenizer step) finished pieces
+// go to the model in batches, so a long text never holds all its pre-tokens at once.
+static void split_piece(const Tokenizer* t, const PreStep* st, Ctx* c, const char* base, Span sp, SpanVec* dst, IntVec* sink) {
+    const char* s = base + sp.off;
     Fold f = {0};
-    size_t pos = 0;
-    for (int j = 0; j < c->matches.n; j++) {
-        Span mt = c->matches.p[j];
-        if (mt.off > pos) fold_elem(st->behavior, &f, dst, sp.off + pos, mt.off - pos, st->invert);
-        fold_elem(st->behavior, &f, dst, sp.off + mt.off, mt.len, !st->invert);
-        pos = mt.off + mt.len;
+    size_t pos = 0, at = 0;
+    while (at <= sp.len) {
+        int rc = pcre2_match(st->re.code, (PCRE2_SPTR)s, sp.len, at, PCRE2_NO_UTF_CHECK, c->md, NULL);
+        if (rc < 0) break; // no match (or a PCRE2 resource error: the rest stays one piece)
+        PCRE2_SIZE* ov = pcre2_get_ovector_pointer(c->md);
+        size_t a = ov[0], b = ov[1];
+        if (b == a) { // empty match: resume one character later, as JavaScript's matchAll does
+            if (a >= sp.len) break;
+            int32_t cp;
+            at = a + (size_t)utf8_next((const unsigned char*)s + a, sp.len - a, &cp);
+            continue;
+        }
+        if (a > pos) fold_elem(st->behavior, &f, dst, sp.off + pos, a - pos, st->invert);
+        fold_elem(st->behavior, &f, dst, sp.off + a, b - a, !st->invert);
+        pos = at = b;
+        if (sink && dst->n >= 256) model_pieces(t, c, base, dst, sink);
     }
     if (pos < sp.len) fold_elem(st->behavior, &f, dst, sp.off + pos, sp.len - pos, st->invert);
     if (f.has) sv_push(dst, f.off, f.len);
 }
 
-// Splits s[0..n) into pre-tokens; returns the buffer that *out's spans index.
-static const char* pretokenize(const TokenizerImpl* m, Ctx* c, const char* s, size_t n, int section_index, SpanVec** out) {
+// Pre-tokenizes s[0..n) and encodes every piece with the model.
+static void pretokenize_encode(const Tokenizer* t, Ctx* c, const char* s, size_t n, int section_index, IntVec* out) {
+    const TokenizerImpl* m = t->impl;
     int si = 0, pb = 0;
     SpanVec* cur = &c->spans[0];
     cur->n = 0;
     sv_push(cur, 0, n);
     const char* base = s;
+    c->last_unk = 0;
     for (int k = 0; k < m->n_pre; k++) {
         const PreStep* st = &m->pre[k];
         SpanVec* dst = &c->spans[si ^ 1];
         dst->n = 0;
         if (st->kind == PRE_SPLIT) {
-            for (int j = 0; j < cur->n; j++) split_piece(st, c, base, cur->p[j], dst);
+            IntVec* sink = k == m->n_pre - 1 ? out : NULL;
+            for (int j = 0; j < cur->n; j++) split_piece(t, st, c, base, cur->p[j], dst, sink);
         } else {
             Buf* b = &c->pbuf[pb];
             b->n = 0;
@@ -842,8 +883,7 @@ static const char* pretokenize(const TokenizerImpl* m, Ctx* c, const char* s, si
         cur = dst;
         si ^= 1;
     }
-    *out = cur;
-    return base;
+    model_pieces(t, c, base, cur, out);
 }
 
 // ----------------------------------------------------------------------------
@@ -918,10 +958,28 @@ static void emit_unknown(const TokenizerImpl* m, const Tokenizer* t, Ctx* c, con
 static void bpe_word(const Tokenizer* t, Ctx* c, const char* w, size_t n, IntVec* out) {
     const TokenizerImpl* m = t->impl;
     if (n == 0) return;
-    if (m->ignore_merges) {
+    uint64_t h = 0;
+    CacheEnt* slot = NULL;
+    if (c->cache && n <= 64) {
+        h = hash_bytes(w, n);
+        size_t i = (size_t)h & c->cache_mask;
+        for (;;) {
+            CacheEnt* e = &c->cache[i];
+            if (e->n_ids == 0) { slot = e; break; }
+            if (e->h == h && e->key_len == n && memcmp(c->cache_keys.p + e->key_off, w, n) == 0) {
+                for (int k = 0; k < e->n_ids; k++) iv_push(out, c->cache_ids.p[e->ids_off + k]);
+                c->last_unk = 0; // words that produce unk are never cached
+                return;
+            }
+            i = (i + 1) & c->cache_mask;
+        }
+        if (c->cache_n * 2 > c->cache_mask) slot = NULL; // full enough: stop caching
+    }
+    if (m->ignore_merges) { // a word that is itself a token is not split (Llama-3)
         int id = strmap_get(&m->vocab_map, m->model_bytes.p, w, n);
         if (id >= 0) { iv_push(out, id); c->last_unk = (id == t->unk_id); return; }
     }
+    int out_start = out->n;
     if (c->sym_cap < n) {
         c->sym_cap = n < 64 ? 64 : n;
         c->sym = xrealloc(c->sym, c->sym_cap * sizeof(Sym));
@@ -963,10 +1021,23 @@ static void bpe_word(const Tokenizer* t, Ctx* c, const char* w, size_t n, IntVec
             if (L->next >= 0) try_pair(m, c, e.pos, L->next);
         }
     }
+    int any_unk = 0;
     for (int i = 0; i >= 0; i = c->sym[i].next) {
         const Sym* s = &c->sym[i];
         if (s->id >= 0) { iv_push(out, s->id); c->last_unk = (s->id == t->unk_id); }
         else emit_unknown(m, t, c, u + s->start, s->len, out);
+        any_unk |= c->last_unk;
+    }
+    int n_ids = out->n - out_start;
+    if (slot && !any_unk && n_ids > 0 && n_ids < 65536) {
+        slot->h = h;
+        slot->key_off = (uint32_t)c->cache_keys.n;
+        slot->key_len = (uint16_t)n;
+        slot->ids_off = (uint32_t)c->cache_ids.n;
+        slot->n_ids = (uint16_t)n_ids;
+        buf_put(&c->cache_keys, w, n);
+        for (int k = 0; k < n_ids; k++) iv_push(&c->cache_ids, out->p[out_start + k]);
+        c->cache_n++;
     }
 }
 
@@ -1043,12 +1114,25 @@ static void split_added(const Tokenizer* t, Ctx* c, const AddedIndex* ix, const 
     if (pos < n) fn(t, c, s + pos, n - pos, section, out);
 }
 
-// Text between added tokens after normalization: pre-tokenize, then the model.
-static void encode_model(const Tokenizer* t, Ctx* c, const char* s, size_t n, int section_index, IntVec* out) {
-    SpanVec* sp;
-    const char* base = pretokenize(t->impl, c, s, n, section_index, &sp);
-    c->last_unk = 0;
-    for (int j = 0; j < sp->n; j++) bpe_word(t, c, base + sp->p[j].off, sp->p[j].len, out);
+// Runs BPE on each piece and empties sp.
+static void model_pieces(const Tokenizer* t, Ctx* c, const char* base, SpanVec* sp, IntVec* out) {
+    const TokenizerImpl* m = t->impl;
+    for (int j = 0; j < sp->n; j++) {
+        const char* w = base + sp->p[j].off;
+        size_t n = sp->p[j].len;
+        if (m->meta_len == 0) { bpe_word(t, c, w, n, out); continue; }
+        // No merge can span "x|metaspace" (x not a metaspace), so cutting there gives the same
+        // tokens and keeps BPE words short when there is no pre-tokenizer (Llama-2, Mistral).
+        size_t ml = (size_t)m->meta_len, a = 0;
+        for (size_t i = 1; i + ml <= n; i++) {
+            if (memcmp(w + i, m->meta, ml) != 0) continue;
+            if (i >= ml && memcmp(w + i - ml, m->meta, ml) == 0) continue;
+            bpe_word(t, c, w + a, i - a, out);
+            a = i;
+        }
+        bpe_word(t, c, w + a, n - a, out);
+    }
+    sp->n = 0;
 }
 
 // Text between non-normalized added tokens: normalize (per section: the "legacy" behaviour both
@@ -1058,7 +1142,7 @@ static void encode_section(const Tokenizer* t, Ctx* c, const char* s, size_t n, 
     size_t nn;
     const char* ns = normalize(t->impl, c, s, n, &nn);
     if (nn == 0) return;
-    split_added(t, c, &t->impl->norm_index, ns, nn, section_index, encode_model, out);
+    split_added(t, c, &t->impl->norm_index, ns, nn, section_index, pretokenize_encode, out);
 }
 
 int tokenizer_encode(const Tokenizer* t, const char* text, size_t len, int add_special, int** ids, int* n, Err* err) {
@@ -1076,6 +1160,7 @@ int tokenizer_encode(const Tokenizer* t, const char* text, size_t len, int add_s
     }
     Ctx c;
     ctx_init(&c);
+    ctx_cache_init(&c, len);
     IntVec out = {0};
     if (add_special) for (int i = 0; i < m->prefix.n; i++) iv_push(&out, m->prefix.p[i]);
     split_added(t, &c, &m->raw_index, s, len, 0, encode_section, &out);
@@ -1686,38 +1771,42 @@ static void build_decode_table(Tokenizer* t) {
     ctx_free(&c);
 }
 
-static int cmp_added_order(const void* a, const void* b, void* arg) {
-    const TokenizerImpl* m = arg;
-    const AddedTok* x = &m->added[*(const int*)a];
-    const AddedTok* y = &m->added[*(const int*)b];
-    const unsigned char* cx = (const unsigned char*)(x->normalized ? x->norm : x->content);
-    const unsigned char* cy = (const unsigned char*)(y->normalized ? y->norm : y->content);
-    size_t lx = x->normalized ? x->norm_len : x->len, ly = y->normalized ? y->norm_len : y->len;
-    if (cx[0] != cy[0]) return cx[0] < cy[0] ? -1 : 1;
-    if (lx != ly) return lx > ly ? -1 : 1; // longest first
-    return *(const int*)a - *(const int*)b;
+typedef struct {
+    unsigned char first;
+    size_t len;
+    int idx;
+} AddedKey;
+
+static int cmp_added_key(const void* a, const void* b) {
+    const AddedKey* x = a;
+    const AddedKey* y = b;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1; // longest first
+    return x->idx - y->idx;
 }
 
 static void build_added_index(TokenizerImpl* m, AddedIndex* ix, int normalized) {
+    AddedKey* keys = xmalloc((size_t)(m->n_added + 1) * sizeof(AddedKey));
     ix->order = xmalloc((size_t)(m->n_added + 1) * sizeof(int));
     ix->n = 0;
     for (int i = 0; i < m->n_added; i++) {
         const AddedTok* a = &m->added[i];
         if (a->normalized != normalized) continue;
-        if ((normalized ? a->norm_len : a->len) == 0) continue;
-        ix->order[ix->n++] = i;
+        size_t len = normalized ? a->norm_len : a->len;
+        if (len == 0) continue;
+        keys[ix->n].first = (unsigned char)(normalized ? a->norm : a->content)[0];
+        keys[ix->n].len = len;
+        keys[ix->n].idx = i;
+        ix->n++;
     }
-    qsort_r(ix->order, (size_t)ix->n, sizeof(int), cmp_added_order, m);
+    qsort(keys, (size_t)ix->n, sizeof(AddedKey), cmp_added_key);
     int k = 0;
+    for (int i = 0; i < ix->n; i++) ix->order[i] = keys[i].idx;
     for (int b = 0; b <= 256; b++) {
-        while (k < ix->n) {
-            const AddedTok* a = &m->added[ix->order[k]];
-            unsigned char c0 = (unsigned char)(normalized ? a->norm : a->content)[0];
-            if (c0 >= b) break;
-            k++;
-        }
+        while (k < ix->n && keys[k].first < b) k++;
         ix->start[b] = k;
     }
+    free(keys);
 }
 
 static int parse_id(const cJSON* v, int* out) {
@@ -1872,6 +1961,19 @@ static int load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
         if (piece_to_model(m, t->byte_level, name, 6, &key)) m->fallback_id[b] = strmap_get(&m->vocab_map, m->model_bytes.p, key.p, key.n);
     }
     if (!t->byte_level) for (int b = 0; b < 256; b++) m->byte_id[b] = -1;
+    // The metaspace cut (see encode_model) is exact only if no token has U+2581 after another
+    // character; the merged tokens are all in the vocab, so scanning the vocab is enough.
+    if (!t->byte_level) {
+        const char* ms = "\xE2\x96\x81";
+        int ok = 1;
+        for (int id = 0; id < V && ok; id++) {
+            const char* p = m->piece[id];
+            if (!p || (m->flags[id] & FLAG_ADDED)) continue;
+            while (strncmp(p, ms, 3) == 0) p += 3;
+            if (strstr(p, ms)) ok = 0;
+        }
+        if (ok) { memcpy(m->meta, ms, 3); m->meta_len = 3; }
+    }
     const char* unk = jstr(model, "unk_token");
     if (unk && piece_to_model(m, t->byte_level, unk, strlen(unk), &key)) t->unk_id = strmap_get(&m->vocab_map, m->model_bytes.p, key.p, key.n);
     buf_free(&key);

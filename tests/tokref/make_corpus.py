@@ -92,12 +92,17 @@ para = ("In the beginning the Universe was created. This has made a lot of peopl
 base.append(para * 3)
 base.append("Caf\u00e9 na\u00efve co\u00f6perate \u2014 \u201cquoted\u201d \u2026 \u4f60\u597d \U0001f44d " * 10)
 
+# long texts (over 4 KB) take the encoder's word-cache path
+code = "def f(x):\n    return [i ** 2 for i in range(x)]  # squares\n\n"
+mixed = "Caf\u00e9 \u4f60\u597d \U0001f44d 12345 <s> <|endoftext|> <think>ok</think> \t\r\n"
+long_texts = [(para + code + mixed) * 12, ("word " * 7 + "\u00e9t\u00e9 " + "1234567 ") * 300]
+
 variants = []
 for s in base[:150]:
     variants += [" " + s, s + " ", "  " + s + "\n", "\t" + s]
 
 seen, out = set(), []
-for s in base + variants:
+for s in base + variants + long_texts:
     if s not in seen:
         seen.add(s)
         out.append(s)

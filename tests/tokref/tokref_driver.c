@@ -4,7 +4,7 @@
 //       five numbered TAP lines; exits 1 if any failed.
 //   tokref_driver bench DIR TEXT_FILE   encodes the file (repeatedly for >= 1 s) and prints MB/s.
 //   tokref_driver ids DIR TEXT          prints the ids of TEXT with and without special tokens.
-// Built by the e2e script against build/libslimscope.a.
+// Built by the e2e script from core/tokenizer.c and core/common.c.
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
