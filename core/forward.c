@@ -113,7 +113,7 @@ static void apply_adapter(float* y, const float* v, int n, int in, int out, cons
     size_t sstride = (size_t)r + 3 * (size_t)max_int(max_int(m->cfg.dim, m->cfg.hidden_dim),
                                                        max_int(m->cfg.n_heads * m->cfg.head_dim, m->cfg.n_kv_heads * m->cfg.head_dim));
     (void)in;
-#pragma omp parallel for schedule(static) if (n > 1)
+#pragma omp parallel for schedule(static) if (n > 4)
     for (int t = 0; t < n; t++) {
         int th = omp_get_thread_num();
         float* yt = y + (size_t)t * out;
@@ -132,7 +132,7 @@ static float* route_chunk(const float* xb, int n, const Adapter* a, const SlimRu
                           RunState* s) {
     int E = a->n_experts, L = a->n_layers, C = a->dim;
     float* wrows = s->route_buf;  // (n, E) weights, then scratch z/zy/pi when there is no trace
-#pragma omp parallel for schedule(static) if (n > 1 && a->type == ADAPTER_SLIM)
+#pragma omp parallel for schedule(static) if (n > 4 && a->type == ADAPTER_SLIM)
     for (int t = 0; t < n; t++) {
         Route rt;
         float* sc = s->route_buf + (size_t)s->max_batch * E + (size_t)t * 3 * E;
@@ -227,7 +227,9 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
         }
         memcpy(kc + (size_t)pos * kvd, s->k, (size_t)n * kvd * sizeof(float));
         memcpy(vc + (size_t)pos * kvd, s->v, (size_t)n * kvd * sizeof(float));
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+        // threads only pay off when there is real work: (tokens x heads x context x head size)
+        long att_work = (long)n * Hq * (pos + n) * D;
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (att_work > 200000)
         for (int t = 0; t < n; t++)
             for (int h = 0; h < Hq; h++) {
                 float* att = s->att + (size_t)omp_get_thread_num() * s->max_seq;
