@@ -16,6 +16,8 @@
 
 #include "cpu.h"
 
+#define PAR(work) ((work) >= 32768)  // as in train_ops.c: small loops stay on one thread
+
 // ---------------------------------------------------------------------------------------------
 // configuration
 
@@ -617,7 +619,7 @@ static void route_block(Trainer* t, ActViews* av, int l, const float* x, int BT,
     float* rw = av->a[A_RW] + (size_t)l * BTmax * E;
     float* rd = av->a[A_RDIST] + (size_t)l * BTmax;
     int* nearest = av->i[I_NEAREST] + (size_t)l * BTmax;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)BT * t->C * E))
     for (int n = 0; n < BT; n++) {
         Route r = {rz + (size_t)n * E, rzy + (size_t)n * E, rpi + (size_t)n * E, rw + (size_t)n * E, 0, 0, 0};
         slim_route(&r, x + (size_t)n * t->C, a, &t->run, l);
@@ -641,6 +643,7 @@ static void route_block(Trainer* t, ActViews* av, int l, const float* x, int BT,
 
 double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
     double t0 = now_seconds();
+    train_set_threads(0);  // OpenBLAS single-threaded inside training (see train_ops.c mm())
     ActViews av;
     act_views(t, &av);
     const Model* m = t->model;
@@ -700,7 +703,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         attention_forward(atty, att, q, k, v, B, T, t->Hq, t->Hkv, t->D);
         linear_forward(res_mid, atty, w->w[PROJ_O], w->b[PROJ_O], BT, qd, C);
         if (attn_targeted(t, l)) adapter_proj_forward(t, &av, l, PROJ_O, res_mid, atty, BT);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) res_mid[i] += x[i];
 
         // MLP: rmsnorm -> route (SLIM, SLIM.md section 2) -> gate, up (+ experts) -> silu(gate) * up
@@ -716,7 +719,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         swiglu_forward(hmix, gate, up, (size_t)BT * F);
         linear_forward(out, hmix, w->w[PROJ_DOWN], w->b[PROJ_DOWN], BT, F, C);
         if (adapted) adapter_proj_forward(t, &av, l, PROJ_DOWN, out, hmix, BT);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) out[i] += res_mid[i];
     }
     if (train && a) t->clusters_ready = 1;
@@ -790,6 +793,7 @@ void trainer_zero_grad(Trainer* t) { memset(t->grads, 0, t->n_params * sizeof(fl
 void trainer_backward(Trainer* t, float dloss) {
     if (!t->cur_has_acts) return;
     double t0 = now_seconds();
+    train_set_threads(0);
     ActViews av;
     act_views(t, &av);
     const Model* m = t->model;
@@ -963,7 +967,7 @@ void trainer_adamw(Trainer* t, float lr) {
         float* m = t->adam_m + pg->off;
         float* v = t->adam_v + pg->off;
         float wd = pg->decay ? c->weight_decay : 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR(pg->n))
         for (size_t i = 0; i < pg->n; i++) {
             float gi = gr[i];
             m[i] = c->beta1 * m[i] + (1 - c->beta1) * gi;

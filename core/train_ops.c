@@ -18,10 +18,11 @@ static int g_threads = 0;
 static double g_matmul_s = 0, g_attention_s = 0;
 
 void train_set_threads(int n) {
-    if (n <= 0) return;
-    g_threads = n;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    if (n > 0) {
+        g_threads = n;
+        omp_set_num_threads(n);
+    }
+    openblas_set_num_threads(1);  // see mm(): the OpenMP threads split the products
 }
 
 int train_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
@@ -38,8 +39,11 @@ double train_attention_seconds(int reset) {
     return s;
 }
 
-// Row-major sgemm: C (M, N) = alpha * op(A) op(B) + beta * C; timed when called outside a
-// parallel region (the bench's "share of time in matmuls").
+// Row-major sgemm: C (M, N) = alpha * op(A) op(B) + beta * C. OpenBLAS itself runs on one thread:
+// mixing its pthreads with OpenMP's on two cores made both spin against each other (a third of
+// the time went to busy-waiting), so the product is split here, by rows of C (or by columns when
+// C has few rows), across the OpenMP threads. Inside a parallel region it runs as one call.
+// Timed when called outside a parallel region (the bench's "share of time in matmuls").
 static void mm(int ta, int tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
                float beta, float* C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -48,12 +52,37 @@ static void mm(int ta, int tb, int M, int N, int K, float alpha, const float* A,
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return;
     }
-    int timed = !omp_in_parallel();
-    double t0 = timed ? now_seconds() : 0;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
-                B, ldb, beta, C, ldc);
-    if (timed) g_matmul_s += now_seconds() - t0;
+    CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    int nt = train_get_threads();
+    if (omp_in_parallel() || nt <= 1 || (double)M * N * K < 262144.0) {
+        double t0 = omp_in_parallel() ? 0 : now_seconds();
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (!omp_in_parallel()) g_matmul_s += now_seconds() - t0;
+        return;
+    }
+    double t0 = now_seconds();
+    int by_rows = M >= N || M >= 64 * nt;
+#pragma omp parallel num_threads(nt)
+    {
+        int i = omp_get_thread_num(), n = omp_get_num_threads();
+        int total = by_rows ? M : N;
+        // chunk boundaries on multiples of 16 keep the kernels' blocks whole
+        int per = ((total + n - 1) / n + 15) / 16 * 16;
+        int lo = i * per, hi = lo + per < total ? lo + per : total;
+        if (lo < hi) {
+            if (by_rows)
+                cblas_sgemm(CblasRowMajor, TA, TB, hi - lo, N, K, alpha, ta ? A + lo : A + (size_t)lo * lda, lda, B, ldb,
+                            beta, C + (size_t)lo * ldc, ldc);
+            else
+                cblas_sgemm(CblasRowMajor, TA, TB, M, hi - lo, K, alpha, A, lda, tb ? B + (size_t)lo * ldb : B + lo, ldb,
+                            beta, C + lo, ldc);
+        }
+    }
+    g_matmul_s += now_seconds() - t0;
 }
+
+// Loops smaller than this run on one thread: a parallel region costs more than it saves.
+#define PAR(work) ((work) >= 32768)
 
 // Splits [0, n) into nt contiguous chunks; chunk i is [*lo, *hi).
 static void chunk(size_t n, int nt, int i, size_t* lo, size_t* hi) {
@@ -65,13 +94,13 @@ static void chunk(size_t n, int nt, int i, size_t* lo, size_t* hi) {
 // embedding
 
 void embedding_forward(float* out, const int* tokens, const float* wte, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * C))
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, wte + (size_t)tokens[n] * C, C * sizeof(float));
 }
 
 void embedding_backward(float* dwte, const float* dout, const int* tokens, int N, int C) {
     // rows of dwte repeat when a token repeats: split the channels between threads instead of rows
-#pragma omp parallel
+#pragma omp parallel if (PAR((size_t)N * C))
     {
         size_t lo, hi;
         chunk(C, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
@@ -87,7 +116,7 @@ void embedding_backward(float* dwte, const float* dout, const int* tokens, int N
 // RMSNorm
 
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * C))
     for (int n = 0; n < N; n++) {
         const float* x = inp + (size_t)n * C;
         float* o = out + (size_t)n * C;
@@ -103,7 +132,7 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
                       const float* rstd, int N, int C) {
     // y_i = w_i x_i s, s = (mean x^2 + eps)^(-1/2): dx_i = s w_i dy_i - s^3 x_i / C * sum_j w_j dy_j x_j
     if (dinp) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * C))
         for (int n = 0; n < N; n++) {
             const float* x = inp + (size_t)n * C;
             const float* g = dout + (size_t)n * C;
@@ -116,7 +145,7 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
         }
     }
     if (dweight) {
-#pragma omp parallel
+#pragma omp parallel if (PAR((size_t)N * C))
         {
             size_t lo, hi;
             chunk(C, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
@@ -135,7 +164,7 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
 
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int IC, int OC) {
     if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * OC))
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, OC * sizeof(float));
     }
     // PyTorch: out = inp @ weight.T + bias
@@ -147,7 +176,7 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
     if (dinp) mm(0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);        // dinp += dout @ W
     if (dweight) mm(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);     // dW += dout.T @ inp
     if (dbias) {
-#pragma omp parallel
+#pragma omp parallel if (PAR((size_t)N * OC))
         {
             size_t lo, hi;
             chunk(OC, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
@@ -175,7 +204,7 @@ void rope_tables(float* cos_t, float* sin_t, const float* inv_freq, int max_pos,
 void rope_forward(float* out, const float* inp, const float* cos_t, const float* sin_t, const int* pos, int N, int H,
                   int D) {
     int half = D / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * H * D))
     for (int n = 0; n < N; n++) {
         const float* c = cos_t + (size_t)pos[n] * half;
         const float* s = sin_t + (size_t)pos[n] * half;
@@ -195,7 +224,7 @@ void rope_forward(float* out, const float* inp, const float* cos_t, const float*
 void rope_backward(float* dinp, const float* dout, const float* cos_t, const float* sin_t, const int* pos, int N,
                    int H, int D) {
     int half = D / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * H * D))
     for (int n = 0; n < N; n++) {
         const float* c = cos_t + (size_t)pos[n] * half;
         const float* s = sin_t + (size_t)pos[n] * half;
@@ -221,8 +250,7 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
     float scale = 1.0f / sqrtf((float)D);
     int nt = train_get_threads();
     double t0 = now_seconds();
-    openblas_set_num_threads(1);
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if (PAR((size_t)B * Hq * T * T * D / 8))
     for (int bh = 0; bh < B * Hq; bh++) {
         int b = bh / Hq, h = bh % Hq, kvh = h / group;
         const float* qh = q + (size_t)b * T * qd + (size_t)h * D;
@@ -246,7 +274,6 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
         }
         mm(0, 0, T, D, T, 1.0f, P, T, vh, kvd, 0.0f, out + (size_t)b * T * qd + (size_t)h * D, qd);
     }
-    openblas_set_num_threads(nt);
     g_attention_s += now_seconds() - t0;
 }
 
@@ -257,9 +284,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     int nt = train_get_threads();
     float* scratch = xmalloc((size_t)nt * T * T * sizeof(float));
     double t0 = now_seconds();
-    openblas_set_num_threads(1);
     // threads take (b, kv head) pairs: the query heads sharing a kv head accumulate into its dk, dv
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if (PAR((size_t)B * Hq * T * T * D / 8))
     for (int bk = 0; bk < B * Hkv; bk++) {
         int b = bk / Hkv, kvh = bk % Hkv;
         float* dS = scratch + (size_t)omp_get_thread_num() * T * T;
@@ -287,7 +313,6 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
             mm(1, 0, T, D, T, 1.0f, P, T, doh, qd, 1.0f, dvh, kvd);   // dv += P.T @ dout
         }
     }
-    openblas_set_num_threads(nt);
     free(scratch);
     g_attention_s += now_seconds() - t0;
 }
@@ -296,7 +321,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 // SiLU gate
 
 void swiglu_forward(float* out, const float* gate, const float* up, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR(n))
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         out[i] = g / (1.0f + expf(-g)) * up[i];
@@ -304,7 +329,7 @@ void swiglu_forward(float* out, const float* gate, const float* up, size_t n) {
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR(n))
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         float sg = 1.0f / (1.0f + expf(-g));
@@ -318,7 +343,7 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 // cross-entropy
 
 void crossentropy_forward(float* losses, float* probs, const float* logits, const int* targets, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * V))
     for (int n = 0; n < N; n++) {
         const float* l = logits + (size_t)n * V;
         float* p = probs + (size_t)n * V;
@@ -338,7 +363,7 @@ void crossentropy_forward(float* losses, float* probs, const float* logits, cons
 }
 
 void crossentropy_backward(float* dlogits, const float* probs, const int* targets, float dloss, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * V))
     for (int n = 0; n < N; n++) {
         const float* p = probs + (size_t)n * V;
         float* d = dlogits + (size_t)n * V;
@@ -356,13 +381,13 @@ void crossentropy_backward(float* dlogits, const float* probs, const int* target
 // LoRA expert on a gathered set of rows
 
 static void gather_rows(float* dst, const float* src, const int* idx, int n, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)n * C))
     for (int i = 0; i < n; i++) memcpy(dst + (size_t)i * C, src + (size_t)idx[i] * C, C * sizeof(float));
 }
 
 static void scatter_add_rows(float* dst, const float* src, const int* idx, int n, int C) {
     // the rows of one expert's token list are distinct, so threads never share a row
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)n * C))
     for (int i = 0; i < n; i++) {
         float* d = dst + (size_t)idx[i] * C;
         const float* s = src + (size_t)i * C;
@@ -443,7 +468,7 @@ void lora_backward(float* dv, float* dA, float* dB, float* dw, const float* dy, 
 
 void router_backward(float* dx, float* dWr, float* dbr, float* dz, const float* dw, const float* dpi, const float* x,
                      const float* Wr, const float* w, const float* pi, int N, int C, int E) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * E * 4))
     for (int n = 0; n < N; n++) {
         const float* wn = w + (size_t)n * E;
         const float* gw = dw + (size_t)n * E;
