@@ -110,7 +110,14 @@ int st_open(StFile* f, const char* path, Err* err) {
                 (unsigned long long)hlen, size);
         goto fail;
     }
-    cJSON* root = cJSON_ParseWithLength((const char*)p + 8, hlen);
+    const char* json_end = NULL;
+    cJSON* root = cJSON_ParseWithLengthOpts((const char*)p + 8, hlen, &json_end, 0);
+    // after the object only padding may follow (spaces, as the reference writer pads)
+    for (const char* q = json_end; root && q && q < (const char*)p + 8 + hlen; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
+            cJSON_Delete(root);
+            root = NULL;
+        }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         err_set(err, "%s: header is not a JSON object", path);

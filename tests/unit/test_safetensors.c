@@ -323,6 +323,14 @@ static void test_hand_built_valid(void** state) {
     const char* hdr =
         "{\"b\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[4,6]},\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}";
     write_raw(path, strlen(hdr), hdr, data, sizeof data);
+    StFile g;
+    Err e2;
+    if (st_open(&g, path, &e2)) fail_msg("unpadded: %s", e2.msg);
+    st_close(&g);
+    // the same header padded with whitespace, as writers pad it to a multiple of 8
+    char padded[256];
+    snprintf(padded, sizeof padded, "%s  \t\n ", hdr);
+    write_raw(path, strlen(padded), padded, data, sizeof data);
     StFile f;
     Err err;
     if (st_open(&f, path, &err)) fail_msg("%s", err.msg);
@@ -420,6 +428,9 @@ static void test_header_not_json(void** state) {
     write_st(path, "[1, 2, 3]", 0);
     expect_open_error(path, "not a JSON object", NULL);
     write_raw(path, 0, "", NULL, 0);  // zero-length header
+    expect_open_error(path, "not a JSON object", NULL);
+    // bytes after the object that are not padding
+    write_st(path, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}xyz", 4);
     expect_open_error(path, "not a JSON object", NULL);
     write_st(path, "{\"a\":[1]}", 0);
     expect_open_error(path, "tensor 'a'", "not an object");
