@@ -72,7 +72,27 @@ test: slimscope $(TEST_BIN)
 bench: slimscope
 	./slimscope bench
 
+# libFuzzer targets (clang): every tests/fuzz/fuzz_*.c against the core sources, 60 s each.
+FUZZ_SECONDS ?= 60
+fuzz: | $(DEPS_OK)
+	@mkdir -p $(BUILD)/fuzz
+	@for f in $(FUZZ_SRC); do \
+	    b=$(BUILD)/fuzz/$$(basename $$f .c); \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. -Icore $(PKG_CFLAGS) \
+	        -o $$b $$f $(wildcard core/*.c) $(PKG_LIBS) -fopenmp || exit 1; \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f .c); \
+	    echo "fuzzing $$f for $(FUZZ_SECONDS) s"; \
+	    seeds=tests/fuzz/$$(basename $$f .c | sed 's/^fuzz_//')_seeds; [ -d $$seeds ] || seeds=; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus-$$(basename $$f .c) $$seeds 2>&1 | tail -2 || exit 1; \
+	done
+
+# The unit tests built with AddressSanitizer and UBSan into build-asan/.
+asan: | $(DEPS_OK)
+	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" build-asan/libslimscope.a $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN))
+	@ASAN_OPTIONS=detect_leaks=1 sh tests/run_tests.sh $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN))
+
 clean:
-	rm -rf $(BUILD) slimscope
+	rm -rf $(BUILD) build-asan slimscope
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/app/main.d
