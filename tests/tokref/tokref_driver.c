@@ -37,6 +37,14 @@ static int* json_ids(const cJSON* arr, int* n) {
     return ids;
 }
 
+// JSON-quotes s (malloc'd).
+static char* quote(const char* s) {
+    cJSON* j = cJSON_CreateString(s);
+    char* q = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return q;
+}
+
 // Reads a JSONL file into an array of parsed lines.
 static cJSON** read_jsonl(const char* path, int* n) {
     Err err;
@@ -76,7 +84,7 @@ typedef struct {
 static void fail_note(Check* c, int i, const char* text, const char* what) {
     c->bad++;
     if (c->shown++ < 5) {
-        char* q = cJSON_PrintUnformatted(cJSON_CreateString(text));
+        char* q = quote(text);
         printf("#   string %d %s: %s\n", i + 1, q, what);
         free(q);
     }
@@ -154,8 +162,8 @@ static int cmd_check(int argc, char** argv) {
         if (strcmp(da, wa) || strcmp(das, was) || strcmp(db, wb)) {
             const char* w = strcmp(da, wa) ? wa : strcmp(das, was) ? was : wb;
             const char* g = strcmp(da, wa) ? da : strcmp(das, was) ? das : db;
-            char* qw = cJSON_PrintUnformatted(cJSON_CreateString(w));
-            char* qg = cJSON_PrintUnformatted(cJSON_CreateString(g));
+            char* qw = quote(w);
+            char* qg = quote(g);
             snprintf(msg, sizeof msg, "want %.1500s got %.1500s", qw, qg);
             fail_note(&cd, i, text, msg);
             free(qw);
@@ -187,7 +195,7 @@ static int cmd_check(int argc, char** argv) {
             char* back = tokenizer_decode(&t, b, nb, 0);
             char* expect = strcmp(mode, "nfc") == 0 ? (char*)utf8proc_NFC((const utf8proc_uint8_t*)text) : xstrdup(text);
             if (strcmp(back, expect)) {
-                char* qg = cJSON_PrintUnformatted(cJSON_CreateString(back));
+                char* qg = quote(back);
                 snprintf(msg, sizeof msg, "decoded to %.1500s", qg);
                 fail_note(&cr, i, text, msg);
                 free(qg);
