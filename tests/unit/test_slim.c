@@ -215,7 +215,7 @@ static void test_masked_product_equals_element_masked(void** st) {
     double want[32] = {0};
     for (int k = 0; k < 2; k++) {
         int rows[32], cols[48];
-        MaskSet ms = {0, 0, rows, cols, 0};
+        MaskSet ms = {.rows = rows, .cols = cols};
         mask_build(&ms, out, in, 0.4f, mask_key(99, 0, k, PROJ_DOWN, 0));
         unsigned char rk[32] = {0}, ck[48] = {0};
         for (int i = 0; i < ms.n_row; i++) rk[rows[i]] = 1;
@@ -242,7 +242,7 @@ static void test_masked_fraction_and_p0(void** st) {
         double kept = 0;
         int seeds = 400;
         for (int s = 0; s < seeds; s++) {
-            MaskSet m = {0, 0, rows, cols, 0};
+            MaskSet m = {.rows = rows, .cols = cols};
             mask_build(&m, 200, 300, p, mask_key(s, 1, 2, 3, 0));
             kept += (double)m.n_row * m.n_col / (200.0 * 300.0);
             for (int i = 1; i < m.n_row; i++) assert_true(rows[i] > rows[i - 1]);
@@ -291,14 +291,14 @@ static void test_masked_fraction_and_p0(void** st) {
 
 static void test_same_seed_same_masks_across_processes(void** st) {
     int rows[64], cols[64], child_rows[64];
-    MaskSet m = {0, 0, rows, cols, 0};
+    MaskSet m = {.rows = rows, .cols = cols};
     mask_build(&m, 64, 64, 0.5f, mask_key(1234, 3, 4, 5, 6));
     int fd[2];
     assert_int_equal(pipe(fd), 0);
     pid_t pid = fork();
     if (pid == 0) {
         int r2[64], c2[64];
-        MaskSet mm = {0, 0, r2, c2, 0};
+        MaskSet mm = {.rows = r2, .cols = c2};
         mask_build(&mm, 64, 64, 0.5f, mask_key(1234, 3, 4, 5, 6));
         if (write(fd[1], r2, sizeof r2) != sizeof r2) _exit(1);
         _exit(0);
@@ -308,7 +308,7 @@ static void test_same_seed_same_masks_across_processes(void** st) {
     assert_memory_equal(rows, child_rows, m.n_row * sizeof(int));
     // and a different seed draws a different set
     int r3[64], c3[64];
-    MaskSet m3 = {0, 0, r3, c3, 0};
+    MaskSet m3 = {.rows = r3, .cols = c3};
     mask_build(&m3, 64, 64, 0.5f, mask_key(1235, 3, 4, 5, 6));
     assert_true(memcmp(rows, r3, m.n_row * sizeof(int)) != 0);
 }
