@@ -11,5 +11,6 @@ int cmd_trace(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_profile(int argc, char** argv);
+int cmd_tui(int argc, char** argv);
 
 #endif

@@ -22,6 +22,7 @@ static const Command COMMANDS[] = {
     {"bench", cmd_bench, "speed tables (decode with/without SLIM and masking, ...)"},
     {"tokenize", cmd_tokenize, "encode text to token ids, or decode ids to text"},
     {"make-test-model", cmd_make_test_model, "write a small random model (and SLIM adapter) for tests"},
+    {"tui", cmd_tui, "the terminal UI (also: slimscope --model DIR [--adapter DIR] ...)"},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
         usage(stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strncmp(argv[1], "--", 2)) return cmd_tui(argc, argv);  // options without a command: the TUI
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
     fprintf(stderr, "slimscope: unknown command '%s'\n", argv[1]);

@@ -1,6 +1,8 @@
 // session.c: model + tokenizer + adapter + context, for the TUI and the batch commands alike.
 #include "session.h"
 
+#include "metrics.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,4 +166,127 @@ const char* session_token_text(Session* s, int id, char* buf, size_t n) {
         snprintf(buf, n, "#%d", id);
     }
     return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// For the TUI: what-if computations in the auxiliary cache, and trace summaries
+
+int session_run_copy(Session* s, SlimRun* dst, const SlimRun* src, float p, Err* err) {
+    const Adapter* a = s->has_adapter ? &s->adapter : NULL;
+    int L = s->model.cfg.n_layers;
+    slim_run_init(dst, a, L);
+    dst->mode = src->mode;
+    dst->mask_seed = src->mask_seed;
+    dst->mask_refresh = src->mask_refresh;
+    dst->step = src->step;
+    if (src->force) memcpy(dst->force, src->force, L * sizeof(int));
+    if (src->layer_on) memcpy(dst->layer_on, src->layer_on, L);
+    dst->mask_ratio = p;
+    return slim_run_prepare(dst, a, err);
+}
+
+int session_probe_at(Session* s, int pos, const SlimRun* run, float* logits, int* lens_id, float* lens_p, Err* err) {
+    if (pos < 0 || pos >= s->n_tokens) return err_set(err, "position %d is outside the context (0..%d)", pos, s->n_tokens - 1);
+    const Adapter* a = s->has_adapter && run ? &s->adapter : NULL;
+    if (!lens_id) return forward(&s->model, a, run, &s->aux, s->tokens, pos + 1, 0, logits, 0, NULL, err);
+    // the prefix without a trace, then position pos alone with the lens recorded
+    if (pos > 0 && forward(&s->model, a, run, &s->aux, s->tokens, pos, 0, logits, 0, NULL, err)) return -1;
+    Trace tr;
+    int L = s->model.cfg.n_layers;
+    trace_init(&tr, L, a ? a->n_experts : 1, a ? a->n_id : 0, pos + 1);
+    tr.want_lens = 1;
+    int rc = forward(&s->model, a, run, &s->aux, s->tokens + pos, 1, pos, logits, 0, &tr, err);
+    if (!rc) {
+        memcpy(lens_id, tr.lens_id + (size_t)pos * L, L * sizeof(int));
+        memcpy(lens_p, tr.lens_p + (size_t)pos * L, L * sizeof(float));
+    }
+    trace_free(&tr);
+    return rc;
+}
+
+int session_context_logits(Session* s, const SlimRun* run, int from, float* out, Err* err) {
+    int n = s->n_tokens;
+    if (from < 0 || from >= n) return err_set(err, "position %d is outside the context (0..%d)", from, n - 1);
+    const Adapter* a = s->has_adapter && run ? &s->adapter : NULL;
+    if (from > 0 && forward(&s->model, a, run, &s->aux, s->tokens, from, 0, out, 0, NULL, err)) return -1;
+    return forward(&s->model, a, run, &s->aux, s->tokens + from, n - from, from, out, 1, NULL, err);
+}
+
+void session_compare_logits(const float* p_logits, const float* q_logits, int n, int V, double* kl_mean, double* top1_agree) {
+    double kl = 0, agree = 0;
+    for (int t = 0; t < n; t++) {
+        const float *p = p_logits + (size_t)t * V, *q = q_logits + (size_t)t * V;
+        kl += kl_logits(p, q, V);
+        agree += argmax(p, V) == argmax(q, V);
+    }
+    *kl_mean = n ? kl / n : 0;
+    *top1_agree = n ? agree / n : 0;
+}
+
+int session_truncate(Session* s, int n, Err* err) {
+    if (n >= s->n_tokens) return 0;
+    if (n <= 0) {
+        session_reset(s);
+        return 0;
+    }
+    s->n_tokens = n;
+    s->trace.n = n;
+    // recompute position n-1 (its KV row is rewritten with the same values) for the logits after it
+    const Adapter* a = s->has_adapter ? &s->adapter : NULL;
+    return forward(&s->model, a, &s->run, &s->rs, s->tokens + n - 1, 1, n - 1, s->logits, 0, &s->trace, err);
+}
+
+int session_continue_aux(Session* s, const SlimRun* run, int start, int count, Sampler* sm, int eos, int* out, Err* err) {
+    if (start <= 0 || start > s->n_tokens) return err_set(err, "cannot continue from position %d (context has %d tokens)", start, s->n_tokens);
+    const Adapter* a = s->has_adapter && run ? &s->adapter : NULL;
+    int V = s->model.cfg.vocab_size;
+    float* logits = xmalloc(V * sizeof(float));
+    int n = 0, rc = 0;
+    if (forward(&s->model, a, run, &s->aux, s->tokens, start, 0, logits, 0, NULL, err)) rc = -1;
+    for (int i = 0; !rc && i < count; i++) {
+        int next = sampler_sample(sm, logits);
+        if (next == eos) break;
+        out[n++] = next;
+        if (i + 1 == count) break;
+        if (start + n >= s->aux.max_seq) break;
+        if (forward(&s->model, a, run, &s->aux, &next, 1, start + n - 1, logits, 0, NULL, err)) rc = -1;
+    }
+    free(logits);
+    return rc ? -1 : n;
+}
+
+float session_mean_id_share(const Trace* t, int pos) {
+    int L = t->n_layers, k = 0;
+    double sum = 0;
+    for (int l = 0; l < L; l++) {
+        size_t pl = (size_t)pos * L + l;
+        if (!t->routed[pl]) continue;
+        sum += t->id_share[pl];
+        k++;
+    }
+    return k ? (float)(sum / k) : 1.0f;
+}
+
+int session_dominant_expert(const Trace* t, int pos, int l) {
+    size_t pl = (size_t)pos * t->n_layers + l;
+    if (!t->routed[pl]) return -2;
+    if (t->id_share[pl] >= 0.5f) return -1;
+    const float* w = t->w + pl * t->n_experts;
+    int best = t->n_id;
+    for (int e = t->n_id; e < t->n_experts; e++)
+        if (w[e] > w[best]) best = e;
+    return best - t->n_id;
+}
+
+float session_identity_win_d(const Trace* t, int pos, int l, float gamma) {
+    size_t pl = (size_t)pos * t->n_layers + l;
+    if (!t->routed[pl] || gamma == 0 || t->n_id == 0 || t->n_id == t->n_experts) return NAN;
+    const float* z = t->z + pl * t->n_experts;
+    float id_max = -INFINITY, lora_max = -INFINITY;
+    for (int e = 0; e < t->n_experts; e++) {
+        if (e < t->n_id) id_max = z[e] > id_max ? z[e] : id_max;
+        else lora_max = z[e] > lora_max ? z[e] : lora_max;
+    }
+    // identity is top-1 once id_max + gamma * d >= lora_max (ties go to the lower index: identity)
+    return (lora_max - id_max) / gamma;
 }

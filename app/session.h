@@ -54,4 +54,38 @@ int session_logits_at(Session* s, int pos, const SlimRun* run, float* logits, Er
 // Text of one token for display (the tokenizer piece decoded, or "#id" without a tokenizer).
 const char* session_token_text(Session* s, int id, char* buf, size_t n);
 
+// ---------------------------------------------------------------------------------------------
+// For the TUI (views/worker.c): what-if computations in the auxiliary cache (the context's own
+// cache and trace are untouched), and per-position summaries of a trace for display.
+
+// dst = src's controls (mode, seed, refresh, forcing, active layers) with mask ratio p, prepared.
+// dst must be uninitialised or freed; free it with slim_run_free.
+int session_run_copy(Session* s, SlimRun* dst, const SlimRun* src, float p, Err* err);
+
+// Next-token logits (V) after position pos under run (NULL: adapter off); when lens_id/lens_p
+// (L entries each) are given, also the logit lens of position pos at every block.
+int session_probe_at(Session* s, int pos, const SlimRun* run, float* logits, int* lens_id, float* lens_p, Err* err);
+
+// Logits ((n_tokens - from) x V) of the context positions [from, n_tokens) under run (NULL: off).
+int session_context_logits(Session* s, const SlimRun* run, int from, float* out, Err* err);
+
+// Over n rows of V logits: mean KL(P || Q) (nats) and the fraction of rows whose top-1 ids agree.
+void session_compare_logits(const float* p_logits, const float* q_logits, int n, int V, double* kl_mean, double* top1_agree);
+
+// Keeps the first n context tokens (their KV rows stay valid) and recomputes the logits after them.
+int session_truncate(Session* s, int n, Err* err);
+
+// Continues context[0..start) by up to count tokens sampled with sm under run, in the auxiliary
+// cache; stops before eos (eos < 0: never). Returns the number of ids written to out, or -1.
+int session_continue_aux(Session* s, const SlimRun* run, int start, int count, Sampler* sm, int eos, int* out, Err* err);
+
+// Mean identity share over the blocks that had a router at pos (1 when none had).
+float session_mean_id_share(const Trace* t, int pos);
+// At (pos, l): -2 no router; -1 identity experts hold most of the weight; k >= 0: LoRA expert k
+// (counted among the LoRA experts) holds the largest weight.
+int session_dominant_expert(const Trace* t, int pos, int l);
+// The distance d at which the yield (identity logits + gamma * d, SLIM.md section 2 step 4) makes an
+// identity expert the top-1 at (pos, l); NAN without a router or when gamma is 0.
+float session_identity_win_d(const Trace* t, int pos, int l, float gamma);
+
 #endif

@@ -1,0 +1,47 @@
+// cmd_tui.c: `slimscope tui` (and `slimscope --model DIR ...` with no subcommand): opens the
+// session, then hands it to the terminal UI (views/tui.c) until the user quits.
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "session.h"
+#include "views/tui.h"
+
+static const char* OPTS = "model adapter threads n temp top-p seed mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx";
+
+int cmd_tui(int argc, char** argv) {
+    Settings st;
+    Err err;
+    settings_defaults(&st, "tui");
+    if (settings_parse(&st, argc, argv, OPTS, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        settings_free(&st);
+        return 2;
+    }
+    if (st.help) {
+        printf("usage: slimscope [tui] --model DIR [--adapter DIR] [options]\n"
+               "Full-screen explorer: type a prompt, watch the routing, tune the masking ratio p.\n"
+               "Press ? inside for every key and :command. History: $XDG_STATE_HOME/slimscope/history\n"
+               "(or ~/.slimscope_history). NO_COLOR=1 disables colours.\n\noptions:\n");
+        settings_print_options(stdout, OPTS);
+        settings_free(&st);
+        return 0;
+    }
+    st.lens = 1;  // the lens panel reads the logit lens from the trace
+    Session s;
+    if (session_open(&s, &st, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        settings_free(&st);
+        return 1;
+    }
+    Tui* t = tui_new(&s, 0, 24, 80);
+    t->ui.temp = st.temperature;
+    t->ui.top_p = st.top_p;
+    t->ui.n_new = st.n_new;
+    t->ui.seed = st.seed;
+    int rc = tui_run(t);
+    tui_free(t);
+    session_close(&s);
+    settings_free(&st);
+    return rc;
+}

@@ -1,0 +1,257 @@
+// commands.c: the `:` commands (see commands.h). Each entry of the table parses its arguments,
+// reports a bad value on the message line, and either changes the UI state (sampler settings,
+// help) or posts a job to the worker (p, seed, mode, forcing, load, save, reset).
+#include "commands.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slim.h"
+#include "tui.h"
+
+typedef struct {
+    const char* name;
+    const char* args;
+    const char* help;
+    int (*run)(Tui* t, int argc, char** argv);
+} Command;
+
+static int parse_f(const char* s, double* out) {
+    char* end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return end != s && !*end && !errno && isfinite(*out) ? 0 : -1;
+}
+
+static int parse_ll(const char* s, long long* out) {
+    char* end;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return end != s && !*end && !errno ? 0 : -1;
+}
+
+static int need_args(Tui* t, int argc, int want, const char* usage) {
+    if (argc - 1 == want) return 0;
+    tui_message(t, 1, "usage: %s", usage);
+    return -1;
+}
+
+static int c_temp(Tui* t, int argc, char** argv) {
+    double v;
+    if (need_args(t, argc, 1, ":temp T")) return ACT_REDRAW;
+    if (parse_f(argv[1], &v) || v < 0) {
+        tui_message(t, 1, ":temp expects a number >= 0, got '%s'", argv[1]);
+        return ACT_REDRAW;
+    }
+    t->ui.temp = (float)v;
+    tui_message(t, 0, "temperature %g%s", v, v == 0 ? " (greedy)" : "");
+    return ACT_REDRAW;
+}
+
+static int c_top_p(Tui* t, int argc, char** argv) {
+    double v;
+    if (need_args(t, argc, 1, ":top-p P")) return ACT_REDRAW;
+    if (parse_f(argv[1], &v) || !(v > 0 && v <= 1)) {
+        tui_message(t, 1, ":top-p expects a number in (0, 1], got '%s'", argv[1]);
+        return ACT_REDRAW;
+    }
+    t->ui.top_p = (float)v;
+    tui_message(t, 0, "top-p %g", v);
+    return ACT_REDRAW;
+}
+
+static int c_n(Tui* t, int argc, char** argv) {
+    long long v;
+    if (need_args(t, argc, 1, ":n N")) return ACT_REDRAW;
+    if (parse_ll(argv[1], &v) || v < 0 || v > 1 << 20) {
+        tui_message(t, 1, ":n expects an integer in [0, %d], got '%s'", 1 << 20, argv[1]);
+        return ACT_REDRAW;
+    }
+    t->ui.n_new = (int)v;
+    tui_message(t, 0, "%lld tokens per prompt", v);
+    return ACT_REDRAW;
+}
+
+static int c_seed(Tui* t, int argc, char** argv) {
+    long long v;
+    if (need_args(t, argc, 1, ":seed S")) return ACT_REDRAW;
+    if (parse_ll(argv[1], &v) || v < 0) {
+        tui_message(t, 1, ":seed expects an integer >= 0, got '%s'", argv[1]);
+        return ACT_REDRAW;
+    }
+    t->ui.seed = (uint64_t)v;
+    tui_message(t, 0, "sampling seed %lld", v);
+    return ACT_REDRAW;
+}
+
+static int c_p(Tui* t, int argc, char** argv) {
+    double v;
+    if (need_args(t, argc, 1, ":p P")) return ACT_REDRAW;
+    if (parse_f(argv[1], &v) || !(v >= 0 && v < 1)) {
+        tui_message(t, 1, ":p expects a masking ratio in [0, 1), got '%s'", argv[1]);
+        return ACT_REDRAW;
+    }
+    t->ui.p = (float)v;
+    Job j = {.kind = JOB_SET_P, .f = (float)v};
+    worker_post(t->w, &j);
+    return ACT_REDRAW;
+}
+
+static int c_mask_seed(Tui* t, int argc, char** argv) {
+    long long v;
+    if (need_args(t, argc, 1, ":mask-seed S")) return ACT_REDRAW;
+    if (parse_ll(argv[1], &v) || v < 0) {
+        tui_message(t, 1, ":mask-seed expects an integer >= 0, got '%s'", argv[1]);
+        return ACT_REDRAW;
+    }
+    t->ui.mask_seed = (uint64_t)v;
+    Job j = {.kind = JOB_SET_MASK_SEED, .a = v};
+    worker_post(t->w, &j);
+    return ACT_REDRAW;
+}
+
+static int c_mode(Tui* t, int argc, char** argv) {
+    if (need_args(t, argc, 1, ":mode slim|off|lora-only|identity-only")) return ACT_REDRAW;
+    int m = adapter_mode_from_name(argv[1]);
+    if (m < 0) {
+        tui_message(t, 1, ":mode must be slim, off, lora-only or identity-only, got '%s'", argv[1]);
+        return ACT_REDRAW;
+    }
+    t->ui.mode = m;
+    Job j = {.kind = JOB_SET_MODE, .a = m};
+    worker_post(t->w, &j);
+    tui_message(t, 0, "adapter mode %s", argv[1]);
+    return ACT_REDRAW;
+}
+
+static void dims(Tui* t, int* L, int* E, int* has) {
+    const Snapshot* s = worker_lock(t->w);
+    *L = s->n_layers;
+    *E = s->n_experts;
+    *has = s->has_adapter;
+    worker_unlock(t->w);
+}
+
+static int c_force(Tui* t, int argc, char** argv) {
+    long long l, e;
+    int L, E, has;
+    if (need_args(t, argc, 2, ":force BLOCK EXPERT")) return ACT_REDRAW;
+    dims(t, &L, &E, &has);
+    if (!has) {
+        tui_message(t, 1, ":force needs an adapter (:load DIR)");
+        return ACT_REDRAW;
+    }
+    if (parse_ll(argv[1], &l) || l < 0 || l >= L) {
+        tui_message(t, 1, ":force: block must be in 0..%d, got '%s'", L - 1, argv[1]);
+        return ACT_REDRAW;
+    }
+    if (parse_ll(argv[2], &e) || e < 0 || e >= E) {
+        tui_message(t, 1, ":force: expert must be in 0..%d (identity experts first), got '%s'", E - 1, argv[2]);
+        return ACT_REDRAW;
+    }
+    Job j = {.kind = JOB_FORCE, .a = l, .b = e};
+    worker_post(t->w, &j);
+    tui_message(t, 0, "block %lld: expert %lld forced", l, e);
+    return ACT_REDRAW;
+}
+
+static int c_unforce(Tui* t, int argc, char** argv) {
+    long long l = -1;
+    int L, E, has;
+    dims(t, &L, &E, &has);
+    if (argc > 2 || (argc == 2 && (parse_ll(argv[1], &l) || l < 0 || l >= L))) {
+        tui_message(t, 1, "usage: :unforce [BLOCK] (block in 0..%d)", L - 1);
+        return ACT_REDRAW;
+    }
+    Job j = {.kind = JOB_UNFORCE, .a = l};
+    worker_post(t->w, &j);
+    if (l < 0) tui_message(t, 0, "every block routed normally");
+    else tui_message(t, 0, "block %lld routed normally", l);
+    return ACT_REDRAW;
+}
+
+static int path_arg(Tui* t, const char* in, char* out, size_t n) {
+    const char* home = getenv("HOME");
+    if (in[0] == '~' && (in[1] == '/' || in[1] == 0) && home) snprintf(out, n, "%s%s", home, in + 1);
+    else snprintf(out, n, "%s", in);
+    return 0;
+}
+
+static int c_load(Tui* t, int argc, char** argv) {
+    if (need_args(t, argc, 1, ":load ADAPTER_DIR (or none)")) return ACT_REDRAW;
+    Job j = {.kind = JOB_LOAD};
+    if (strcmp(argv[1], "none")) path_arg(t, argv[1], j.text, sizeof j.text);
+    worker_post(t->w, &j);
+    return ACT_REDRAW;
+}
+
+static int c_save(Tui* t, int argc, char** argv) {
+    if (need_args(t, argc, 1, ":save FILE.jsonl")) return ACT_REDRAW;
+    Job j = {.kind = JOB_SAVE};
+    path_arg(t, argv[1], j.text, sizeof j.text);
+    worker_post(t->w, &j);
+    return ACT_REDRAW;
+}
+
+static int c_reset(Tui* t, int argc, char** argv) {
+    if (need_args(t, argc, 0, ":reset")) return ACT_REDRAW;
+    Job j = {.kind = JOB_RESET};
+    worker_post(t->w, &j);
+    t->ui.sel = -1;
+    return ACT_REDRAW | ACT_RERUN;
+}
+
+static int c_help(Tui* t, int argc, char** argv) {
+    t->ui.help = 1;
+    t->ui.help_scroll = 0;
+    return ACT_REDRAW;
+}
+
+static int c_quit(Tui* t, int argc, char** argv) { return ACT_QUIT; }
+
+static const Command COMMANDS[] = {
+    {"temp", "T", "sampling temperature (0 = greedy)", c_temp},
+    {"top-p", "P", "nucleus sampling mass in (0, 1]", c_top_p},
+    {"n", "N", "tokens generated per prompt", c_n},
+    {"seed", "S", "sampling seed", c_seed},
+    {"p", "P", "masking ratio p in [0, 1)", c_p},
+    {"mask-seed", "S", "seed of the masks", c_mask_seed},
+    {"mode", "slim|off|lora-only|identity-only", "how the adapter is applied", c_mode},
+    {"force", "L E", "intervention: expert E takes all the weight at block L", c_force},
+    {"unforce", "[L]", "route block L (default: every block) normally again", c_unforce},
+    {"load", "DIR", "swap the adapter without restarting (none: no adapter)", c_load},
+    {"save", "FILE.jsonl", "write the session's trace as JSONL", c_save},
+    {"reset", "", "clear the context", c_reset},
+    {"help", "", "keys and commands", c_help},
+    {"quit", "", "leave (also :q)", c_quit},
+    {"q", NULL, NULL, c_quit},
+};
+#define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
+
+int commands_execute(Tui* t, const char* line) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", line[0] == ':' ? line + 1 : line);
+    char* argv[8];
+    int argc = 0;
+    for (char* tok = strtok(buf, " \t"); tok && argc < 8; tok = strtok(NULL, " \t")) argv[argc++] = tok;
+    if (argc == 0) return ACT_OK;
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[0], COMMANDS[i].name)) return COMMANDS[i].run(t, argc, argv);
+    tui_message(t, 1, "unknown command ':%s' (:help lists them)", argv[0]);
+    return ACT_REDRAW;
+}
+
+int commands_help(const char** out, int max) {
+    static char lines[N_COMMANDS][160];
+    int n = 0;
+    for (int i = 0; i < N_COMMANDS && n < max; i++) {
+        if (!COMMANDS[i].help) continue;
+        snprintf(lines[n], sizeof lines[n], ":%s %s\t%s", COMMANDS[i].name, COMMANDS[i].args, COMMANDS[i].help);
+        out[n] = lines[n];
+        n++;
+    }
+    return n;
+}

@@ -1,0 +1,124 @@
+// panel_distance.c: per block, the cluster distance d of the selected token as a bar with the
+// point where the yield makes an identity expert the top-1 marked '┃', and the nearest centre;
+// below, a sparkline of d across the sequence for the selected block.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "draw.h"
+
+typedef struct {
+    View super;
+    int pos, layer;
+    double lo, hi;             // bar scale
+} DistanceView;
+
+static void distance_update(View* v, const Snapshot* s, const UiState* u) {
+    DistanceView* d = (DistanceView*)v;
+    d->pos = ui_sel_pos(u, s);
+    d->layer = u->layer < s->n_layers ? u->layer : s->n_layers - 1;
+    // scale: from d = -1 (the centre itself) to the largest d or crossing point shown, at least 1
+    d->lo = -1;
+    d->hi = 1;
+    if (d->pos >= 0)
+        for (int l = 0; l < s->n_layers; l++) {
+            size_t pl = (size_t)d->pos * s->n_layers + l;
+            if (!s->tr.routed[pl]) continue;
+            if (s->tr.dist[pl] > d->hi) d->hi = s->tr.dist[pl];
+            if (isfinite(s->win_d[pl]) && s->win_d[pl] > d->hi && s->win_d[pl] < 4 * d->hi) d->hi = s->win_d[pl];
+        }
+    d->hi = ceil(d->hi);
+}
+
+static void distance_draw(View* v, Canvas* c) {
+    DistanceView* d = (DistanceView*)v;
+    const Snapshot* s = v->snap;
+    const Trace* t = &s->tr;
+    int L = s->n_layers, pos = d->pos;
+    char info[160];
+    snprintf(info, sizeof info, "d per block (scale %.0f..%.0f), ┃ = identity wins", d->lo, d->hi);
+    draw_title(c, v, info);
+    int y = v->y + 1, rows = v->h - 1;
+    if (rows <= 0) return;
+    if (!s->has_adapter || !s->is_slim) {
+        canvas_putn(c, y, v->x, s->has_adapter ? "plain LoRA adapter: no clusters" : "no adapter loaded (:load DIR)", v->w, C_DIM);
+        return;
+    }
+    int spark_rows = rows >= 4 ? 1 : 0;
+    int body = rows - spark_rows;
+    // nearest-centre dots when the clusters are few enough
+    int dots = s->n_clusters <= 8 ? s->n_clusters : 0;
+    int tail = 4 + (dots ? dots + 1 : 0) + 4;  // " c12" + dots + " →id"
+    int bw = v->w - 11 - tail;
+    if (bw < 4) {
+        bw = v->w - 11 - 4;
+        dots = 0;
+    }
+    int l0 = window_start(L, body, d->layer);
+    for (int i = 0; i < body && l0 + i < L && pos >= 0; i++) {
+        int l = l0 + i, row = y + i;
+        size_t pl = (size_t)pos * L + l;
+        canvas_printf(c, row, v->x, l == d->layer ? C_SELECTED : C_NORMAL, "%3d", l);
+        if (!t->routed[pl]) {
+            canvas_put(c, row, v->x + 4, "no router", C_UNROUTED);
+            continue;
+        }
+        float dist = t->dist[pl], win = s->win_d[pl];
+        canvas_printf(c, row, v->x + 4, C_NORMAL, "%6.2f", dist);
+        int bx = v->x + 11;
+        if (bw > 0) {
+            draw_hbar(c, row, bx, bw, dist, d->lo, d->hi, C_BAR);
+            if (isfinite(win)) {
+                int mc = bar_col(bw, win, d->lo, d->hi);
+                canvas_put_char(c, row, bx + mc, win > d->hi ? 0x25B8 : win < d->lo ? 0x25C2 : 0x2503, C_BAR_MARK);
+            }
+        }
+        int col = bx + (bw > 0 ? bw : 0);
+        col = canvas_printf(c, row, col, C_NEAREST, " c%d", t->nearest[pl]);
+        if (dots) {
+            col++;
+            for (int j = 0; j < dots; j++) canvas_put_char(c, row, col++, j == t->nearest[pl] ? 0x25CF : 0x25CB, j == t->nearest[pl] ? C_NEAREST : C_DIM);
+        }
+        if (isfinite(win) && dist >= win) canvas_put(c, row, col, " →id", C_ID_EXPERT);
+    }
+    if (!spark_rows || s->n == 0) return;
+    // sparkline of d at the selected block across the sequence (a window around the cursor)
+    int row = y + rows - 1, l = d->layer;
+    int col = canvas_printf(c, row, v->x, C_DIM, "blk %d d:", l);
+    int width = v->x + v->w - col - 1;
+    if (width < 4) return;
+    int n = s->n < width ? s->n : width;
+    int p0 = pos >= 0 ? window_start(s->n, n, pos) : 0;
+    float vals[1024];
+    if (n > 1024) n = 1024;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        size_t pl = (size_t)(p0 + i) * L + l;
+        vals[i] = t->routed[pl] ? t->dist[pl] : NAN;
+        if (isfinite(vals[i])) {
+            lo = vals[i] < lo ? vals[i] : lo;
+            hi = vals[i] > hi ? vals[i] : hi;
+        }
+    }
+    if (!(hi > lo)) {
+        hi = lo + 1;
+    }
+    draw_sparkline(c, row, col + 1, vals, n, lo, hi, C_SPARK, pos - p0, C_SPARK_SEL);
+}
+
+static int distance_key(View* v, int key, UiState* u) { return panel_block_key(v, key, u); }
+
+static const ViewClass DISTANCE_CLASS = {
+    .name = "Distance",
+    .keys_help = "Up/Down  select the block (its d is the sparkline)",
+    .update = distance_update,
+    .draw = distance_draw,
+    .on_key = distance_key,
+};
+
+View* distance_view_new(void) {
+    DistanceView* d = xcalloc(1, sizeof *d);
+    d->super.klass = &DISTANCE_CLASS;
+    d->super.visible = 1;
+    return &d->super;
+}

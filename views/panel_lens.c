@@ -1,0 +1,88 @@
+// panel_lens.c: logit lens of the selected token: each block's top next-token prediction read
+// through the final norm and lm_head, with the adapter as configured and with it off, side by
+// side; rows where they differ are highlighted (where the adapter changes the prediction).
+#include <stdio.h>
+#include <string.h>
+
+#include "draw.h"
+
+typedef struct {
+    View super;
+    int pos, layer;
+    int have_on, have_off;
+    int n_diff;
+} LensView;
+
+static void lens_update(View* v, const Snapshot* s, const UiState* u) {
+    LensView* lv = (LensView*)v;
+    lv->pos = ui_sel_pos(u, s);
+    lv->layer = u->layer < s->n_layers ? u->layer : s->n_layers - 1;
+    lv->have_on = lv->pos >= 0 && s->tr.want_lens;
+    lv->have_off = lv->pos >= 0 && s->cmp_valid && s->cmp_pos == lv->pos;
+    lv->n_diff = 0;
+    if (lv->have_on && lv->have_off)
+        for (int l = 0; l < s->n_layers; l++) lv->n_diff += s->tr.lens_id[(size_t)lv->pos * s->n_layers + l] != s->lens_off_id[l];
+}
+
+static void lens_entry(Canvas* c, int row, int col, int w, const Snapshot* s, int id, float p, int color) {
+    char vb[32], tok[96], cell[160];
+    token_display(tok, sizeof tok, snapshot_vocab(s, id, vb, sizeof vb));
+    snprintf(cell, sizeof cell, "'%s' %.2f", tok, p);
+    canvas_putn(c, row, col, cell, w, color);
+}
+
+static void lens_draw(View* v, Canvas* c) {
+    LensView* lv = (LensView*)v;
+    const Snapshot* s = v->snap;
+    int L = s->n_layers, pos = lv->pos;
+    char info[128];
+    if (lv->have_on && lv->have_off) snprintf(info, sizeof info, "pos %d: on/off differ at %d/%d blocks", pos, lv->n_diff, L);
+    else snprintf(info, sizeof info, "pos %d", pos);
+    draw_title(c, v, info);
+    int y = v->y + 1, rows = v->h - 1;
+    if (rows <= 0) return;
+    if (pos < 0) {
+        canvas_putn(c, y, v->x, "no token selected", v->w, C_DIM);
+        return;
+    }
+    if (!lv->have_on) {
+        canvas_putn(c, y, v->x, "logit lens not recorded", v->w, C_DIM);
+        return;
+    }
+    int colw = (v->w - 6) / 2;
+    canvas_put(c, y, v->x, "blk", C_DIM);
+    canvas_put(c, y, v->x + 4, s->has_adapter ? "adapter as configured" : "no adapter", C_DIM);
+    canvas_put(c, y, v->x + 5 + colw, "adapter off", C_DIM);
+    int body = rows - 1;
+    int l0 = window_start(L, body, lv->layer);
+    for (int i = 0; i < body && l0 + i < L; i++) {
+        int l = l0 + i, row = y + 1 + i;
+        size_t pl = (size_t)pos * L + l;
+        int on_id = s->tr.lens_id[pl];
+        int differ = lv->have_off && on_id != s->lens_off_id[l];
+        int color = differ ? C_LENS_DIFF : C_LENS_SAME;
+        canvas_printf(c, row, v->x, l == lv->layer ? C_SELECTED : C_NORMAL, "%3d", l);
+        lens_entry(c, row, v->x + 4, colw, s, on_id, s->tr.lens_p[pl], color);
+        canvas_put_char(c, row, v->x + 4 + colw, 0x2502, C_SEPARATOR);
+        if (lv->have_off) lens_entry(c, row, v->x + 5 + colw, colw, s, s->lens_off_id[l], s->lens_off_p[l], color);
+        else canvas_put(c, row, v->x + 5 + colw, "…", C_DIM);
+        if (differ && v->w >= 4 + 2 * colw + 3) canvas_put(c, row, v->x + 5 + 2 * colw, " ≠", C_LENS_DIFF);
+    }
+}
+
+static int lens_key(View* v, int key, UiState* u) { return panel_block_key(v, key, u); }
+
+static const ViewClass LENS_CLASS = {
+    .name = "Lens",
+    .keys_help = "Up/Down  select the block",
+    .update = lens_update,
+    .draw = lens_draw,
+    .on_key = lens_key,
+};
+
+View* lens_view_new(void) {
+    LensView* lv = xcalloc(1, sizeof *lv);
+    lv->super.klass = &LENS_CLASS;
+    lv->super.visible = 1;
+    return &lv->super;
+}

@@ -1,0 +1,72 @@
+// panel_prompt.c: the prompt line. Readline edits the line (views/tui.c feeds it the keys); this
+// view draws readline's prompt, line and cursor inside the screen, scrolling sideways when the
+// line is wider than the panel.
+#include <stdio.h>
+#include <string.h>
+
+#include "draw.h"
+
+typedef struct {
+    View super;
+    PromptState ps;
+} PromptView;
+
+void prompt_view_set(View* v, const PromptState* p) { ((PromptView*)v)->ps = *p; }
+
+static void prompt_draw(View* v, Canvas* c) {
+    PromptView* pv = (PromptView*)v;
+    const PromptState* p = &pv->ps;
+    const char* prompt = p->prompt ? p->prompt : "slimscope> ";
+    const char* line = p->line ? p->line : "";
+    int pc = p->active ? C_PROMPT : C_PROMPT_DIM;
+    int row = v->y, w = v->w;
+    size_t len = strlen(line), point = p->point < 0 ? 0 : (size_t)p->point > len ? len : (size_t)p->point;
+    char before[4096];
+    snprintf(before, sizeof before, "%.*s", (int)point, line);
+    int pw = text_width(prompt), cur = text_width(before);
+    if (!p->active && len == 0) {
+        int col = canvas_put(c, row, v->x, prompt, pc);
+        canvas_putn(c, row, col, "(Tab, i or : to type)", v->x + w - col, C_DIM);
+        return;
+    }
+    if (pw + cur < w - 1) {  // everything up to the cursor fits
+        int col = canvas_put(c, row, v->x, prompt, pc);
+        canvas_putn(c, row, col, line, v->x + w - col, C_NORMAL);
+        if (p->active) {
+            c->cursor_row = row;
+            c->cursor_col = v->x + pw + cur;
+        }
+        return;
+    }
+    // scrolled: "…" then the end of the text before the cursor, then what follows
+    const char* s = line;
+    int skipped = 0, target = cur - (w - 2);
+    while (*s && skipped < target) {
+        uint32_t cp;
+        int k = utf8_decode(s, strlen(s), &cp);
+        skipped += cell_width(cp);
+        s += k;
+    }
+    canvas_put(c, row, v->x, "…", C_DIM);
+    canvas_putn(c, row, v->x + 1, s, w - 1, C_NORMAL);
+    if (p->active) {
+        char upto[4096];
+        snprintf(upto, sizeof upto, "%.*s", (int)(line + point - s), s);
+        c->cursor_row = row;
+        c->cursor_col = v->x + 1 + text_width(upto);
+    }
+}
+
+static const ViewClass PROMPT_CLASS = {
+    .name = "Prompt",
+    .keys_help = "Enter  generate (or run a :command)   Up/Down  history   Ctrl-R  search history\n"
+                 "Esc  stop generating / leave the prompt   Ctrl-D  quit on an empty line",
+    .draw = prompt_draw,
+};
+
+View* prompt_view_new(void) {
+    PromptView* pv = xcalloc(1, sizeof *pv);
+    pv->super.klass = &PROMPT_CLASS;
+    pv->super.visible = 1;
+    return &pv->super;
+}

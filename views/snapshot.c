@@ -1,0 +1,135 @@
+// snapshot.c: storage of the Snapshot the views read (see snapshot.h). Copies trace rows and
+// fills the per-position summaries through the session's trace functions; no model math here.
+#include "snapshot.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/session.h"
+
+void snapshot_init(Snapshot* s) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->device, sizeof s->device, "cpu");
+    snapshot_shape(s, 1, 1, 0);
+}
+
+static void free_texts(Snapshot* s) {
+    if (s->text)
+        for (int i = 0; i < s->tr.cap; i++) free(s->text[i]);
+    free(s->text);
+    s->text = NULL;
+}
+
+void snapshot_free(Snapshot* s) {
+    free_texts(s);
+    trace_free(&s->tr);
+    free(s->tok_share);
+    free(s->dominant);
+    free(s->win_d);
+    free(s->force);
+    free(s->lens_off_id);
+    free(s->lens_off_p);
+    free(s->regen_p0);
+    memset(s, 0, sizeof *s);
+}
+
+void snapshot_shape(Snapshot* s, int n_layers, int n_experts, int n_id) {
+    free_texts(s);
+    trace_free(&s->tr);
+    trace_init(&s->tr, n_layers, n_experts, n_id, 16);
+    s->n_layers = n_layers;
+    s->n_experts = s->tr.n_experts;
+    s->n_id = n_id;
+    s->n = 0;
+    s->gen_start = 0;
+    s->text = xcalloc(s->tr.cap, sizeof(char*));
+    s->tok_share = xrealloc(s->tok_share, s->tr.cap * sizeof(float));
+    s->dominant = xrealloc(s->dominant, (size_t)s->tr.cap * n_layers);
+    s->win_d = xrealloc(s->win_d, (size_t)s->tr.cap * n_layers * sizeof(float));
+    s->force = xrealloc(s->force, n_layers * sizeof(int));
+    for (int l = 0; l < n_layers; l++) s->force[l] = -1;
+    s->lens_off_id = xrealloc(s->lens_off_id, n_layers * sizeof(int));
+    s->lens_off_p = xrealloc(s->lens_off_p, n_layers * sizeof(float));
+    s->cmp_valid = 0;
+    s->sweep_n = s->sweep_total = 0;
+    s->regen_state = 0;
+}
+
+static void reserve(Snapshot* s, int cap) {
+    int old = s->tr.cap;
+    if (cap <= old) return;
+    trace_reserve(&s->tr, cap);
+    int nc = s->tr.cap, L = s->n_layers;
+    s->text = xrealloc(s->text, nc * sizeof(char*));
+    for (int i = old; i < nc; i++) s->text[i] = NULL;
+    s->tok_share = xrealloc(s->tok_share, nc * sizeof(float));
+    s->dominant = xrealloc(s->dominant, (size_t)nc * L);
+    s->win_d = xrealloc(s->win_d, (size_t)nc * L * sizeof(float));
+}
+
+// Copies rows [from, to) of each per-position array of the trace.
+#define COPY_ROWS(field, per) memcpy(d->field + (size_t)from * (per), t->field + (size_t)from * (per), (size_t)(to - from) * (per) * sizeof *d->field)
+
+void snapshot_set_trace(Snapshot* s, const Trace* t, int from, const char* const* text) {
+    if (t->n_layers != s->n_layers || t->n_experts != s->n_experts || t->n_id != s->n_id) snapshot_shape(s, t->n_layers, t->n_experts, t->n_id);
+    int to = t->n;
+    if (from < 0) from = 0;
+    reserve(s, to > 0 ? to : 1);
+    Trace* d = &s->tr;
+    size_t L = t->n_layers, E = t->n_experts;
+    if (to > from) {
+        COPY_ROWS(token, 1);
+        COPY_ROWS(z, L * E);
+        COPY_ROWS(zy, L * E);
+        COPY_ROWS(pi, L * E);
+        COPY_ROWS(w, L * E);
+        COPY_ROWS(nearest, L);
+        COPY_ROWS(dist, L);
+        COPY_ROWS(id_share, L);
+        COPY_ROWS(rel_delta, L * PROJ_COUNT);
+        COPY_ROWS(routed, L);
+        COPY_ROWS(top_id, TRACE_TOPK);
+        COPY_ROWS(top_p, TRACE_TOPK);
+        COPY_ROWS(entropy, 1);
+        if (t->want_lens) {
+            COPY_ROWS(lens_id, L);
+            COPY_ROWS(lens_p, L);
+        }
+    }
+    d->want_lens = t->want_lens;
+    d->n = to;
+    s->n = to;
+    if (s->gen_start > to) s->gen_start = to;
+    for (int pos = from; pos < to; pos++) {
+        if (text) snapshot_set_text(s, pos, text[pos - from]);
+        s->tok_share[pos] = session_mean_id_share(d, pos);
+        for (size_t l = 0; l < L; l++) {
+            s->dominant[pos * L + l] = (signed char)session_dominant_expert(d, pos, (int)l);
+            s->win_d[pos * L + l] = session_identity_win_d(d, pos, (int)l, s->yield_scale);
+        }
+    }
+}
+
+void snapshot_set_text(Snapshot* s, int pos, const char* text) {
+    reserve(s, pos + 1);
+    free(s->text[pos]);
+    s->text[pos] = xstrdup(text ? text : "");
+}
+
+void snapshot_message(Snapshot* s, int error, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+    va_end(ap);
+    s->msg_error = error;
+    s->msg_seq++;
+}
+
+const char* snapshot_vocab(const Snapshot* s, int id, char* buf, int n) {
+    if (s->vocab_text && id >= 0 && id < s->vocab && s->vocab_text[id]) return s->vocab_text[id];
+    snprintf(buf, n, "#%d", id);
+    return buf;
+}

@@ -1,0 +1,682 @@
+// worker.c: the engine thread (see worker.h). Every model computation of the TUI happens here,
+// through the session's functions; this file only sequences them and publishes the results.
+#include "worker.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+#define SWEEP_POINTS 10        // p = 0, 0.1, ..., 0.9
+#define SWEEP_FLOATS (1 << 22) // cap on positions x vocab held per sweep buffer
+
+struct Worker {
+    Session* s;
+    pthread_t th;
+    int started;
+    pthread_mutex_t mu;        // queue and control fields
+    pthread_cond_t cv;         // work for the worker
+    pthread_cond_t idle_cv;    // the worker went idle / published
+    Job* queue;
+    int qn, qcap;
+    int quit, running, idle;
+    volatile int cancel;
+    int want_pos;              // selection asked by the UI (-1: last token)
+    pthread_mutex_t snap_mu;
+    Snapshot snap;
+    int wake_fd;
+    char** vocab_text;         // (V)
+    // worker-private state (only the worker thread touches these after start)
+    unsigned long tok_ver, run_ver, runx_ver;  // context changed / run changed / run changed apart from p
+    int gen_start;
+    int cmp_pos;
+    unsigned long cmp_tok_ver, cmp_run_ver;
+    int ref_pos;                                // key of the cached base / p = 0 logits
+    unsigned long ref_tok_ver, ref_runx_ver;
+    float *base_logits, *p0_logits, *cur_logits;
+    int* lens_id;
+    float* lens_p;
+    unsigned long sweep_tok_ver, sweep_runx_ver;
+    int sweep_next, sweep_from;
+    float *sweep_ref, *sweep_cur;
+    double sweep_kl[SWEEP_MAX], sweep_agree[SWEEP_MAX];
+    float sweep_p[SWEEP_MAX];
+    double tok_per_s;
+};
+
+// ---------------------------------------------------------------------------------------------
+// publishing
+
+static void wake(Worker* w) {
+    if (w->wake_fd >= 0) {
+        char b = 1;
+        if (write(w->wake_fd, &b, 1) < 0) {}
+    }
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_broadcast(&w->idle_cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static const char* base_name(const char* path, char* buf, size_t n) {
+    snprintf(buf, n, "%s", path);
+    size_t k = strlen(buf);
+    while (k > 1 && buf[k - 1] == '/') buf[--k] = 0;
+    const char* slash = strrchr(buf, '/');
+    return slash ? slash + 1 : buf;
+}
+
+// Settings and identity of what is loaded (caller holds snap_mu).
+static void fill_settings(Worker* w) {
+    Session* s = w->s;
+    Snapshot* p = &w->snap;
+    char buf[4096];
+    snprintf(p->model_name, sizeof p->model_name, "%s", base_name(s->model.dir, buf, sizeof buf));
+    p->has_adapter = s->has_adapter;
+    p->is_slim = s->has_adapter && s->adapter.type == ADAPTER_SLIM;
+    if (s->has_adapter) {
+        const Adapter* a = &s->adapter;
+        snprintf(p->adapter_name, sizeof p->adapter_name, "%s", base_name(a->dir, buf, sizeof buf));
+        if (p->is_slim) snprintf(p->adapter_kind, sizeof p->adapter_kind, "SLIM %d id + %d LoRA, top-%d, r %d", a->n_id, a->n_lora, a->top_k, a->r);
+        else snprintf(p->adapter_kind, sizeof p->adapter_kind, "LoRA r %d", a->r);
+        p->n_clusters = a->n_clusters;
+        p->yield_scale = a->yield_scale;
+    } else {
+        snprintf(p->adapter_name, sizeof p->adapter_name, "none");
+        snprintf(p->adapter_kind, sizeof p->adapter_kind, "none");
+        p->n_clusters = 0;
+        p->yield_scale = 0;
+    }
+    p->vocab = s->model.cfg.vocab_size;
+    p->vocab_text = (const char* const*)w->vocab_text;
+    p->threads = s->threads;
+    p->max_seq = s->rs.max_seq;
+    p->mode = s->run.mode;
+    p->p = s->run.mask_ratio;
+    p->mask_seed = s->run.mask_seed;
+    for (int l = 0; l < p->n_layers && l < s->model.cfg.n_layers; l++) p->force[l] = s->run.force ? s->run.force[l] : -1;
+    p->gen_start = w->gen_start < s->n_tokens ? w->gen_start : s->n_tokens;
+    p->tok_per_s = w->tok_per_s;
+}
+
+// Publishes the settings and trace rows [from, n) (from < 0: none), with token texts when asked.
+static void publish(Worker* w, int from, int with_text) {
+    Session* s = w->s;
+    int n = s->n_tokens;
+    char** texts = NULL;
+    if (with_text && from >= 0 && from < n) {
+        texts = xmalloc((n - from) * sizeof(char*));
+        for (int i = from; i < n; i++) {
+            char buf[256];
+            texts[i - from] = xstrdup(session_token_text(s, s->tokens[i], buf, sizeof buf));
+        }
+    }
+    pthread_mutex_lock(&w->snap_mu);
+    if (from >= 0) snapshot_set_trace(&w->snap, &s->trace, from, (const char* const*)texts);
+    fill_settings(w);
+    w->snap.version++;
+    pthread_mutex_unlock(&w->snap_mu);
+    if (texts)
+        for (int i = from; i < n; i++) free(texts[i - from]);
+    free(texts);
+    wake(w);
+}
+
+static void message(Worker* w, int error, const char* text) {
+    pthread_mutex_lock(&w->snap_mu);
+    snapshot_message(&w->snap, error, "%s", text);
+    w->snap.version++;
+    pthread_mutex_unlock(&w->snap_mu);
+    wake(w);
+}
+
+static void set_busy(Worker* w, const char* what) {
+    pthread_mutex_lock(&w->snap_mu);
+    w->snap.busy = what != NULL;
+    snprintf(w->snap.busy_what, sizeof w->snap.busy_what, "%s", what ? what : "");
+    w->snap.version++;
+    pthread_mutex_unlock(&w->snap_mu);
+    wake(w);
+}
+
+// ---------------------------------------------------------------------------------------------
+// background work: comparison at the selected position, sweep over p
+
+static int resolve_pos(const Worker* w) {
+    int n = w->s->n_tokens;
+    if (n == 0) return -1;
+    return w->want_pos < 0 || w->want_pos >= n ? n - 1 : w->want_pos;
+}
+
+static int compare_pending(const Worker* w, int pos) {
+    return pos >= 0 && (pos != w->cmp_pos || w->cmp_tok_ver != w->tok_ver || w->cmp_run_ver != w->run_ver);
+}
+
+static int sweep_pending(const Worker* w) {
+    if (!w->s->has_adapter || w->s->n_tokens == 0) return 0;
+    return w->sweep_tok_ver != w->tok_ver || w->sweep_runx_ver != w->runx_ver || w->sweep_next < SWEEP_POINTS;
+}
+
+static int derived_pending(const Worker* w) { return compare_pending(w, resolve_pos(w)) || sweep_pending(w); }
+
+// Next-token distributions after pos under the base model, p = 0 and the current p; the logit
+// lens with the adapter off. Base and p = 0 are cached: a change of p costs one forward pass.
+static void do_compare(Worker* w, int pos) {
+    Session* s = w->s;
+    Err err;
+    int V = s->model.cfg.vocab_size, rc = 0;
+    if (pos != w->ref_pos || w->ref_tok_ver != w->tok_ver || w->ref_runx_ver != w->runx_ver) {
+        SlimRun r0;
+        rc = session_run_copy(s, &r0, &s->run, 0.0f, &err);
+        if (!rc) rc = session_probe_at(s, pos, NULL, w->base_logits, w->lens_id, w->lens_p, &err);
+        if (!rc) rc = session_probe_at(s, pos, &r0, w->p0_logits, NULL, NULL, &err);
+        slim_run_free(&r0);
+        if (!rc) {
+            w->ref_pos = pos;
+            w->ref_tok_ver = w->tok_ver;
+            w->ref_runx_ver = w->runx_ver;
+        } else {
+            w->ref_pos = -1;
+        }
+    }
+    if (!rc) {
+        if (s->run.mask_ratio == 0.0f) memcpy(w->cur_logits, w->p0_logits, V * sizeof(float));  // p = 0 is the plain adapter
+        else rc = session_probe_at(s, pos, &s->run, w->cur_logits, NULL, NULL, &err);
+    }
+    w->cmp_pos = pos;
+    w->cmp_tok_ver = w->tok_ver;
+    w->cmp_run_ver = w->run_ver;
+    if (rc) {
+        message(w, 1, err.msg);
+        return;
+    }
+    double kl0, klb, agree;
+    session_compare_logits(w->p0_logits, w->cur_logits, 1, V, &kl0, &agree);
+    session_compare_logits(w->base_logits, w->cur_logits, 1, V, &klb, &agree);
+    pthread_mutex_lock(&w->snap_mu);
+    Snapshot* p = &w->snap;
+    const float* lg[3] = {w->base_logits, w->p0_logits, w->cur_logits};
+    for (int j = 0; j < 3; j++) top_k_probs(lg[j], V, TRACE_TOPK, p->cmp_id[j], p->cmp_prob[j]);
+    p->kl_p0 = kl0;
+    p->kl_base = klb;
+    p->cmp_pos = pos;
+    p->cmp_p = s->run.mask_ratio;
+    p->cmp_valid = 1;
+    memcpy(p->lens_off_id, w->lens_id, p->n_layers * sizeof(int));
+    memcpy(p->lens_off_p, w->lens_p, p->n_layers * sizeof(float));
+    fill_settings(w);
+    p->version++;
+    pthread_mutex_unlock(&w->snap_mu);
+    wake(w);
+}
+
+// One step of the sweep: KL(p=0 || p) and top-1 agreement with p = 0, averaged over the last
+// positions of the context, for p = 0, 0.1, ..., 0.9.
+static void do_sweep_step(Worker* w) {
+    Session* s = w->s;
+    Err err;
+    int V = s->model.cfg.vocab_size, n = s->n_tokens;
+    int rc = 0;
+    if (w->sweep_tok_ver != w->tok_ver || w->sweep_runx_ver != w->runx_ver) {  // restart: p = 0 reference
+        int cap = SWEEP_FLOATS / V;
+        if (cap < 1) cap = 1;
+        w->sweep_from = n > cap ? n - cap : 0;
+        size_t sz = (size_t)(n - w->sweep_from) * V * sizeof(float);
+        w->sweep_ref = xrealloc(w->sweep_ref, sz);
+        w->sweep_cur = xrealloc(w->sweep_cur, sz);
+        SlimRun r0;
+        rc = session_run_copy(s, &r0, &s->run, 0.0f, &err);
+        if (!rc) rc = session_context_logits(s, &r0, w->sweep_from, w->sweep_ref, &err);
+        slim_run_free(&r0);
+        w->sweep_tok_ver = w->tok_ver;
+        w->sweep_runx_ver = w->runx_ver;
+        for (int i = 0; i < SWEEP_POINTS; i++) w->sweep_p[i] = i / 10.0f;
+        w->sweep_kl[0] = 0;  // p = 0 against itself, exactly (no masking, no rescale)
+        w->sweep_agree[0] = 1;
+        w->sweep_next = rc ? SWEEP_POINTS : 1;
+    } else {
+        int i = w->sweep_next;
+        SlimRun r;
+        rc = session_run_copy(s, &r, &s->run, w->sweep_p[i], &err);
+        if (!rc) rc = session_context_logits(s, &r, w->sweep_from, w->sweep_cur, &err);
+        slim_run_free(&r);
+        if (!rc) session_compare_logits(w->sweep_ref, w->sweep_cur, n - w->sweep_from, V, &w->sweep_kl[i], &w->sweep_agree[i]);
+        w->sweep_next = rc ? SWEEP_POINTS : i + 1;
+    }
+    if (rc) {
+        message(w, 1, err.msg);
+        return;
+    }
+    pthread_mutex_lock(&w->snap_mu);
+    Snapshot* p = &w->snap;
+    p->sweep_total = SWEEP_POINTS;
+    p->sweep_n = w->sweep_next;
+    p->sweep_positions = n - w->sweep_from;
+    memcpy(p->sweep_p, w->sweep_p, sizeof p->sweep_p);
+    memcpy(p->sweep_kl, w->sweep_kl, sizeof p->sweep_kl);
+    memcpy(p->sweep_agree, w->sweep_agree, sizeof p->sweep_agree);
+    p->version++;
+    pthread_mutex_unlock(&w->snap_mu);
+    wake(w);
+}
+
+// ---------------------------------------------------------------------------------------------
+// jobs
+
+static int eos_id(const Session* s) { return s->has_tok ? s->tok.eos_id : s->model.cfg.eos_id; }
+
+// Samples up to n_new tokens after the context, feeding each one (so it has a trace row) and
+// publishing it. With p0 (the p = 0 continuation), records where the new one first leaves it.
+static void generate(Worker* w, const Job* j, const int* p0, int p0_len) {
+    Session* s = w->s;
+    Err err;
+    w->gen_start = s->n_tokens;
+    publish(w, -1, 0);
+    Sampler sm;
+    sampler_init(&sm, s->model.cfg.vocab_size, j->temp, j->top_p, j->seed);
+    int eos = eos_id(s), produced = 0;
+    double t0 = now_seconds();
+    set_busy(w, p0 ? "regenerating" : "generating");
+    for (int i = 0; i < j->n_new; i++) {
+        if (w->cancel) {
+            message(w, 0, "stopped");
+            break;
+        }
+        int next = sampler_sample(&sm, s->logits);
+        if (next == eos) {
+            message(w, 0, "end of sequence");
+            break;
+        }
+        if (s->n_tokens >= s->rs.max_seq) {
+            message(w, 1, "context full: :reset clears it");
+            break;
+        }
+        if (session_feed(s, &next, 1, &err)) {
+            message(w, 1, err.msg);
+            break;
+        }
+        produced++;
+        w->tok_ver++;
+        double dt = now_seconds() - t0;
+        w->tok_per_s = dt > 0 ? produced / dt : 0;
+        if (p0) {
+            pthread_mutex_lock(&w->snap_mu);
+            if (w->snap.regen_div < 0 && (i >= p0_len || p0[i] != next)) w->snap.regen_div = i;
+            pthread_mutex_unlock(&w->snap_mu);
+        }
+        publish(w, s->n_tokens - 1, 1);
+    }
+    sampler_free(&sm);
+}
+
+static void job_submit(Worker* w, const Job* j) {
+    Session* s = w->s;
+    Err err;
+    int *ids = NULL, n = 0;
+    set_busy(w, "reading the prompt");
+    if (session_encode(s, j->text, s->n_tokens == 0, &ids, &n, &err)) {
+        message(w, 1, err.msg);
+        return;
+    }
+    if (n == 0) {
+        message(w, 1, "the prompt encodes to no tokens");
+    } else if (s->n_tokens + n > s->rs.max_seq) {
+        char m[256];
+        snprintf(m, sizeof m, "context full: %d + %d tokens exceed %d (:reset clears it)", s->n_tokens, n, s->rs.max_seq);
+        message(w, 1, m);
+    } else {
+        int from = s->n_tokens;
+        if (session_feed(s, ids, n, &err)) {
+            message(w, 1, err.msg);
+        } else {
+            w->tok_ver++;
+            pthread_mutex_lock(&w->snap_mu);
+            w->snap.regen_state = 0;
+            pthread_mutex_unlock(&w->snap_mu);
+            publish(w, from, 1);
+            generate(w, j, NULL, 0);
+        }
+    }
+    free(ids);
+}
+
+// `g`: continue the last prompt at p = 0 in the auxiliary cache, then regenerate the context's
+// continuation at the current p, marking the first token where the two differ.
+static void job_regen(Worker* w, const Job* j) {
+    Session* s = w->s;
+    Err err;
+    if (s->n_tokens == 0) {
+        message(w, 1, "nothing to regenerate: type a prompt first");
+        return;
+    }
+    int start = w->gen_start > 0 && w->gen_start < s->n_tokens ? w->gen_start : s->n_tokens;
+    int count = j->n_new;
+    if (start + count > s->rs.max_seq) count = s->rs.max_seq - start;
+    if (count <= 0) {
+        message(w, 1, "context full: :reset clears it");
+        return;
+    }
+    set_busy(w, "continuing at p = 0");
+    int* p0 = xmalloc(count * sizeof(int));
+    SlimRun r0;
+    Sampler sm;
+    sampler_init(&sm, s->model.cfg.vocab_size, j->temp, j->top_p, j->seed);
+    int n0 = session_run_copy(s, &r0, &s->run, 0.0f, &err);
+    if (!n0) n0 = session_continue_aux(s, &r0, start, count, &sm, eos_id(s), p0, &err);
+    slim_run_free(&r0);
+    sampler_free(&sm);
+    if (n0 < 0 || session_truncate(s, start, &err)) {
+        message(w, 1, err.msg);
+        free(p0);
+        return;
+    }
+    w->tok_ver++;
+    pthread_mutex_lock(&w->snap_mu);
+    Snapshot* p = &w->snap;
+    if (p->regen_cap < count) {
+        p->regen_p0 = xrealloc(p->regen_p0, count * sizeof(int));
+        p->regen_cap = count;
+    }
+    memcpy(p->regen_p0, p0, n0 * sizeof(int));
+    p->regen_len = n0;
+    p->regen_start = start;
+    p->regen_div = -1;
+    p->regen_p = s->run.mask_ratio;
+    p->regen_state = 1;
+    pthread_mutex_unlock(&w->snap_mu);
+    publish(w, start, 1);
+    generate(w, j, p0, n0);
+    pthread_mutex_lock(&w->snap_mu);
+    p->regen_state = 2;
+    if (p->regen_div < 0 && s->n_tokens - start < n0) p->regen_div = s->n_tokens - start;  // stopped earlier than p = 0
+    pthread_mutex_unlock(&w->snap_mu);
+    free(p0);
+}
+
+// After a change of the run: the masking panel first (one forward pass), then the context.
+static void rerun(Worker* w, int p_only) {
+    Session* s = w->s;
+    Err err;
+    w->run_ver++;
+    if (!p_only) w->runx_ver++;
+    publish(w, -1, 0);
+    int pos = resolve_pos(w);
+    if (pos >= 0) do_compare(w, pos);
+    set_busy(w, "recomputing");
+    if (session_recompute(s, &err)) message(w, 1, err.msg);
+    publish(w, 0, 0);
+}
+
+static void job_run_change(Worker* w, const Job* j) {
+    Session* s = w->s;
+    Err err;
+    SlimRun* r = &s->run;
+    int L = s->model.cfg.n_layers;
+    switch (j->kind) {
+    case JOB_SET_P: r->mask_ratio = j->f; break;
+    case JOB_SET_MASK_SEED: r->mask_seed = (uint64_t)j->a; break;
+    case JOB_SET_MODE: r->mode = (AdapterMode)j->a; break;
+    case JOB_FORCE: r->force[j->a] = (int)j->b; break;
+    case JOB_UNFORCE:
+        for (int l = 0; l < L; l++)
+            if (j->a < 0 || l == j->a) r->force[l] = -1;
+        break;
+    default: return;
+    }
+    if (session_apply_run(s, &err)) {
+        message(w, 1, err.msg);
+        return;
+    }
+    rerun(w, j->kind == JOB_SET_P);
+}
+
+static void job_load(Worker* w, const Job* j) {
+    Session* s = w->s;
+    Err err;
+    set_busy(w, "loading the adapter");
+    if (session_load_adapter(s, j->text[0] ? j->text : NULL, &err)) {
+        message(w, 1, err.msg);
+        if (s->rs.key_cache) return;  // the old adapter is still in place
+    }
+    w->tok_ver++;
+    w->run_ver++;
+    w->runx_ver++;
+    pthread_mutex_lock(&w->snap_mu);
+    w->snap.yield_scale = s->has_adapter ? s->adapter.yield_scale : 0;
+    snapshot_shape(&w->snap, s->trace.n_layers, s->trace.n_experts, s->trace.n_id);
+    pthread_mutex_unlock(&w->snap_mu);
+    publish(w, 0, 1);
+    char m[4200];
+    snprintf(m, sizeof m, "loaded %s", j->text[0] ? j->text : "no adapter");
+    message(w, 0, m);
+}
+
+static const char* trace_text(void* ctx, int id) {
+    static __thread char buf[256];
+    return session_token_text((Session*)ctx, id, buf, sizeof buf);
+}
+
+static void run_job(Worker* w, const Job* j) {
+    Session* s = w->s;
+    Err err;
+    char m[4300];
+    switch (j->kind) {
+    case JOB_SUBMIT: job_submit(w, j); break;
+    case JOB_REGEN: job_regen(w, j); break;
+    case JOB_SET_P:
+    case JOB_SET_MASK_SEED:
+    case JOB_SET_MODE:
+    case JOB_FORCE:
+    case JOB_UNFORCE: job_run_change(w, j); break;
+    case JOB_LOAD: job_load(w, j); break;
+    case JOB_SAVE:
+        if (trace_write_jsonl(&s->trace, j->text, 0, s->n_tokens, trace_text, s, &err)) {
+            message(w, 1, err.msg);
+        } else {
+            snprintf(m, sizeof m, "saved the trace of %d positions to %s", s->n_tokens, j->text);
+            message(w, 0, m);
+        }
+        break;
+    case JOB_RESET:
+        session_reset(s);
+        w->gen_start = 0;
+        w->tok_ver++;
+        pthread_mutex_lock(&w->snap_mu);
+        w->snap.regen_state = 0;
+        w->snap.cmp_valid = 0;
+        w->snap.sweep_n = w->snap.sweep_total = 0;
+        pthread_mutex_unlock(&w->snap_mu);
+        publish(w, 0, 0);
+        message(w, 0, "context cleared");
+        break;
+    }
+    set_busy(w, NULL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// thread
+
+static void* worker_main(void* arg) {
+    Worker* w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->quit && !w->qn && !derived_pending(w)) {
+            w->idle = 1;
+            pthread_cond_broadcast(&w->idle_cv);
+            pthread_cond_wait(&w->cv, &w->mu);
+        }
+        if (w->quit) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        w->idle = 0;
+        if (w->qn) {
+            Job* j = xmalloc(sizeof *j);
+            *j = w->queue[0];
+            memmove(w->queue, w->queue + 1, (w->qn - 1) * sizeof(Job));
+            w->qn--;
+            w->running = 1;
+            w->cancel = 0;
+            pthread_mutex_unlock(&w->mu);
+            run_job(w, j);
+            free(j);
+            pthread_mutex_lock(&w->mu);
+            w->running = 0;
+            pthread_mutex_unlock(&w->mu);
+            continue;
+        }
+        int pos = resolve_pos(w);
+        pthread_mutex_unlock(&w->mu);
+        if (compare_pending(w, pos)) do_compare(w, pos);
+        else if (sweep_pending(w)) do_sweep_step(w);
+    }
+    return NULL;
+}
+
+Worker* worker_new(Session* s, int wake_fd) {
+    Worker* w = xcalloc(1, sizeof *w);
+    w->s = s;
+    w->wake_fd = wake_fd;
+    w->want_pos = -1;
+    w->cmp_pos = w->ref_pos = -1;
+    w->tok_ver = w->run_ver = w->runx_ver = 1;
+    w->sweep_next = SWEEP_POINTS;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->snap_mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->idle_cv, NULL);
+    int V = s->model.cfg.vocab_size, L = s->model.cfg.n_layers;
+    w->vocab_text = xmalloc(V * sizeof(char*));
+    for (int i = 0; i < V; i++) {
+        char buf[256];
+        w->vocab_text[i] = xstrdup(session_token_text(s, i, buf, sizeof buf));
+    }
+    w->base_logits = xmalloc(V * sizeof(float));
+    w->p0_logits = xmalloc(V * sizeof(float));
+    w->cur_logits = xmalloc(V * sizeof(float));
+    w->lens_id = xcalloc(L, sizeof(int));
+    w->lens_p = xcalloc(L, sizeof(float));
+    snapshot_init(&w->snap);
+    w->snap.yield_scale = s->has_adapter ? s->adapter.yield_scale : 0;
+    snapshot_shape(&w->snap, s->trace.n_layers, s->trace.n_experts, s->trace.n_id);
+    w->gen_start = s->n_tokens;
+    publish(w, 0, 1);
+    w->started = pthread_create(&w->th, NULL, worker_main, w) == 0;
+    if (!w->started) {
+        message(w, 1, "cannot start the worker thread");
+    }
+    return w;
+}
+
+void worker_free(Worker* w) {
+    if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    w->quit = 1;
+    w->cancel = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (w->started) pthread_join(w->th, NULL);
+    int V = w->s->model.cfg.vocab_size;
+    for (int i = 0; i < V; i++) free(w->vocab_text[i]);
+    free(w->vocab_text);
+    free(w->queue);
+    free(w->base_logits);
+    free(w->p0_logits);
+    free(w->cur_logits);
+    free(w->lens_id);
+    free(w->lens_p);
+    free(w->sweep_ref);
+    free(w->sweep_cur);
+    snapshot_free(&w->snap);
+    pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&w->snap_mu);
+    pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->idle_cv);
+    free(w);
+}
+
+void worker_post(Worker* w, const Job* j) {
+    pthread_mutex_lock(&w->mu);
+    if (j->kind == JOB_SET_P && w->qn && w->queue[w->qn - 1].kind == JOB_SET_P) {
+        w->queue[w->qn - 1].f = j->f;  // coalesce key repeats
+    } else {
+        if (w->qn == w->qcap) {
+            w->qcap = w->qcap ? 2 * w->qcap : 8;
+            w->queue = xrealloc(w->queue, w->qcap * sizeof(Job));
+        }
+        w->queue[w->qn++] = *j;
+    }
+    w->idle = 0;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void worker_cancel(Worker* w) { w->cancel = 1; }
+
+void worker_select(Worker* w, int pos) {
+    pthread_mutex_lock(&w->mu);
+    if (w->want_pos != pos) {
+        w->want_pos = pos;
+        w->idle = 0;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+const Snapshot* worker_lock(Worker* w) {
+    pthread_mutex_lock(&w->snap_mu);
+    return &w->snap;
+}
+
+void worker_unlock(Worker* w) { pthread_mutex_unlock(&w->snap_mu); }
+
+int worker_idle(Worker* w) {
+    pthread_mutex_lock(&w->mu);
+    int idle = w->idle && !w->qn && !w->running;
+    pthread_mutex_unlock(&w->mu);
+    return idle;
+}
+
+static void deadline(struct timespec* ts, double timeout_s) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    double t = ts->tv_sec + ts->tv_nsec * 1e-9 + timeout_s;
+    ts->tv_sec = (time_t)t;
+    ts->tv_nsec = (long)((t - (double)ts->tv_sec) * 1e9);
+}
+
+int worker_wait_idle(Worker* w, double timeout_s) {
+    struct timespec ts;
+    deadline(&ts, timeout_s);
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    while (!(w->idle && !w->qn && !w->running))
+        if (pthread_cond_timedwait(&w->idle_cv, &w->mu, &ts) == ETIMEDOUT) {
+            rc = -1;
+            break;
+        }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int worker_wait_version(Worker* w, unsigned long version, double timeout_s) {
+    struct timespec ts;
+    deadline(&ts, timeout_s);
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->snap_mu);
+        unsigned long v = w->snap.version;
+        pthread_mutex_unlock(&w->snap_mu);
+        if (v > version) break;
+        if (pthread_cond_timedwait(&w->idle_cv, &w->mu, &ts) == ETIMEDOUT) {
+            rc = -1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
