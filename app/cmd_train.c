@@ -1,0 +1,441 @@
+// cmd_train.c: `slimscope train`: fine-tune a SLIM, plain LoRA or MoE-LoRA adapter on prompt /
+// response JSONL (loss on the response), base model frozen; writes the adapter directory of
+// shared/SLIM.md section 6. Also holds the option-table parser that train, pretrain and eval share.
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "data.h"
+#include "settings.h"
+#include "train.h"
+
+// ---------------------------------------------------------------------------------------------
+// option tables
+
+int opts_parse(Opt* opts, int argc, char** argv, int* help, Err* err) {
+    *help = 0;
+    for (int i = 1; i < argc; i++) {
+        const char* a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *help = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) return err_set(err, "%s: unexpected argument '%s'", argv[0], a);
+        const char* name = a + 2;
+        const char* eq = strchr(name, '=');
+        size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+        Opt* o = NULL;
+        for (Opt* p = opts; p->name; p++)
+            if (strlen(p->name) == nl && !strncmp(p->name, name, nl)) o = p;
+        if (!o) return err_set(err, "%s: unknown option '--%.*s' (see slimscope %s --help)", argv[0], (int)nl, name, argv[0]);
+        o->seen = 1;
+        if (o->type == OPT_FLAG) {
+            if (eq) return err_set(err, "%s: --%s takes no value", argv[0], o->name);
+            *(int*)o->ptr = 1;
+            continue;
+        }
+        const char* v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v) return err_set(err, "%s: --%s needs a value", argv[0], o->name);
+        char* end = NULL;
+        switch (o->type) {
+        case OPT_INT: {
+            long x = strtol(v, &end, 10);
+            if (!*v || *end) return err_set(err, "%s: --%s expects an integer, got '%s'", argv[0], o->name, v);
+            *(int*)o->ptr = (int)x;
+            break;
+        }
+        case OPT_U64: {
+            unsigned long long x = strtoull(v, &end, 10);
+            if (!*v || *end || *v == '-') return err_set(err, "%s: --%s expects a non-negative integer, got '%s'", argv[0], o->name, v);
+            *(uint64_t*)o->ptr = x;
+            break;
+        }
+        case OPT_FLOAT: {
+            double x = strtod(v, &end);
+            if (!*v || *end || !isfinite(x)) return err_set(err, "%s: --%s expects a number, got '%s'", argv[0], o->name, v);
+            *(float*)o->ptr = (float)x;
+            break;
+        }
+        case OPT_STR:
+            *(const char**)o->ptr = v;
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+void opts_usage(FILE* f, const Opt* opts) {
+    for (const Opt* o = opts; o->name; o++) {
+        char left[64];
+        const char* arg = o->type == OPT_FLAG ? "" : o->type == OPT_STR ? " S" : o->type == OPT_FLOAT ? " X" : " N";
+        snprintf(left, sizeof left, "--%s%s", o->name, arg);
+        fprintf(f, "  %-24s %s\n", left, o->help);
+    }
+}
+
+int opts_seen(const Opt* opts, const char* name) {
+    for (const Opt* o = opts; o->name; o++)
+        if (!strcmp(o->name, name)) return o->seen;
+    return 0;
+}
+
+int parse_dtype(const char* s, DType* d, Err* err) {
+    if (!strcmp(s, "f32") || !strcmp(s, "float32")) *d = DT_F32;
+    else if (!strcmp(s, "f16") || !strcmp(s, "float16")) *d = DT_F16;
+    else if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) *d = DT_BF16;
+    else return err_set(err, "--dtype: expected f32, f16 or bf16, got '%s'", s);
+    return 0;
+}
+
+// Resolves --resume DIR to DIR/checkpoint.bin or DIR/checkpoint/checkpoint.bin.
+int checkpoint_locate(const char* dir, char* path, size_t n, Err* err) {
+    snprintf(path, n, "%s/checkpoint.bin", dir);
+    if (file_exists(path)) return 0;
+    snprintf(path, n, "%s/checkpoint/checkpoint.bin", dir);
+    if (file_exists(path)) return 0;
+    return err_set(err, "--resume %s: no checkpoint.bin there (nor in %s/checkpoint/)", dir, dir);
+}
+
+// Compares the recipe lines ("arg.NAME=VALUE") of a checkpoint with this run's.
+int recipe_check(const char* saved, const char* now, Err* err) {
+    for (const char* p = now; p && *p;) {
+        const char* eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        const char* eq = memchr(p, '=', len);
+        if (eq && !strncmp(p, "arg.", 4)) {
+            char key[128], want[256];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+            snprintf(want, sizeof want, "%.*s", (int)(len - (eq - p) - 1), eq + 1);
+            char buf[256];
+            const char* had = kv_get(saved, key, buf, sizeof buf);
+            if (!had || strcmp(had, want) != 0)
+                return err_set(err, "--resume: the checkpoint was made with --%s %s, this run has %s; resume with the same "
+                               "settings", key + 4, had ? had : "(unset)", want);
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return 0;
+}
+
+volatile sig_atomic_t g_train_stop = 0;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_train_stop = 1;
+}
+void train_catch_sigint(void) { signal(SIGINT, on_sigint); }
+
+// ---------------------------------------------------------------------------------------------
+// slimscope train
+
+static int parse_targets(const char* s, unsigned* mask, Err* err) {
+    *mask = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char* tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        static const char* SHORT[PROJ_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
+        int p = proj_from_name(tok);
+        for (int i = 0; i < PROJ_COUNT && p < 0; i++)
+            if (!strcmp(tok, SHORT[i])) p = i;
+        if (p < 0) return err_set(err, "--targets: unknown projection '%s' (use q,k,v,o,gate,up,down)", tok);
+        *mask |= 1u << p;
+    }
+    if (!*mask) return err_set(err, "--targets: empty list");
+    return 0;
+}
+
+typedef struct {
+    const char *model, *data, *method, *out, *log, *resume, *targets, *val_data, *layers, *dtype;
+    int r, experts, id_experts, top_k, clusters, router_bias;
+    float lora_alpha, cluster_momentum, yield_scale, l1, balance, mask_ratio;
+    float lr, weight_decay, grad_clip, beta2, min_lr_frac;
+    int steps, batch, seq_len, warmup, accum, threads, ckpt_every, skip_bad, eval_every;
+    uint64_t seed;
+} TrainArgs;
+
+static double sft_eval(Trainer* t, const SftData* d, int B, int T, int max_batches) {
+    if (!d || d->n == 0) return -1;
+    SftSampler s;
+    sft_sampler_init(&s, d, 0);
+    for (int i = 0; i < s.n; i++) s.perm[i] = i;  // fixed order: the first examples
+    int nb = (d->n + B - 1) / B;
+    if (nb > max_batches) nb = max_batches;
+    Batch b = {B, T, xmalloc((size_t)B * T * sizeof(int)), xmalloc((size_t)B * T * sizeof(int)), xmalloc(B * sizeof(int))};
+    double sum = 0;
+    int cnt = 0;
+    for (int k = 0; k < nb; k++) {
+        int rows = d->n - k * B < B ? d->n - k * B : B;
+        sft_next_batch(&s, d, &b, rows, T);
+        int nv;
+        sum += trainer_forward(t, &b, 0, &nv);
+        cnt += nv;
+    }
+    free(b.tokens), free(b.targets), free(b.lens);
+    sft_sampler_free(&s);
+    return cnt ? sum / cnt : -1;
+}
+
+int cmd_train(int argc, char** argv) {
+    TrainArgs A;
+    memset(&A, 0, sizeof A);
+    A.method = "slim", A.targets = "gate,up,down", A.dtype = "f32";
+    A.r = 16, A.lora_alpha = 32, A.experts = 8, A.id_experts = 2, A.top_k = 2, A.clusters = 8;
+    A.cluster_momentum = 0.01f, A.yield_scale = 1.0f;
+    A.lr = 1e-3f, A.weight_decay = 0.0f, A.grad_clip = 1.0f, A.beta2 = 0.999f, A.min_lr_frac = 0.1f;
+    A.steps = 500, A.batch = 16, A.seq_len = 128, A.warmup = 20, A.accum = 1, A.seed = 1337, A.eval_every = 100;
+    Opt opts[] = {
+        {"model", OPT_STR, &A.model, "base model directory (frozen)", 0},
+        {"data", OPT_STR, &A.data, "training JSONL with \"prompt\" and \"response\" fields", 0},
+        {"method", OPT_STR, &A.method, "slim | lora | moelora (default slim)", 0},
+        {"out", OPT_STR, &A.out, "adapter directory to write", 0},
+        {"r", OPT_INT, &A.r, "LoRA rank per expert (16)", 0},
+        {"lora-alpha", OPT_FLOAT, &A.lora_alpha, "LoRA alpha; scale = alpha / r (32)", 0},
+        {"experts", OPT_INT, &A.experts, "LoRA experts (slim, moelora; 8)", 0},
+        {"identity-experts", OPT_INT, &A.id_experts, "identity experts (slim; 2)", 0},
+        {"top-k", OPT_INT, &A.top_k, "experts kept per token (2)", 0},
+        {"clusters", OPT_INT, &A.clusters, "sliding clusters per block (8)", 0},
+        {"cluster-momentum", OPT_FLOAT, &A.cluster_momentum, "sliding-cluster momentum m (0.01)", 0},
+        {"yield-scale", OPT_FLOAT, &A.yield_scale, "gamma of the weight yielding (slim; 1.0)", 0},
+        {"router-bias", OPT_FLAG, &A.router_bias, "give the router a bias", 0},
+        {"l1-lambda", OPT_FLOAT, &A.l1, "weight of the L1 term on A/B (0)", 0},
+        {"balance-lambda", OPT_FLOAT, &A.balance, "weight of the load-balance term (0)", 0},
+        {"train-mask-ratio", OPT_FLOAT, &A.mask_ratio, "masking ratio p during training, per step (0)", 0},
+        {"targets", OPT_STR, &A.targets, "projections to adapt (gate,up,down; lora also q,k,v,o)", 0},
+        {"layers", OPT_STR, &A.layers, "blocks carrying the adapter, e.g. 0-3,5 (all)", 0},
+        {"lr", OPT_FLOAT, &A.lr, "peak learning rate (1e-3)", 0},
+        {"min-lr-frac", OPT_FLOAT, &A.min_lr_frac, "final lr as a fraction of the peak (0.1)", 0},
+        {"steps", OPT_INT, &A.steps, "optimiser steps (500)", 0},
+        {"batch", OPT_INT, &A.batch, "examples per micro-batch (16)", 0},
+        {"seq-len", OPT_INT, &A.seq_len, "maximum tokens per example (128)", 0},
+        {"warmup", OPT_INT, &A.warmup, "warmup steps (20)", 0},
+        {"weight-decay", OPT_FLOAT, &A.weight_decay, "AdamW decay on A, B and the router weight (0)", 0},
+        {"beta2", OPT_FLOAT, &A.beta2, "AdamW beta2 (0.999)", 0},
+        {"grad-clip", OPT_FLOAT, &A.grad_clip, "clip the global gradient norm (1.0; 0 = off)", 0},
+        {"accum", OPT_INT, &A.accum, "micro-batches per step (1)", 0},
+        {"seed", OPT_U64, &A.seed, "seed of the init, the data order and the masks (1337)", 0},
+        {"threads", OPT_INT, &A.threads, "threads (all cores)", 0},
+        {"log", OPT_STR, &A.log, "CSV log: step,loss,lr,tokens_per_s,val_loss", 0},
+        {"val-data", OPT_STR, &A.val_data, "held-out JSONL for a validation loss", 0},
+        {"eval-every", OPT_INT, &A.eval_every, "steps between validation losses (100)", 0},
+        {"ckpt-every", OPT_INT, &A.ckpt_every, "write OUT/checkpoint/checkpoint.bin every N steps", 0},
+        {"resume", OPT_STR, &A.resume, "continue the run whose checkpoint is in DIR", 0},
+        {"skip-bad-lines", OPT_FLAG, &A.skip_bad, "skip (and count) malformed JSONL lines", 0},
+        {"dtype", OPT_STR, &A.dtype, "adapter dtype on disk: f32, f16, bf16 (f32)", 0},
+        {NULL, 0, NULL, NULL, 0},
+    };
+    Err err;
+    int help;
+    if (opts_parse(opts, argc, argv, &help, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        return 2;
+    }
+    if (help) {
+        printf("usage: slimscope train --model DIR --data train.jsonl --method slim|lora|moelora --out DIR [options]\n"
+               "Fine-tunes an adapter (base model frozen) with loss on the response tokens; writes\n"
+               "OUT/adapter_config.json and OUT/adapter_model.safetensors (shared/SLIM.md section 6).\n\noptions:\n");
+        opts_usage(stdout, opts);
+        return 0;
+    }
+    if (!A.model || !A.data || !A.out) {
+        fprintf(stderr, "error: train: --model, --data and --out are required (see slimscope train --help)\n");
+        return 2;
+    }
+    int method = train_method_from_name(A.method);
+    if (method < TRAIN_LORA) {
+        fprintf(stderr, "error: train: --method must be slim, lora or moelora, got '%s'\n", A.method);
+        return 2;
+    }
+    unsigned targets;
+    DType dtype;
+    if (parse_targets(A.targets, &targets, &err) || parse_dtype(A.dtype, &dtype, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        return 2;
+    }
+    if (method != TRAIN_LORA && (targets & ((1u << PROJ_GATE) - 1))) {
+        fprintf(stderr, "error: train: --method %s routes the MLP; --targets must be among gate, up, down\n", A.method);
+        return 2;
+    }
+    if (A.r < 1 || A.batch < 1 || A.seq_len < 2 || A.accum < 1 || A.steps < 1 || A.experts < 1 || A.top_k < 1 ||
+        A.clusters < 1 || A.id_experts < 0) {
+        fprintf(stderr, "error: train: --r, --batch, --accum, --steps, --experts, --top-k, --clusters must be >= 1, "
+                        "--seq-len >= 2, --identity-experts >= 0\n");
+        return 2;
+    }
+    if (!(A.mask_ratio >= 0 && A.mask_ratio < 1)) {
+        fprintf(stderr, "error: train: --train-mask-ratio %g is outside [0, 1)\n", A.mask_ratio);
+        return 2;
+    }
+    if (A.threads > 0) train_set_threads(A.threads);
+    int threads = train_get_threads();
+
+    int rc = 1;
+    Model m;
+    Tokenizer tok;
+    memset(&m, 0, sizeof m);
+    memset(&tok, 0, sizeof tok);
+    SftData data, val;
+    memset(&data, 0, sizeof data);
+    memset(&val, 0, sizeof val);
+    Adapter a;
+    memset(&a, 0, sizeof a);
+    Trainer t;
+    memset(&t, 0, sizeof t);
+    SftSampler smp;
+    memset(&smp, 0, sizeof smp);
+    Batch* micro = NULL;
+    TrainLog lg;
+    memset(&lg, 0, sizeof lg);
+    unsigned char layer_on[1024];
+    int layer_list[1024], n_layers_on = 0;
+    char ckpt_path[4300], recipe[4096], *saved = NULL;
+
+    if (model_load(&m, A.model, &err) || tokenizer_load(&tok, A.model, &err)) goto done;
+    if (m.cfg.n_layers > 1024) {
+        err_set(&err, "%s: too many blocks", A.model);
+        goto done;
+    }
+    int eos = tok.eos_id >= 0 ? tok.eos_id : m.cfg.eos_id;
+    if (sft_data_load(&data, A.data, &tok, eos, A.skip_bad, &err)) goto done;
+    if (A.val_data && sft_data_load(&val, A.val_data, &tok, eos, A.skip_bad, &err)) goto done;
+    for (size_t i = 0; i < data.n_tokens; i++)
+        if (data.tokens[i] >= m.cfg.vocab_size) {
+            err_set(&err, "%s: token id %d from the tokenizer is outside the model's vocabulary (%d)", A.data, data.tokens[i],
+                    m.cfg.vocab_size);
+            goto done;
+        }
+
+    AdapterSpec spec;
+    adapter_spec_default(&spec);
+    spec.type = method == TRAIN_LORA ? ADAPTER_LORA : ADAPTER_SLIM;
+    spec.r = A.r;
+    spec.lora_alpha = A.lora_alpha;
+    spec.n_id = method == TRAIN_SLIM ? A.id_experts : 0;
+    spec.n_lora = method == TRAIN_LORA ? 1 : A.experts;
+    spec.top_k = A.top_k;
+    spec.n_clusters = A.clusters;
+    spec.yield_scale = method == TRAIN_SLIM ? A.yield_scale : 0.0f;
+    spec.cluster_momentum = A.cluster_momentum;
+    spec.router_bias = A.router_bias;
+    spec.target_mask = targets;
+    if (method != TRAIN_LORA && spec.top_k > spec.n_id + spec.n_lora) {
+        err_set(&err, "train: --top-k %d exceeds the %d experts", spec.top_k, spec.n_id + spec.n_lora);
+        goto done;
+    }
+    if (A.layers) {
+        if (parse_layer_set(A.layers, layer_on, m.cfg.n_layers, &err)) goto done;
+        for (int l = 0; l < m.cfg.n_layers; l++)
+            if (layer_on[l]) layer_list[n_layers_on++] = l;
+        spec.layers = layer_list;
+        spec.n_layer_list = n_layers_on;
+    }
+    adapter_alloc(&a, &m, &spec);
+    snprintf(a.base_model, sizeof a.base_model, "%s", A.model);
+    a.mask_seed = A.seed;
+    trainer_init_adapter(&a, A.seed);
+
+    TrainConfig tc;
+    train_config_default(&tc, (TrainMethod)method);
+    tc.batch = A.batch, tc.seq_len = A.seq_len, tc.accum = A.accum, tc.steps = A.steps, tc.warmup = A.warmup;
+    tc.lr = A.lr, tc.min_lr_frac = A.min_lr_frac, tc.weight_decay = A.weight_decay, tc.beta2 = A.beta2;
+    tc.grad_clip = A.grad_clip, tc.seed = A.seed;
+    tc.l1_lambda = A.l1, tc.balance_lambda = A.balance, tc.train_mask_ratio = A.mask_ratio;
+    if (trainer_init(&t, &m, &a, &tc, &err)) goto done;
+    sft_sampler_init(&smp, &data, A.seed);
+
+    snprintf(recipe, sizeof recipe,
+             "arg.method=%s\narg.r=%d\narg.lora-alpha=%g\narg.experts=%d\narg.identity-experts=%d\narg.top-k=%d\n"
+             "arg.clusters=%d\narg.cluster-momentum=%g\narg.yield-scale=%g\narg.l1-lambda=%g\narg.balance-lambda=%g\n"
+             "arg.train-mask-ratio=%g\narg.targets=%s\narg.layers=%s\narg.lr=%g\narg.steps=%d\narg.batch=%d\n"
+             "arg.seq-len=%d\narg.warmup=%d\narg.weight-decay=%g\narg.grad-clip=%g\narg.accum=%d\narg.seed=%llu\n"
+             "arg.data-examples=%d\narg.data-tokens=%zu\n",
+             A.method, A.r, A.lora_alpha, A.experts, A.id_experts, A.top_k, A.clusters, A.cluster_momentum, A.yield_scale,
+             A.l1, A.balance, A.mask_ratio, A.targets, A.layers ? A.layers : "all", A.lr, A.steps, A.batch, A.seq_len,
+             A.warmup, A.weight_decay, A.grad_clip, A.accum, (unsigned long long)A.seed, data.n, data.n_tokens);
+    if (A.resume) {
+        if (checkpoint_locate(A.resume, ckpt_path, sizeof ckpt_path, &err) ||
+            trainer_load_checkpoint(&t, ckpt_path, &saved, &err) || recipe_check(saved, recipe, &err))
+            goto done;
+        char buf[64];
+        int ep = atoi(kv_get(saved, "sampler.epoch", buf, sizeof buf) ? buf : "0");
+        int pos = atoi(kv_get(saved, "sampler.pos", buf, sizeof buf) ? buf : "0");
+        sft_sampler_seek(&smp, ep, pos);
+        if (kv_get(saved, "threads", buf, sizeof buf) && atoi(buf) != threads)
+            fprintf(stderr, "warning: the checkpoint ran on %s threads, this run on %d: the loss curve may differ in the "
+                            "last digits\n", buf, threads);
+        fprintf(stderr, "resuming %s at step %d of %d\n", ckpt_path, (int)t.step, A.steps);
+    }
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint/checkpoint.bin", A.out);
+
+    size_t trainable = 0;
+    for (int g = 0; g < t.n_groups; g++) trainable += t.groups[g].n;
+    fprintf(stderr, "train %s: %d examples (%zu tokens%s), %zu trainable parameters (adapter %zu floats), %d threads\n",
+            A.method, data.n, data.n_tokens, data.n_bad ? ", bad lines skipped" : "", trainable, a.n_params, threads);
+
+    micro = xcalloc(A.accum, sizeof(Batch));
+    for (int i = 0; i < A.accum; i++) {
+        micro[i].tokens = xmalloc((size_t)A.batch * A.seq_len * sizeof(int));
+        micro[i].targets = xmalloc((size_t)A.batch * A.seq_len * sizeof(int));
+        micro[i].lens = xmalloc(A.batch * sizeof(int));
+    }
+    if (trainlog_open(&lg, A.log, A.resume ? (int)t.step : -1, A.steps, &err)) goto done;
+    train_catch_sigint();
+    double t_start = now_seconds();
+    long tokens = 0;
+    int truncated = 0;
+    StepStats st;
+    memset(&st, 0, sizeof st);
+    while ((int)t.step < A.steps && !g_train_stop) {
+        for (int i = 0; i < A.accum; i++) {
+            truncated += sft_next_batch(&smp, &data, &micro[i], A.batch, A.seq_len);
+            tokens += (long)micro[i].B * micro[i].T;
+        }
+        trainer_step(&t, micro, A.accum, &st);
+        if (!isfinite(st.loss)) {
+            err_set(&err, "train: the loss became %g at step %d; lower --lr", st.loss, (int)t.step);
+            goto done;
+        }
+        float vl = -1;
+        if (val.n && A.eval_every > 0 && ((int)t.step % A.eval_every == 0 || (int)t.step == A.steps))
+            vl = (float)sft_eval(&t, &val, A.batch, A.seq_len, 16);
+        trainlog_step(&lg, (int)t.step, &st, tokens / (now_seconds() - t_start), vl);
+        if (A.ckpt_every > 0 && (int)t.step % A.ckpt_every == 0 && (int)t.step < A.steps && !g_train_stop) {
+            char extra[8192];
+            snprintf(extra, sizeof extra, "%ssampler.epoch=%d\nsampler.pos=%d\nthreads=%d\n", recipe, smp.epoch, smp.pos, threads);
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/checkpoint", A.out);
+            if (mkdir_p(dir, &err) || trainer_save_checkpoint(&t, ckpt_path, extra, &err)) goto done;
+        }
+    }
+    if (truncated) fprintf(stderr, "note: %d examples were longer than --seq-len %d and lost their first tokens\n", truncated, A.seq_len);
+    if (g_train_stop) {
+        char extra[8192];
+        snprintf(extra, sizeof extra, "%ssampler.epoch=%d\nsampler.pos=%d\nthreads=%d\n", recipe, smp.epoch, smp.pos, threads);
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/checkpoint", A.out);
+        if (mkdir_p(dir, &err) || trainer_save_checkpoint(&t, ckpt_path, extra, &err)) goto done;
+        fprintf(stderr, "\ninterrupted at step %d: checkpoint %s (continue with --resume %s)\n", (int)t.step, ckpt_path, A.out);
+        rc = 130;
+        goto done;
+    }
+    a.mask_ratio = 0;  // the inference default; training masks are not part of the adapter
+    if (adapter_save(&a, A.out, dtype, &err)) goto done;
+    fprintf(stderr, "wrote %s: final loss %.4f (cross-entropy %.4f) after %d steps in %.1f s\n", A.out, st.loss, st.ce,
+            (int)t.step, now_seconds() - t_start);
+    rc = 0;
+done:
+    if (rc == 1) fprintf(stderr, "error: %s\n", err.msg);
+    trainlog_close(&lg);
+    if (micro) batches_free(micro, A.accum);
+    free(saved);
+    sft_sampler_free(&smp);
+    trainer_free(&t);
+    adapter_free(&a);
+    sft_data_free(&data);
+    sft_data_free(&val);
+    tokenizer_free(&tok);
+    model_free(&m);
+    return rc;
+}
