@@ -629,6 +629,9 @@ typedef struct {
     size_t cache_mask, cache_n;
     Buf cache_keys;
     IntVec cache_ids;
+    // tokenizer_pre_tokenize: pieces go to this callback instead of the model
+    void (*piece_fn)(void* ctx, const char* piece, size_t n);
+    void* piece_ctx;
 } Ctx;
 
 typedef struct CacheEnt {
@@ -1117,6 +1120,11 @@ static void split_added(const Tokenizer* t, Ctx* c, const AddedIndex* ix, const 
 // Runs BPE on each piece and empties sp.
 static void model_pieces(const Tokenizer* t, Ctx* c, const char* base, SpanVec* sp, IntVec* out) {
     const TokenizerImpl* m = t->impl;
+    if (c->piece_fn) {
+        for (int j = 0; j < sp->n; j++) c->piece_fn(c->piece_ctx, base + sp->p[j].off, sp->p[j].len);
+        sp->n = 0;
+        return;
+    }
     for (int j = 0; j < sp->n; j++) {
         const char* w = base + sp->p[j].off;
         size_t n = sp->p[j].len;
@@ -1170,6 +1178,28 @@ int tokenizer_encode(const Tokenizer* t, const char* text, size_t len, int add_s
     if (!out.p) out.p = xmalloc(sizeof(int));
     *ids = out.p;
     *n = out.n;
+    return 0;
+}
+
+int tokenizer_pre_tokenize(const Tokenizer* t, const char* text, size_t len,
+                           void (*fn)(void* ctx, const char* piece, size_t n), void* ctx, Err* err) {
+    if (!t || !t->impl) return err_set(err, "tokenizer_pre_tokenize: tokenizer not loaded");
+    Buf clean = {0};
+    const char* s = text ? text : "";
+    if (!utf8_is_valid(s, len)) {
+        utf8_sanitize(s, len, &clean);
+        s = clean.p;
+        len = clean.n;
+    }
+    Ctx c;
+    ctx_init(&c);
+    c.piece_fn = fn;
+    c.piece_ctx = ctx;
+    IntVec added = {0}; // ids of the added tokens met on the way: not pieces, dropped
+    split_added(t, &c, &t->impl->raw_index, s, len, 0, encode_section, &added);
+    free(added.p);
+    ctx_free(&c);
+    buf_free(&clean);
     return 0;
 }
 

@@ -52,6 +52,12 @@ void tokenizer_free(Tokenizer* t);
 int tokenizer_encode(const Tokenizer* t, const char* text, size_t len, int add_special, int** ids,
                      int* n, Err* err);
 
+// Calls fn for every pre-token of text: what the BPE model would see after added tokens are cut
+// out and the normalizer and pre-tokenizer ran (byte-level pieces as raw bytes). Used by BPE
+// training so that training and encoding split text the same way.
+int tokenizer_pre_tokenize(const Tokenizer* t, const char* text, size_t len,
+                           void (*fn)(void* ctx, const char* piece, size_t n), void* ctx, Err* err);
+
 // Decodes ids to a malloc'd NUL-terminated UTF-8 string (never NULL). Ids out of range decode to
 // nothing. skip_special drops special tokens (added tokens marked special and the config's
 // additional_special_tokens).

@@ -4,6 +4,8 @@
 //       five numbered TAP lines; exits 1 if any failed.
 //   tokref_driver bench DIR TEXT_FILE   encodes the file (repeatedly for >= 1 s) and prints MB/s.
 //   tokref_driver ids DIR TEXT          prints the ids of TEXT with and without special tokens.
+//   tokref_driver train CORPUS.jsonl VOCAB OUT_DIR   trains a byte-level BPE on the corpus strings
+//       (joined by blank lines) and writes OUT_DIR/tokenizer.json and tokenizer_config.json.
 // Built by the e2e script from core/tokenizer.c and core/common.c.
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "bpe_train.h"
 #include "common.h"
 #include "tokenizer.h"
 
@@ -265,10 +268,34 @@ static int cmd_ids(int argc, char** argv) {
     return 0;
 }
 
+static int cmd_train(int argc, char** argv) {
+    if (argc != 5) { fprintf(stderr, "usage: tokref_driver train CORPUS.jsonl VOCAB OUT_DIR\n"); return 2; }
+    int n;
+    cJSON** corpus = read_jsonl(argv[2], &n);
+    char* text = NULL;
+    size_t len = 0;
+    FILE* f = open_memstream(&text, &len);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "%s\n\n", corpus[i]->valuestring);
+        cJSON_Delete(corpus[i]);
+    }
+    fclose(f);
+    free(corpus);
+    BpeTrainStats st;
+    Err err;
+    int rc = bpe_train(text, len, atoi(argv[3]), argv[4], &st, &err);
+    free(text);
+    if (rc) { printf("# train failed: %s\n", err.msg); return 1; }
+    printf("# trained %d tokens (%d merges) on %zu bytes, %zu words, %zu types in %.2f s\n", st.vocab_size, st.n_merges, len,
+           st.n_words, st.n_types, st.seconds);
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc >= 2 && strcmp(argv[1], "train") == 0) return cmd_train(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "check") == 0) return cmd_check(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "bench") == 0) return cmd_bench(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "ids") == 0) return cmd_ids(argc, argv);
-    fprintf(stderr, "usage: tokref_driver check|bench|ids ...\n");
+    fprintf(stderr, "usage: tokref_driver check|bench|ids|train ...\n");
     return 2;
 }
