@@ -3,18 +3,40 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
-void cpu_matmul(float* y, const float* x, const float* w, const float* b, int n, int in, int out) {
+// Columns [o0, o1) of y (n, out) = x W^T + b: rows o0..o1-1 of W.
+static void cpu_matmul_block(float* y, const float* x, const float* w, const float* b, int n, int in, int out, int o0,
+                             int o1) {
+    int m = o1 - o0;
+    const float* wb = w + (size_t)o0 * in;
     if (n == 1) {
-        if (b) memcpy(y, b, out * sizeof(float));
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, b ? 1.0f : 0.0f, y, 1);
+        if (b) memcpy(y + o0, b + o0, m * sizeof(float));
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, m, in, 1.0f, wb, in, x, 1, b ? 1.0f : 0.0f, y + o0, 1);
         return;
     }
     if (b)
-        for (int t = 0; t < n; t++) memcpy(y + (size_t)t * out, b, out * sizeof(float));
+        for (int t = 0; t < n; t++) memcpy(y + (size_t)t * out + o0, b + o0, m * sizeof(float));
     // PyTorch: y = x @ W.T + b
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, in, 1.0f, x, in, wb, in, b ? 1.0f : 0.0f, y + o0, out);
+}
+
+// OpenBLAS runs single-threaded (forward_set_threads); the threads come from OpenMP, which splits
+// W's rows into blocks. One threading runtime means no spinning pool steals the cores of another.
+void cpu_matmul(float* y, const float* x, const float* w, const float* b, int n, int in, int out) {
+    int nt = omp_get_max_threads();
+    long work = (long)n * in * out;
+    if (nt > 1 && work >= 1L << 17 && out >= 64) {
+        int blocks = nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int k = 0; k < blocks; k++) {
+            int o0 = (int)((long)out * k / blocks), o1 = (int)((long)out * (k + 1) / blocks);
+            if (o1 > o0) cpu_matmul_block(y, x, w, b, n, in, out, o0, o1);
+        }
+        return;
+    }
+    cpu_matmul_block(y, x, w, b, n, in, out, 0, out);
 }
 
 void cpu_rmsnorm(float* out, const float* x, const float* w, int n, int C, float eps) {

@@ -15,7 +15,7 @@ static int g_threads = 0;
 void forward_set_threads(int n) {
     if (n < 1) n = 1;
     g_threads = n;
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);  // parallelism comes from OpenMP (cpu_matmul splits the rows)
     omp_set_num_threads(n);
 }
 
@@ -25,6 +25,7 @@ static int max_int(int a, int b) { return a > b ? a : b; }
 
 int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, int max_batch, Err* err) {
     memset(s, 0, sizeof *s);
+    openblas_set_num_threads(1);  // parallelism comes from OpenMP (cpu_matmul splits the rows)
     const ModelConfig* c = &m->cfg;
     if (max_seq <= 0) max_seq = c->max_seq_len;
     if (max_batch <= 0) max_batch = 64;
@@ -59,7 +60,9 @@ int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, in
     if (a)
         for (int l = 0; l < a->n_layers; l++)
             for (int p = 0; p < PROJ_COUNT; p++) r = max_int(r, a->layers[l].proj[p].r);
-    s->scratch = xcalloc((size_t)nt * (r + 3 * max_io), sizeof(float));
+    s->scratch = xcalloc((size_t)nt * slim_scratch_floats(r, max_io), sizeof(float));
+    s->scratch_stride = slim_scratch_floats(r, max_io);
+    s->iscratch_stride = 2 * (size_t)max_io;
     s->iscratch = xcalloc((size_t)nt * 2 * max_io, sizeof(int));
     s->lens_buf = xcalloc(B * V, sizeof(float));
     s->rope_inv_freq = xcalloc(c->head_dim / 2, sizeof(float));
@@ -107,21 +110,18 @@ static void trace_next_token(Trace* tr, int pos, const float* logits, int V) {
 // the relative size of the delta in the trace.
 static void apply_adapter(float* y, const float* v, int n, int in, int out, const Model* m, const Adapter* a,
                           const SlimRun* run, int l, Proj p, const float* wts, int stride_w, int pos, Trace* tr,
-                          RunState* s) {
+                          RunState* s, int slot) {
     if (!a->layers[l].proj[p].A) return;
-    int r = a->layers[l].proj[p].r;
-    size_t sstride = (size_t)r + 3 * (size_t)max_int(max_int(m->cfg.dim, m->cfg.hidden_dim),
-                                                       max_int(m->cfg.n_heads * m->cfg.head_dim, m->cfg.n_kv_heads * m->cfg.head_dim));
     (void)in;
 #pragma omp parallel for schedule(static) if (n > 4)
     for (int t = 0; t < n; t++) {
-        int th = omp_get_thread_num();
+        int th = slot + omp_get_thread_num();  // scratch slot: callers running in parallel pass their own
         float* yt = y + (size_t)t * out;
         double base2 = 0;
         if (tr)
             for (int i = 0; i < out; i++) base2 += (double)yt[i] * yt[i];
         float d2 = slim_apply_proj(yt, v + (size_t)t * in, a, run, l, p, wts + (size_t)t * stride_w, pos + t,
-                                   s->scratch + th * sstride, s->iscratch + th * (sstride - r) / 3 * 2);
+                                   s->scratch + th * s->scratch_stride, s->iscratch + th * s->iscratch_stride);
         if (tr) tr->rel_delta[((size_t)(pos + t) * m->cfg.n_layers + l) * PROJ_COUNT + p] = base2 > 0 ? sqrtf(d2 / base2) : 0;
     }
 }
@@ -217,9 +217,9 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
         cpu_matmul(s->k, s->xb, w->w[PROJ_K], w->b[PROJ_K], n, C, kvd);
         cpu_matmul(s->v, s->xb, w->w[PROJ_V], w->b[PROJ_V], n, C, kvd);
         if (wts) {
-            apply_adapter(s->q, s->xb, n, C, qd, m, a, run, l, PROJ_Q, wts, E, pos, tr, s);
-            apply_adapter(s->k, s->xb, n, C, kvd, m, a, run, l, PROJ_K, wts, E, pos, tr, s);
-            apply_adapter(s->v, s->xb, n, C, kvd, m, a, run, l, PROJ_V, wts, E, pos, tr, s);
+            apply_adapter(s->q, s->xb, n, C, qd, m, a, run, l, PROJ_Q, wts, E, pos, tr, s, 0);
+            apply_adapter(s->k, s->xb, n, C, kvd, m, a, run, l, PROJ_K, wts, E, pos, tr, s, 0);
+            apply_adapter(s->v, s->xb, n, C, kvd, m, a, run, l, PROJ_V, wts, E, pos, tr, s, 0);
         }
         for (int t = 0; t < n; t++) {
             cpu_rope(s->q + (size_t)t * qd, Hq, D, pos + t, s->rope_inv_freq);
@@ -239,7 +239,7 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
             }
         memcpy(s->q, s->xb2, (size_t)n * qd * sizeof(float));  // o_proj input, kept for its adapter
         cpu_matmul(s->xb2, s->q, w->w[PROJ_O], w->b[PROJ_O], n, qd, C);
-        if (wts) apply_adapter(s->xb2, s->q, n, qd, C, m, a, run, l, PROJ_O, wts, E, pos, tr, s);
+        if (wts) apply_adapter(s->xb2, s->q, n, qd, C, m, a, run, l, PROJ_O, wts, E, pos, tr, s, 0);
         for (size_t i = 0; i < (size_t)n * C; i++) s->x[i] += s->xb2[i];
 
         // MLP: x -> rmsnorm -> route (SLIM) -> gate, up -> silu(gate) * up -> down -> residual
@@ -247,13 +247,22 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
         if (adapted && a->type == ADAPTER_SLIM) wts = route_chunk(s->xb, n, a, run, l, pos, tr, s);
         cpu_matmul(s->hb, s->xb, w->w[PROJ_GATE], w->b[PROJ_GATE], n, C, F);
         cpu_matmul(s->hb2, s->xb, w->w[PROJ_UP], w->b[PROJ_UP], n, C, F);
-        if (wts) {
-            apply_adapter(s->hb, s->xb, n, C, F, m, a, run, l, PROJ_GATE, wts, E, pos, tr, s);
-            apply_adapter(s->hb2, s->xb, n, C, F, m, a, run, l, PROJ_UP, wts, E, pos, tr, s);
+        if (wts && n <= 4 && forward_get_threads() > 1) {
+            // decode: the two adapters are independent and too small to split, so run them side by side
+#pragma omp parallel sections num_threads(2)
+            {
+#pragma omp section
+                apply_adapter(s->hb, s->xb, n, C, F, m, a, run, l, PROJ_GATE, wts, E, pos, tr, s, omp_get_thread_num());
+#pragma omp section
+                apply_adapter(s->hb2, s->xb, n, C, F, m, a, run, l, PROJ_UP, wts, E, pos, tr, s, omp_get_thread_num());
+            }
+        } else if (wts) {
+            apply_adapter(s->hb, s->xb, n, C, F, m, a, run, l, PROJ_GATE, wts, E, pos, tr, s, 0);
+            apply_adapter(s->hb2, s->xb, n, C, F, m, a, run, l, PROJ_UP, wts, E, pos, tr, s, 0);
         }
         cpu_silu_mul(s->hmix, s->hb, s->hb2, (size_t)n * F);
         cpu_matmul(s->xb2, s->hmix, w->w[PROJ_DOWN], w->b[PROJ_DOWN], n, F, C);
-        if (wts) apply_adapter(s->xb2, s->hmix, n, F, C, m, a, run, l, PROJ_DOWN, wts, E, pos, tr, s);
+        if (wts) apply_adapter(s->xb2, s->hmix, n, F, C, m, a, run, l, PROJ_DOWN, wts, E, pos, tr, s, 0);
         for (size_t i = 0; i < (size_t)n * C; i++) s->x[i] += s->xb2[i];
 
         if (tr && tr->want_lens) lens_chunk(m, s, n, l, pos, tr);

@@ -22,8 +22,9 @@ typedef struct {
     float* hb2;                // (B, F) up
     float* hmix;               // (B, F) silu(gate) * up
     float* route_buf;          // (B, 4 * E) routing scratch
-    float* scratch;            // (threads, r + max in + max out) LoRA scratch
-    int* iscratch;             // (threads, max in + max out) mask index scratch
+    float* scratch;            // (threads, scratch_stride) LoRA scratch (slim_scratch_floats)
+    int* iscratch;             // (threads, iscratch_stride) mask index scratch
+    size_t scratch_stride, iscratch_stride;
     float* lens_buf;           // (V) logit-lens scratch
     float* rope_inv_freq;      // (D/2)
 } RunState;

@@ -1,6 +1,8 @@
 // slim.c: SLIM routing (shared/SLIM.md section 2) and the masked dynamic merge (sections 3-4).
 #include "slim.h"
 
+#include <cblas.h>
+
 #include "cpu.h"
 
 #include <math.h>
@@ -191,14 +193,32 @@ void slim_route(Route* o, const float* x, const Adapter* a, const SlimRun* run, 
 // ---------------------------------------------------------------------------------------------
 // dynamic merge
 
+size_t slim_scratch_floats(int r, int max_io) { return (size_t)r + 3 * (size_t)max_io + 2 * (size_t)r * max_io; }
+
+// delta += B' (f * A' vg): A' (r, nc), B' (nr, r), rows[i] the output row of B' row i. Every path
+// (p = 0, packed masks, masks drawn on the fly) goes through here with the same sgemv shapes, so
+// p = 0 and a mask that keeps everything give the same bits.
+static void lora_product(float* delta, const float* ap, const float* vg, const float* bp, const int* rows, int nr, int nc,
+                         int r, float f, float* h, float* tmp) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, r, nc, f, ap, nc, vg, 1, 0.0f, h, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, nr, r, 1.0f, bp, r, h, 1, 0.0f, tmp, 1);
+    if (rows)
+        for (int i = 0; i < nr; i++) delta[rows[i]] += tmp[i];
+    else
+        for (int i = 0; i < nr; i++) delta[i] += tmp[i];
+}
+
 float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun* run, int l, Proj p, const float* w,
                       int pos, float* scratch, int* iscratch) {
     const LoraProj* lp = &a->layers[l].proj[p];
     if (!lp->A) return 0.0f;
     int r = lp->r, in = lp->in, out = lp->out;
-    float* h = scratch;             // (r)  A' v
-    float* delta = scratch + r;     // (out)
-    float* vg = delta + out;        // (in) v gathered at kept columns, then (in) a gathered row of A
+    float* h = scratch;                     // (r)   f * A' v
+    float* delta = h + r;                   // (out) sum of the experts' deltas
+    float* tmp = delta + out;               // (out) one expert's B' h
+    float* vg = tmp + out;                  // (in)  v gathered at the kept columns
+    float* ag = vg + in;                    // (r, in)  A' gathered on the fly
+    float* bg = ag + (size_t)r * in;        // (out, r) B' gathered on the fly
     float pr = run->mask_ratio;
     int any = 0;
     for (int k = 0; k < a->n_lora; k++) {
@@ -209,17 +229,10 @@ float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun*
         if (!any) memset(delta, 0, out * sizeof(float));
         any = 1;
         if (pr <= 0.0f) {  // p = 0: the plain adapter, no masking, no rescale
-            float f = wk * lp->scale;  // same factor and order as the masked path with rescale 1
-            for (int j = 0; j < r; j++) {
-                const float* Aj = A + (size_t)j * in;
-                h[j] = dot_f32(Aj, v, in) * f;
-            }
-            for (int i = 0; i < out; i++) {
-                delta[i] += dot_f32(B + (size_t)i * r, h, r);
-            }
+            lora_product(delta, A, v, B, NULL, out, in, r, wk * lp->scale, h, tmp);
             continue;
         }
-        // masked: gather kept columns of A, compute only kept rows of B (SLIM.md section 4)
+        // masked: only kept columns of A and kept rows of B take part (SLIM.md section 4)
         MaskSet local = {0}, *m;
         uint64_t epoch = mask_epoch(run, pos);
         if (run->masks && run->cached_p == pr && run->cached_seed == run->mask_seed && run->cached_epoch == epoch &&
@@ -232,21 +245,15 @@ float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun*
             m = &local;
         }
         for (int c = 0; c < m->n_col; c++) vg[c] = v[m->cols[c]];
-        float f = wk * lp->scale * m->rescale;
-        if (m->a_packed) {  // fixed masks: contiguous kept parts, the cost shrinks with p
-            for (int j = 0; j < r; j++) {
-                h[j] = dot_f32(m->a_packed + (size_t)j * m->n_col, vg, m->n_col) * f;
-            }
-            for (int ii = 0; ii < m->n_row; ii++) delta[m->rows[ii]] += dot_f32(m->b_packed + (size_t)ii * r, h, r);
-            continue;
+        const float *ap = m->a_packed, *bp = m->b_packed;
+        if (!ap) {  // masks drawn on the fly (per token): gather the kept parts first
+            for (int j = 0; j < r; j++)
+                for (int c = 0; c < m->n_col; c++) ag[(size_t)j * m->n_col + c] = A[(size_t)j * in + m->cols[c]];
+            for (int i = 0; i < m->n_row; i++) memcpy(bg + (size_t)i * r, B + (size_t)m->rows[i] * r, r * sizeof(float));
+            ap = ag;
+            bp = bg;
         }
-        float* ag = vg + in;  // one row of A gathered at the kept columns
-        for (int j = 0; j < r; j++) {  // masks drawn on the fly (per token): gather, same sums as packed
-            const float* Aj = A + (size_t)j * in;
-            for (int c = 0; c < m->n_col; c++) ag[c] = Aj[m->cols[c]];
-            h[j] = dot_f32(ag, vg, m->n_col) * f;
-        }
-        for (int ii = 0; ii < m->n_row; ii++) delta[m->rows[ii]] += dot_f32(B + (size_t)m->rows[ii] * r, h, r);
+        lora_product(delta, ap, vg, bp, m->rows, m->n_row, m->n_col, r, wk * lp->scale * m->rescale, h, tmp);
     }
     if (!any) return 0.0f;
     double n2 = 0;

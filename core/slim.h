@@ -52,9 +52,11 @@ int slim_nearest(const float* x, const float* centers, const float* sigma, int n
 
 // y (out) += sum over experts with w[e] != 0 of w[e] * s * rescale * B'_e A'_e v, masked as SLIM.md
 // section 4 says with keep-sets from the run (epoch = token position when per_token).
-// For ADAPTER_LORA, w == NULL means weight 1 for its single expert. scratch: at least r + in + out floats.
-// Returns ||delta y||^2 so the trace can report the relative contribution.
+// For ADAPTER_LORA, w == NULL means weight 1 for its single expert. scratch: slim_scratch_floats
+// floats, iscratch: in + out ints. Returns ||delta y||^2 so the trace can report the relative size.
 float slim_apply_proj(float* y, const float* v, const Adapter* a, const SlimRun* run, int l, Proj p,
                       const float* w, int pos, float* scratch, int* iscratch);
+// Scratch floats slim_apply_proj needs for a projection of rank r with in, out <= max_io.
+size_t slim_scratch_floats(int r, int max_io);
 
 #endif

@@ -205,7 +205,7 @@ static void test_masked_product_equals_element_masked(void** st) {
     assert_int_equal(slim_run_prepare(&run, &a, &err), 0);
     const LoraProj* lp = &a.layers[0].proj[PROJ_DOWN];
     int in = lp->in, out = lp->out;
-    float v[48], y[32] = {0}, w[2] = {0.25f, 0.75f}, scratch[3 + 3 * 48];
+    float v[48], y[32] = {0}, w[2] = {0.25f, 0.75f}, scratch[3 + 3 * 48 + 2 * 3 * 48];  // slim_scratch_floats(3, 48)
     int iscr[96];
     Rng r;
     rng_seed(&r, 8);
