@@ -5,25 +5,17 @@
 #include "commands.h"
 #include "session.h"
 
+static const char* USAGE =
+    "usage: slimscope forward --model DIR (--ids 1,2,3 | --prompt TEXT) --dump-logits FILE [options]\n"
+    "Runs one forward pass and writes the logits of the last position (or of every position with\n"
+    "--all-positions, row by row) as float32 little-endian.\n";
 static const char* OPTS = "model adapter ids prompt all-positions dump-logits threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx";
 
 int cmd_forward(int argc, char** argv) {
     Settings st;
+    int done_status = settings_begin(&st, "forward", argc, argv, OPTS, USAGE);
+    if (done_status >= 0) return done_status;
     Err err;
-    settings_defaults(&st, "forward");
-    if (settings_parse(&st, argc, argv, OPTS, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 2;
-    }
-    if (st.help) {
-        printf("usage: slimscope forward --model DIR (--ids 1,2,3 | --prompt TEXT) --dump-logits FILE [options]\n"
-               "Runs one forward pass and writes the logits of the last position (or of every position with\n"
-               "--all-positions, row by row) as float32 little-endian.\n\noptions:\n");
-        settings_print_options(stdout, OPTS);
-        settings_free(&st);
-        return 0;
-    }
     Session s;
     int* ids = NULL;
     int n = 0, rc = 1;

@@ -5,25 +5,17 @@
 #include "commands.h"
 #include "session.h"
 
+static const char* USAGE =
+    "usage: slimscope generate --model DIR (--prompt TEXT | --ids 1,2,3) [-n N] [options]\n"
+    "Prints the continuation as text when the model has a tokenizer (ids with --ids and none),\n"
+    "and a summary line (tokens/s) on stderr.\n";
 static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx";
 
 int cmd_generate(int argc, char** argv) {
     Settings st;
+    int done_status = settings_begin(&st, "generate", argc, argv, OPTS, USAGE);
+    if (done_status >= 0) return done_status;
     Err err;
-    settings_defaults(&st, "generate");
-    if (settings_parse(&st, argc, argv, OPTS, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 2;
-    }
-    if (st.help) {
-        printf("usage: slimscope generate --model DIR (--prompt TEXT | --ids 1,2,3) [-n N] [options]\n"
-               "Prints the continuation as text when the model has a tokenizer (ids with --ids and none),\n"
-               "and a summary line (tokens/s) on stderr.\n\noptions:\n");
-        settings_print_options(stdout, OPTS);
-        settings_free(&st);
-        return 0;
-    }
     Session s;
     if (session_open(&s, &st, &err)) {
         fprintf(stderr, "%s\n", err.msg);

@@ -8,6 +8,12 @@
 #include "commands.h"
 #include "session.h"
 
+static const char* USAGE =
+    "usage: slimscope profile --model DIR --adapter DIR --data FILE [--out FILE.csv]\n"
+    "FILE is JSONL with prompt/response fields (name ending .jsonl) or plain text (documents separated\n"
+    "by blank lines). Prints, per block and expert, keep_share (fraction of tokens that kept the\n"
+    "expert), mean_weight (its weight averaged over all tokens) and mean_weight_kept (over the tokens\n"
+    "that kept it), with the block's mean identity share and the distance d (mean, p50, p90).\n";
 static const char* OPTS = "model adapter data out threads mask-ratio mask-seed adapter-mode force adapter-layers ctx";
 
 typedef struct {
@@ -97,23 +103,9 @@ static char** read_texts(const char* path, int* n_out, Err* err) {
 
 int cmd_profile(int argc, char** argv) {
     Settings st;
+    int done_status = settings_begin(&st, "profile", argc, argv, OPTS, USAGE);
+    if (done_status >= 0) return done_status;
     Err err;
-    settings_defaults(&st, "profile");
-    if (settings_parse(&st, argc, argv, OPTS, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 2;
-    }
-    if (st.help) {
-        printf("usage: slimscope profile --model DIR --adapter DIR --data FILE [--out FILE.csv]\n"
-               "FILE is JSONL with prompt/response fields (name ending .jsonl) or plain text (documents separated\n"
-               "by blank lines). Prints, per block and expert, keep_share (fraction of tokens that kept the\n"
-               "expert), mean_weight (its weight averaged over all tokens) and mean_weight_kept (over the tokens\n"
-               "that kept it), with the block's mean identity share and the distance d (mean, p50, p90).\n\noptions:\n");
-        settings_print_options(stdout, OPTS);
-        settings_free(&st);
-        return 0;
-    }
     if (!st.adapter_dir || !st.data) {
         fprintf(stderr, "profile: --adapter DIR and --data FILE are required\n");
         settings_free(&st);

@@ -8,26 +8,18 @@
 #include "metrics.h"
 #include "session.h"
 
+static const char* USAGE =
+    "usage: slimscope sweep --model DIR --adapter DIR (--prompt TEXT | --ids ...) [--ratios 0,0.1,...,0.9] [--seeds K]\n"
+    "Prints CSV: ratio, seed, kl_p0_p = KL(p=0 || p), kl_base_p = KL(base || p), top-1 agreement with p = 0\n"
+    "and with the base model, and the mean identity share, each averaged over the prompt's positions.\n"
+    "Seeds are mask_seed, mask_seed + 1, ...\n";
 static const char* OPTS = "model adapter ids prompt threads mask-seed mask-refresh adapter-mode force adapter-layers ctx ratios seeds";
 
 int cmd_sweep(int argc, char** argv) {
     Settings st;
+    int done_status = settings_begin(&st, "sweep", argc, argv, OPTS, USAGE);
+    if (done_status >= 0) return done_status;
     Err err;
-    settings_defaults(&st, "sweep");
-    if (settings_parse(&st, argc, argv, OPTS, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 2;
-    }
-    if (st.help) {
-        printf("usage: slimscope sweep --model DIR --adapter DIR (--prompt TEXT | --ids ...) [--ratios 0,0.1,...,0.9] [--seeds K]\n"
-               "Prints CSV: ratio, seed, kl_p0_p = KL(p=0 || p), kl_base_p = KL(base || p), top-1 agreement with p = 0\n"
-               "and with the base model, and the mean identity share, each averaged over the prompt's positions.\n"
-               "Seeds are mask_seed, mask_seed + 1, ...\n\noptions:\n");
-        settings_print_options(stdout, OPTS);
-        settings_free(&st);
-        return 0;
-    }
     if (!st.adapter_dir) {
         fprintf(stderr, "sweep: --adapter DIR is required\n");
         settings_free(&st);

@@ -5,6 +5,11 @@
 #include "commands.h"
 #include "session.h"
 
+static const char* USAGE =
+    "usage: slimscope trace --model DIR --adapter DIR (--prompt TEXT | --ids 1,2,3) -n N --out FILE.jsonl\n"
+    "Writes one JSON object per position and block: pos, token, text, layer, routed, z, nearest, d,\n"
+    "z_yield, pi, kept, w, identity_share, rel_delta (per targeted projection), and on the last\n"
+    "block of each position next_top ([id, p] pairs) and entropy (README.md documents them).\n";
 static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx out lens";
 
 static const char* token_text(void* ctx, int id) {
@@ -14,22 +19,9 @@ static const char* token_text(void* ctx, int id) {
 
 int cmd_trace(int argc, char** argv) {
     Settings st;
+    int done_status = settings_begin(&st, "trace", argc, argv, OPTS, USAGE);
+    if (done_status >= 0) return done_status;
     Err err;
-    settings_defaults(&st, "trace");
-    if (settings_parse(&st, argc, argv, OPTS, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 2;
-    }
-    if (st.help) {
-        printf("usage: slimscope trace --model DIR --adapter DIR (--prompt TEXT | --ids 1,2,3) -n N --out FILE.jsonl\n"
-               "Writes one JSON object per position and block: pos, token, text, layer, routed, z, nearest, d,\n"
-               "z_yield, pi, kept, w, identity_share, rel_delta (per targeted projection), and on the last\n"
-               "block of each position next_top ([id, p] pairs) and entropy (README.md documents them).\n\noptions:\n");
-        settings_print_options(stdout, OPTS);
-        settings_free(&st);
-        return 0;
-    }
     if (!st.out) {
         fprintf(stderr, "trace: --out FILE.jsonl is required\n");
         settings_free(&st);

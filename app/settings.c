@@ -223,3 +223,21 @@ void settings_print_options(FILE* f, const char* allowed) {
         fprintf(f, "  %-34s %s\n", left, OPTIONS[k].help);
     }
 }
+
+int settings_begin(Settings* s, const char* cmd, int argc, char** argv, const char* allowed, const char* usage) {
+    Err err;
+    settings_defaults(s, cmd);
+    if (settings_parse(s, argc, argv, allowed, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        settings_free(s);
+        return 2;
+    }
+    if (s->help) {
+        fputs(usage, stdout);
+        printf("\noptions:\n");
+        settings_print_options(stdout, allowed);
+        settings_free(s);
+        return 0;
+    }
+    return -1;
+}

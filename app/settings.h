@@ -47,6 +47,11 @@ void settings_free(Settings* s);
 // Parses "0-5,7" into a per-layer on/off array (n_layers); 0 or -1 with err.
 int parse_layer_set(const char* spec, unsigned char* on, int n_layers, Err* err);
 
+// The start of every subcommand: defaults, parse, and --help (usage text, then the options).
+// Returns -1 to go on, or the exit status to return at once (0 after --help, 2 after a
+// one-line error on stderr; the settings are freed then).
+int settings_begin(Settings* s, const char* cmd, int argc, char** argv, const char* allowed, const char* usage);
+
 // Prints the option lines for `allowed` (used by each command's --help).
 void settings_print_options(FILE* f, const char* allowed);
 
