@@ -487,12 +487,20 @@ static void regex_free(Regex* r) {
     r->code = NULL;
 }
 
+// One match attempt at or after pos. JIT code runs on a small machine stack; if a pattern needs
+// more, the interpreter (which backtracks on the heap) takes over.
+static int regex_match(const Regex* r, const char* s, size_t n, size_t pos, pcre2_match_data* md) {
+    int rc = pcre2_match(r->code, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) rc = pcre2_match(r->code, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, NULL);
+    return rc;
+}
+
 // Appends every non-empty match in s[0..n) to out as (start, len) spans. After an empty match the
 // search resumes one character later, as JavaScript's matchAll does. Returns -1 on a PCRE2 error.
 static int regex_find_all(const Regex* r, pcre2_match_data* md, const char* s, size_t n, SpanVec* out) {
     size_t pos = 0;
     while (pos <= n) {
-        int rc = pcre2_match(r->code, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
+        int rc = regex_match(r, s, n, pos, md);
         if (rc == PCRE2_ERROR_NOMATCH) return 0;
         if (rc < 0) return -1;
         PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
@@ -824,7 +832,7 @@ static void split_piece(const Tokenizer* t, const PreStep* st, Ctx* c, const cha
     Fold f = {0};
     size_t pos = 0, at = 0;
     while (at <= sp.len) {
-        int rc = pcre2_match(st->re.code, (PCRE2_SPTR)s, sp.len, at, PCRE2_NO_UTF_CHECK, c->md, NULL);
+        int rc = regex_match(&st->re, s, sp.len, at, c->md);
         if (rc < 0) break; // no match (or a PCRE2 resource error: the rest stays one piece)
         PCRE2_SIZE* ov = pcre2_get_ovector_pointer(c->md);
         size_t a = ov[0], b = ov[1];
