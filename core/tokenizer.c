@@ -625,6 +625,8 @@ typedef struct {
     pcre2_match_data* md;
     Buf nbuf[2];
     Buf pbuf[2];
+    int32_t* u32;      // utf8proc working buffer
+    size_t u32_cap;
     SpanVec spans[2];
     SpanVec matches;
     Sym* sym;
@@ -657,6 +659,7 @@ static void ctx_free(Ctx* c) {
     pcre2_match_data_free(c->md);
     for (int i = 0; i < 2; i++) { buf_free(&c->nbuf[i]); buf_free(&c->pbuf[i]); free(c->spans[i].p); }
     free(c->matches.p);
+    free(c->u32);
     free(c->sym);
     free(c->heap);
     free(c->cache);
@@ -675,6 +678,45 @@ static void ctx_cache_init(Ctx* c, size_t len) {
 
 // ----------------------------------------------------------------------------
 // normalizers
+
+// Normalizes one stretch with utf8proc into dst, through the context's UTF-32 buffer.
+static void normalize_island(Ctx* c, int opts, const char* s, size_t n, Buf* dst) {
+    for (;;) {
+        utf8proc_ssize_t k = utf8proc_decompose((const utf8proc_uint8_t*)s, (utf8proc_ssize_t)n, c->u32,
+                                                (utf8proc_ssize_t)c->u32_cap, (utf8proc_option_t)opts);
+        if (k < 0) { buf_put(dst, s, n); return; } // cannot happen on sanitized text
+        if ((size_t)k > c->u32_cap) {
+            c->u32_cap = (size_t)k + 64;
+            c->u32 = xrealloc(c->u32, c->u32_cap * sizeof(int32_t));
+            continue;
+        }
+        // reencode composes (when asked), then writes UTF-8 over the buffer
+        utf8proc_ssize_t b = utf8proc_reencode(c->u32, k, (utf8proc_option_t)opts);
+        if (b < 0) { buf_put(dst, s, n); return; }
+        buf_put(dst, c->u32, (size_t)b);
+        return;
+    }
+}
+
+// Unicode normalization of s[0..n) into dst. ASCII is invariant under every form, and no
+// character composes with an ASCII character before it, so only "islands" go through utf8proc:
+// a run holding non-ASCII text, from the ASCII character before it (a base a combining mark may
+// join) to the next ASCII character that is followed by ASCII or by the end.
+static void unicode_normalize(Ctx* c, int opts, const char* s, size_t n, Buf* dst) {
+    const unsigned char* u = (const unsigned char*)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && u[j] < 0x80) j++;
+        if (j == n) { buf_put(dst, s + i, n - i); return; }
+        size_t a = j > i ? j - 1 : j;
+        buf_put(dst, s + i, a - i);
+        size_t k = j;
+        while (k < n && (u[k] >= 0x80 || (k + 1 < n && u[k + 1] >= 0x80))) k++;
+        normalize_island(c, opts, s + a, k - a, dst);
+        i = k;
+    }
+}
 
 // Runs the normalizer on s[0..n); the result lives in s itself or in one of c->nbuf.
 static const char* normalize(const TokenizerImpl* m, Ctx* c, const char* s, size_t n, size_t* out_n) {
@@ -696,11 +738,7 @@ static const char* normalize(const TokenizerImpl* m, Ctx* c, const char* s, size
             if (st->kind == NORM_NFD) opts |= UTF8PROC_DECOMPOSE;
             if (st->kind == NORM_NFKC) opts |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
             if (st->kind == NORM_NFKD) opts |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
-            utf8proc_uint8_t* res = NULL;
-            utf8proc_ssize_t rl = utf8proc_map((const utf8proc_uint8_t*)cur, (utf8proc_ssize_t)cur_n, &res, (utf8proc_option_t)opts);
-            if (rl < 0) { free(res); continue; } // cannot happen on sanitized text; keep it unchanged
-            buf_put(dst, res, (size_t)rl);
-            free(res);
+            unicode_normalize(c, opts, cur, cur_n, dst);
             break;
         }
         case NORM_LOWER: {
@@ -2006,7 +2044,7 @@ static int load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
         int ok = 1;
         for (int id = 0; id < V && ok; id++) {
             const char* p = m->piece[id];
-            if (!p || (m->flags[id] & FLAG_ADDED)) continue;
+            if (!p) continue; // added tokens too: some are also model tokens, so stay on the safe side
             while (strncmp(p, ms, 3) == 0) p += 3;
             if (strstr(p, ms)) ok = 0;
         }
