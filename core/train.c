@@ -12,6 +12,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -703,7 +704,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         attention_forward(atty, att, q, k, v, B, T, t->Hq, t->Hkv, t->D);
         linear_forward(res_mid, atty, w->w[PROJ_O], w->b[PROJ_O], BT, qd, C);
         if (attn_targeted(t, l)) adapter_proj_forward(t, &av, l, PROJ_O, res_mid, atty, BT);
-#pragma omp parallel for schedule(static) if (PAR((size_t)BT * C))
+#pragma omp parallel for simd schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) res_mid[i] += x[i];
 
         // MLP: rmsnorm -> route (SLIM, SLIM.md section 2) -> gate, up (+ experts) -> silu(gate) * up
@@ -719,7 +720,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         swiglu_forward(hmix, gate, up, (size_t)BT * F);
         linear_forward(out, hmix, w->w[PROJ_DOWN], w->b[PROJ_DOWN], BT, F, C);
         if (adapted) adapter_proj_forward(t, &av, l, PROJ_DOWN, out, hmix, BT);
-#pragma omp parallel for schedule(static) if (PAR((size_t)BT * C))
+#pragma omp parallel for simd schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) out[i] += res_mid[i];
     }
     if (train && a) t->clusters_ready = 1;
@@ -967,7 +968,7 @@ void trainer_adamw(Trainer* t, float lr) {
         float* m = t->adam_m + pg->off;
         float* v = t->adam_v + pg->off;
         float wd = pg->decay ? c->weight_decay : 0.0f;
-#pragma omp parallel for schedule(static) if (PAR(pg->n))
+#pragma omp parallel for simd schedule(static) if (PAR(pg->n))
         for (size_t i = 0; i < pg->n; i++) {
             float gi = gr[i];
             m[i] = c->beta1 * m[i] + (1 - c->beta1) * gi;
@@ -1228,6 +1229,12 @@ void trainlog_close(TrainLog* lg) {
 // ---------------------------------------------------------------------------------------------
 // bench
 
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void bench_batch(Batch* b, int B, int T, int V, Rng* r) {
     b->B = B, b->T = T, b->lens = NULL;
     b->tokens = xmalloc((size_t)B * T * sizeof(int));
@@ -1252,13 +1259,17 @@ static void bench_run(const char* label, Model* m, Adapter* a, TrainConfig* tc, 
     train_matmul_seconds(1);
     train_attention_seconds(1);
     t.stat_total_s = 0;
-    double t0 = now_seconds();
+    double t0 = now_seconds(), c0 = cpu_seconds();
     for (int i = 0; i < steps; i++) trainer_step(&t, &b, 1, &st);
-    double dt = now_seconds() - t0;
+    double dt = now_seconds() - t0, cpu = cpu_seconds() - c0;
     double mm = train_matmul_seconds(1), att = train_attention_seconds(1);
     double tok = (double)steps * tc->batch * tc->seq_len;
-    printf("  %-10s %8.0f tokens/s  step %.3f s  matmul %4.1f%%  attention %4.1f%%  other %4.1f%%  (trainable %zu)\n",
-           label, tok / dt, dt / steps, 100 * mm / dt, 100 * att / dt, 100 * (dt - mm - att) / dt, t.n_params);
+    int nt = train_get_threads();
+    // cpu / threads: what a step costs when the cores are not shared with other processes
+    printf("  %-8s %6.0f tokens/s (cpu-bound %6.0f)  step %.3f s  matmul %4.1f%%  attention %4.1f%%  other %4.1f%%  "
+           "trainable %zu\n",
+           label, tok / dt, tok / (cpu / nt), dt / steps, 100 * mm / dt, 100 * att / dt, 100 * (dt - mm - att) / dt,
+           t.n_params);
     free(b.tokens);
     free(b.targets);
     trainer_free(&t);
@@ -1268,7 +1279,8 @@ void train_bench(void) {
     ModelConfig c;
     memset(&c, 0, sizeof c);
     c.arch = ARCH_LLAMA;
-    c.dim = 256, c.hidden_dim = 688, c.n_layers = 4, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 32;
+    // the demo's base model (tools/demo/model.json): 5.4M parameters
+    c.dim = 256, c.hidden_dim = 688, c.n_layers = 6, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 32;
     c.vocab_size = 4096, c.max_seq_len = 256, c.norm_eps = 1e-5f, c.rope_theta = 10000, c.tie_embeddings = 1;
     c.bos_id = c.eos_id = -1;
     snprintf(c.torch_dtype, sizeof c.torch_dtype, "float32");
@@ -1276,26 +1288,26 @@ void train_bench(void) {
     model_init_random(&m, &c, 0.02f, 1);
     int threads = train_get_threads();
     printf("training bench: Llama %d layers, hidden %d, mlp %d, heads %d/%d, vocab %d: %.2fM parameters; "
-           "batch 8 x 256 tokens, %d threads\n",
+           "batch 16 x 256 tokens, %d threads\n",
            c.n_layers, c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.vocab_size, m.n_params / 1e6, threads);
     TrainConfig tc;
     train_config_default(&tc, TRAIN_PRETRAIN);
-    tc.batch = 8, tc.seq_len = 256;
-    bench_run("pretrain", &m, NULL, &tc, 4);
+    tc.batch = 16, tc.seq_len = 256;
+    bench_run("pretrain", &m, NULL, &tc, 3);
     const char* names[] = {"lora", "moelora", "slim"};
     for (int k = 0; k < 3; k++) {
         AdapterSpec s;
         adapter_spec_default(&s);
-        s.r = 8;
-        if (k == 0) s.type = ADAPTER_LORA, s.r = 16;
+        s.r = 4, s.lora_alpha = 8;  // the demo's adapters (tools/demo/recipe.sh)
+        if (k == 0) s.type = ADAPTER_LORA, s.r = 32, s.lora_alpha = 64;
         if (k == 1) s.n_id = 0, s.yield_scale = 0;
         Adapter a;
         adapter_alloc(&a, &m, &s);
         trainer_init_adapter(&a, 1);
         TrainConfig ft;
         train_config_default(&ft, (TrainMethod)(TRAIN_LORA + k));
-        ft.batch = 8, ft.seq_len = 256;
-        bench_run(names[k], &m, &a, &ft, 4);
+        ft.batch = 16, ft.seq_len = 64;  // short prompt/response examples
+        bench_run(names[k], &m, &a, &ft, 5);
         adapter_free(&a);
     }
     model_free(&m);

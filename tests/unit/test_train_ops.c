@@ -281,8 +281,7 @@ static double att_loss(void* p) {
     for (int i = 0; i < c->B * c->T * c->Hq * c->D; i++) s += c->tmp[i] * c->dout[i];
     return s;
 }
-static void test_attention(void** state) {
-    int B = 2, T = 6, Hq = 4, Hkv = 2, D = 4;
+static void run_attention(int B, int T, int Hq, int Hkv, int D) {
     size_t nq = B * T * Hq * D, nk = B * T * Hkv * D;
     float *q = falloc(nq), *k = falloc(nk), *v = falloc(nk), *out = falloc(nq), *att = falloc(B * Hq * T * T);
     float *dout = falloc(nq), *dq = falloc(nq), *dk = falloc(nk), *dv = falloc(nk);
@@ -307,6 +306,10 @@ static void test_attention(void** state) {
     }
     free(q), free(k), free(v), free(out), free(att), free(dout), free(dq), free(dk), free(dv);
     free(qd), free(kd), free(vd), free(dd), free(ref);
+}
+static void test_attention(void** state) {
+    run_attention(2, 6, 4, 2, 4);
+    run_attention(1, 150, 2, 1, 4);  // several causal row blocks, the last one partial
 }
 
 // ---------------------------------------------------------------------------------------------
