@@ -44,8 +44,14 @@ static void distance_draw(View* v, Canvas* c) {
         canvas_putn(c, y, v->x, s->has_adapter ? "plain LoRA adapter: no clusters" : "no adapter loaded (:load DIR)", v->w, C_DIM);
         return;
     }
+    // bars for every block when they fit; below them a sparkline of d across the sequence for
+    // every block when there is room for all, else for the selected block only
     int spark_rows = rows >= 4 ? 1 : 0;
     int body = rows - spark_rows;
+    if (rows >= 2 * L + 1) {
+        body = L;
+        spark_rows = L;
+    }
     // nearest-centre dots when the clusters are few enough
     int dots = s->n_clusters <= 8 ? s->n_clusters : 0;
     int tail = 4 + (dots ? dots + 1 : 0) + 4;  // " c12" + dots + " →id"
@@ -82,28 +88,24 @@ static void distance_draw(View* v, Canvas* c) {
         if (isfinite(win) && dist >= win) canvas_put(c, row, col, " →id", C_ID_EXPERT);
     }
     if (!spark_rows || s->n == 0) return;
-    // sparkline of d at the selected block across the sequence (a window around the cursor)
-    int row = y + rows - 1, l = d->layer;
-    int col = canvas_printf(c, row, v->x, C_DIM, "blk %d d:", l);
-    int width = v->x + v->w - col - 1;
+    // sparklines of d at a block across the sequence (a window of positions around the cursor)
+    int lab_w = text_width("blk 99 d:") + 1;
+    int width = v->w - lab_w - 1;
     if (width < 4) return;
     int n = s->n < width ? s->n : width;
-    int p0 = pos >= 0 ? window_start(s->n, n, pos) : 0;
-    float vals[1024];
     if (n > 1024) n = 1024;
-    double lo = INFINITY, hi = -INFINITY;
-    for (int i = 0; i < n; i++) {
-        size_t pl = (size_t)(p0 + i) * L + l;
-        vals[i] = t->routed[pl] ? t->dist[pl] : NAN;
-        if (isfinite(vals[i])) {
-            lo = vals[i] < lo ? vals[i] : lo;
-            hi = vals[i] > hi ? vals[i] : hi;
+    int p0 = pos >= 0 ? window_start(s->n, n, pos) : 0;
+    int first = spark_rows >= L ? 0 : d->layer;
+    for (int k = 0; k < spark_rows && first + k < L; k++) {
+        int l = first + k, row = y + rows - spark_rows + k;
+        canvas_printf(c, row, v->x, l == d->layer ? C_SELECTED : C_DIM, "blk %d d:", l);
+        float vals[1024];
+        for (int i = 0; i < n; i++) {
+            size_t pl = (size_t)(p0 + i) * L + l;
+            vals[i] = t->routed[pl] ? t->dist[pl] : NAN;
         }
+        draw_sparkline(c, row, v->x + lab_w, vals, n, 0, 0, C_SPARK, pos - p0, C_SPARK_SEL);  // scaled to its own range
     }
-    if (!(hi > lo)) {
-        hi = lo + 1;
-    }
-    draw_sparkline(c, row, col + 1, vals, n, lo, hi, C_SPARK, pos - p0, C_SPARK_SEL);
 }
 
 static int distance_key(View* v, int key, UiState* u) { return panel_block_key(v, key, u); }

@@ -49,7 +49,7 @@ static void lens_draw(View* v, Canvas* c) {
         canvas_putn(c, y, v->x, "logit lens not recorded", v->w, C_DIM);
         return;
     }
-    int colw = (v->w - 6) / 2;
+    int colw = (v->w - 7) / 2;  // block number, two columns, the rule, the ≠ mark
     canvas_put(c, y, v->x, "blk", C_DIM);
     canvas_put(c, y, v->x + 4, s->has_adapter ? "adapter as configured" : "no adapter", C_DIM);
     canvas_put(c, y, v->x + 5 + colw, "adapter off", C_DIM);
@@ -66,7 +66,7 @@ static void lens_draw(View* v, Canvas* c) {
         canvas_put_char(c, row, v->x + 4 + colw, 0x2502, C_SEPARATOR);
         if (lv->have_off) lens_entry(c, row, v->x + 5 + colw, colw, s, s->lens_off_id[l], s->lens_off_p[l], color);
         else canvas_put(c, row, v->x + 5 + colw, "…", C_DIM);
-        if (differ && v->w >= 4 + 2 * colw + 3) canvas_put(c, row, v->x + 5 + 2 * colw, " ≠", C_LENS_DIFF);
+        if (differ) canvas_put(c, row, v->x + 5 + 2 * colw, "≠", C_LENS_DIFF);
     }
 }
 

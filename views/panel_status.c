@@ -1,5 +1,5 @@
 // panel_status.c: the status bar (model, adapter, device, threads, mode, p, mask seed, tokens/s,
-// memory, activity) and, when the view has two rows, the message line above it.
+// memory, context, last key-to-screen time, activity) and, when the view has two rows, the message line above it.
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +25,7 @@ static void status_draw(View* v, Canvas* c) {
     if (s->busy) snprintf(right, sizeof right, " ● %s (Esc stops) ", s->busy_what);
     int rw = text_width(right);
     int limit = v->x + v->w - rw;
-    struct { const char* key; char val[256]; } f[10];
+    struct { const char* key; char val[256]; } f[12];
     int n = 0;
     snprintf(f[n].val, sizeof f[n].val, "%s", s->model_name), f[n++].key = "model ";
     snprintf(f[n].val, sizeof f[n].val, "%.100s%s%.90s%s", s->has_adapter ? s->adapter_name : "none", s->has_adapter ? " (" : "",
@@ -37,19 +37,30 @@ static void status_draw(View* v, Canvas* c) {
     snprintf(f[n].val, sizeof f[n].val, "%.1f", s->tok_per_s), f[n++].key = "tok/s ";
     snprintf(f[n].val, sizeof f[n].val, "%.0f MB", u->rss_mb), f[n++].key = "mem ";
     snprintf(f[n].val, sizeof f[n].val, "%d/%d", s->n, s->max_seq), f[n++].key = "ctx ";
+    if (u->latency_ms > 0) snprintf(f[n].val, sizeof f[n].val, "%.0f ms", u->latency_ms), f[n++].key = "key ";
     snprintf(f[n].val, sizeof f[n].val, "help"), f[n++].key = "? ";
-    int col = v->x + 1;
-    for (int i = 0; i < n; i++) {
-        int need = text_width(f[i].key) + text_width(f[i].val) + 3;
-        if (col + need > limit && i > 0) {
-            // the adapter's long description is the first thing to give up
-            if (i == 1 && strchr(f[i].val, '(')) {
-                *strchr(f[i].val, '(') = 0;
-                need = text_width(f[i].key) + text_width(f[i].val) + 3;
-            }
-            if (col + need > limit) continue;
+    // fields left out when the bar is too narrow, first to last: the adapter's description, then
+    // help, key time, memory, device, tokens/s, context, seed (model, adapter, mode and p stay)
+    static const int DROP[] = {-1, 10, 9, 7, 2, 6, 8, 5};
+    int keep[12];
+    for (int i = 0; i < n; i++) keep[i] = 1;
+    for (size_t d = 0;; d++) {
+        int total = 1;
+        for (int i = 0; i < n; i++)
+            if (keep[i]) total += text_width(f[i].key) + text_width(f[i].val) + 3;
+        if (total <= limit - v->x || d >= sizeof DROP / sizeof DROP[0]) break;
+        if (DROP[d] < 0) {
+            char* paren = strchr(f[1].val, '(');
+            if (paren) paren[paren > f[1].val && paren[-1] == ' ' ? -1 : 0] = 0;
+        } else if (DROP[d] < n) {
+            keep[DROP[d]] = 0;
         }
-        if (i > 0) col = canvas_put(c, bar, col, "│ ", C_STATUS);
+    }
+    int col = v->x + 1, first = 1;
+    for (int i = 0; i < n; i++) {
+        if (!keep[i]) continue;
+        if (!first) col = canvas_put(c, bar, col, "│ ", C_STATUS);
+        first = 0;
         col = canvas_putn(c, bar, col, f[i].key, limit - col, C_STATUS);
         col = canvas_putn(c, bar, col, f[i].val, limit - col, C_STATUS_KEY);
         col = canvas_put(c, bar, col, " ", C_STATUS);

@@ -88,9 +88,10 @@ void screen_layout(Screen* scr, int rows, int cols) {
     int L = scr->n_layers > 0 ? scr->n_layers : 1;
     if (rows < FULL_MIN_ROWS || cols < FULL_MIN_COLS) {
         scr->layout = LAYOUT_COMPACT;
-        place(scr->views[V_STATUS], 0, rows - 1, cols, 1);
-        place(scr->views[V_PROMPT], 0, rows - 2, cols, 1);
-        int area = rows - 2;
+        int sh = rows >= 16 ? 2 : 1;  // message line above the status bar when there is room
+        place(scr->views[V_STATUS], 0, rows - sh, cols, sh);
+        place(scr->views[V_PROMPT], 0, rows - sh - 1, cols, 1);
+        int area = rows - sh - 1;
         int detail = scr->focus != V_PROMPT && scr->focus != V_OUTPUT ? scr->focus : scr->detail;
         scr->detail = detail;
         int ho = area * 2 / 5;
@@ -154,8 +155,7 @@ static void draw_help(Screen* scr, Canvas* c, const UiState* u) {
 void screen_draw(Screen* scr, Canvas* c, const UiState* u) {
     if (scr->layout == LAYOUT_TINY) {
         char msg[128];
-        snprintf(msg, sizeof msg, "slimscope: terminal %dx%d is too small (needs %dx%d); q quits", scr->cols, scr->rows,
-                 COMPACT_MIN_COLS, COMPACT_MIN_ROWS);
+        snprintf(msg, sizeof msg, "too small %dx%d, need %dx%d (q quits)", scr->cols, scr->rows, COMPACT_MIN_COLS, COMPACT_MIN_ROWS);
         canvas_putn(c, 0, 0, msg, c->cols, C_ERROR);
         return;
     }

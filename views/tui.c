@@ -279,12 +279,7 @@ static int act_regen(Tui* t, int key) {
 }
 
 static int act_escape(Tui* t, int key) {
-    int busy;
-    snapshot_n(t, NULL, NULL, &busy);
-    if (busy) {
-        worker_cancel(t->w);
-        tui_message(t, 0, "stopping…");
-    }
+    if (worker_cancel(t->w)) tui_message(t, 0, "stopping…");
     return ACT_REDRAW;
 }
 
@@ -364,13 +359,11 @@ static int prompt_key(Tui* t, int key) {
     if (key == CTRL('L')) return act_redraw(t, key);
     if (key == CTRL('Z')) return ACT_OK;
     if (key == KEY_ESC) {
-        int busy;
-        snapshot_n(t, NULL, NULL, &busy);
         if (!t->headless && RL_ISSTATE(RL_STATE_ISEARCH)) {  // end the search, keep the line found
             rlq_push(t, CTRL('J'));
             rl_pump(t);
-        } else if (busy) {
-            act_escape(t, key);
+        } else if (worker_cancel(t->w)) {
+            tui_message(t, 0, "stopping…");
         } else {
             screen_set_focus(&t->scr, V_OUTPUT);
         }
@@ -567,11 +560,17 @@ int tui_run(Tui* t) {
     relayout(t, rows, cols);
     tui_render(t);
     t->dirty = 0;
-    double last_rss = 0;
+    double last_rss = 0, last_render = now_seconds();
+    const double frame = 1.0 / 60;  // worker updates are drawn at most 60 times a second; keys at once
     t->ui.rss_mb = rss_mb();
     while (!t->quit) {
         struct pollfd fds[3] = {{STDIN_FILENO, POLLIN, 0}, {t->wake[0], POLLIN, 0}, {crt_signal_fd(), POLLIN, 0}};
-        poll(fds, 3, t->dirty ? 0 : 500);
+        int wait_ms = 500;
+        if (t->dirty) {
+            double left = last_render + frame - now_seconds();
+            wait_ms = left > 0 ? (int)(left * 1e3) + 1 : 0;
+        }
+        poll(fds, 3, wait_ms);
         double t_in = now_seconds();
         int flags = 0, got_key = 0;
         if (fds[2].revents & POLLIN) crt_drain_signal_fd();
@@ -619,10 +618,11 @@ int tui_run(Tui* t) {
             if (fabs(r - t->ui.rss_mb) >= 1) t->dirty = 1;
             t->ui.rss_mb = r;
         }
-        if (t->dirty && !t->quit) {
+        if (t->dirty && !t->quit && (got_key || flags || now_seconds() - last_render >= frame)) {
             t->dirty = 0;
             tui_render(t);
-            if (got_key) t->ui.latency_ms = (now_seconds() - t_in) * 1e3;
+            last_render = now_seconds();
+            if (got_key) t->ui.latency_ms = (last_render - t_in) * 1e3;
         }
     }
     readline_done(t);

@@ -502,10 +502,14 @@ static void run_job(Worker* w, const Job* j) {
 
 static void* worker_main(void* arg) {
     Worker* w = arg;
+    // OpenMP's thread count is per thread: without this the worker would run the session's
+    // parallel loops with the default count, not the one its RunState scratch was sized for
+    forward_set_threads(w->s->threads);
     for (;;) {
         pthread_mutex_lock(&w->mu);
         while (!w->quit && !w->qn && !derived_pending(w)) {
             w->idle = 1;
+            w->cancel = 0;  // an Esc stops the generations queued or running when it came, no later ones
             pthread_cond_broadcast(&w->idle_cv);
             pthread_cond_wait(&w->cv, &w->mu);
         }
@@ -520,7 +524,6 @@ static void* worker_main(void* arg) {
             memmove(w->queue, w->queue + 1, (w->qn - 1) * sizeof(Job));
             w->qn--;
             w->running = 1;
-            w->cancel = 0;
             pthread_mutex_unlock(&w->mu);
             run_job(w, j);
             free(j);
@@ -615,7 +618,13 @@ void worker_post(Worker* w, const Job* j) {
     pthread_mutex_unlock(&w->mu);
 }
 
-void worker_cancel(Worker* w) { w->cancel = 1; }
+int worker_cancel(Worker* w) {
+    pthread_mutex_lock(&w->mu);
+    int busy = w->running || w->qn;
+    if (busy) w->cancel = 1;
+    pthread_mutex_unlock(&w->mu);
+    return busy;
+}
 
 void worker_select(Worker* w, int pos) {
     pthread_mutex_lock(&w->mu);

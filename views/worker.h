@@ -42,8 +42,9 @@ Worker* worker_new(Session* s, int wake_fd);
 void worker_free(Worker* w);
 // Queues a job (a JOB_SET_P right behind another replaces it).
 void worker_post(Worker* w, const Job* j);
-// Stops the running generation after the current token (Esc).
-void worker_cancel(Worker* w);
+// Esc: stops the running generation after the current token, and the generations of the jobs
+// already queued (their prompts are still read). Returns 1 if a job was running or queued.
+int worker_cancel(Worker* w);
 // The position the masking and lens panels describe (-1: the last token).
 void worker_select(Worker* w, int pos);
 // The published snapshot; hold the lock only to read it (update + draw).

@@ -1,0 +1,324 @@
+#!/bin/sh
+# test_tui.sh: drives the real ./slimscope TUI in tmux (send-keys, capture-pane) on a random test
+# model with a hand-written byte-level tokenizer. Prints TAP lines; run from the repository root.
+# UPDATE_GOLDEN=1 rewrites the captures in tests/e2e/golden (their "# must:" lines are kept).
+set -u
+ROOT=$(pwd)
+BIN=$ROOT/slimscope
+GOLDEN=$ROOT/tests/e2e/golden
+T=$(mktemp -d /tmp/slimscope-tui-XXXXXX)
+SOCK="slimscope-e2e-$$"
+TM="tmux -L $SOCK -f /dev/null"
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'; }
+check() { if [ "$1" -eq 0 ]; then ok "$2"; else fail "$2" "${3:-}"; fi; }
+cleanup() { $TM kill-server 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+
+if ! command -v tmux >/dev/null 2>&1; then echo "ok 1 - tmux not installed # SKIP"; exit 0; fi
+if [ ! -x "$BIN" ]; then echo "not ok 1 - ./slimscope is not built"; exit 1; fi
+
+# ---- a random model, two adapters, and a byte-level tokenizer (256 byte tokens, GPT-2's
+# bytes-to-unicode alphabet, no merges) so that prompts can be typed
+"$BIN" make-test-model --out "$T/model" --adapter-out "$T/adapter" --layers 4 --dim 64 --vocab 300 >/dev/null 2>&1 &&
+"$BIN" make-test-model --out "$T/model2" --adapter-out "$T/adapter2" --layers 4 --dim 64 --vocab 300 --seed 7 >/dev/null 2>&1
+check $? "make-test-model writes a model and adapters"
+awk 'BEGIN {
+  n = 0
+  for (b = 0; b < 256; b++) {
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) cp[b] = b
+    else { cp[b] = 256 + n; n++ }
+  }
+  printf "{\"version\":\"1.0\",\"added_tokens\":[],\"normalizer\":null,"
+  printf "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
+  printf "\"post_processor\":null,"
+  printf "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
+  printf "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":null,"
+  printf "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,\"vocab\":{"
+  for (b = 0; b < 256; b++) printf "%s\"\\u%04x\":%d", (b ? "," : ""), cp[b], b
+  printf "},\"merges\":[]}}\n"
+}' > "$T/model/tokenizer.json"
+ids=$("$BIN" tokenize --model "$T/model" --text "Hi" 2>&1)
+[ "$ids" = "[72,105]" ]
+check $? "the hand-written tokenizer encodes bytes to their ids" "got: $ids"
+
+# ---- helpers
+cap() { $TM capture-pane -p -t tui 2>/dev/null; }
+# wait_for TEXT [SECONDS]: until the pane shows TEXT (fixed string)
+wait_for() {
+    i=0; lim=$(( ${2:-10} * 20 ))
+    while [ $i -lt $lim ]; do cap | grep -qF -- "$1" && return 0; sleep 0.05; i=$((i + 1)); done
+    return 1
+}
+wait_gone() {
+    i=0; lim=$(( ${2:-10} * 20 ))
+    while [ $i -lt $lim ]; do cap | grep -qF -- "$1" || return 0; sleep 0.05; i=$((i + 1)); done
+    return 1
+}
+wait_file() { i=0; while [ $i -lt 200 ] && [ ! -s "$1" ]; do sleep 0.05; i=$((i + 1)); done; [ -s "$1" ]; }
+keys() { $TM send-keys -t tui "$@"; }
+slim_pid() { pgrep -P "$($TM display -p -t tui "#{pane_pid}")" 2>/dev/null | head -1; }
+# the terminal settings that matter, one per line (rows/columns left out: the tests resize)
+stty_flags() { grep -v -e rows -e columns "$1" | tr ' ;' '\n\n' | grep -E '^-?[a-z0-9]+$' | sort; }
+# start NAME [ENV...]: runs the TUI in a fresh tmux session; the pane's shell records the terminal
+# settings before and after, and the exit status
+start() {
+    name=$1; shift
+    $TM kill-session -t tui 2>/dev/null
+    rm -f "$T/$name.before" "$T/$name.after" "$T/$name.rc"
+    cat > "$T/$name.sh" <<EOF
+ulimit -c 0
+stty -a > "$T/$name.before"
+env LANG=C.UTF-8 LC_ALL=C.UTF-8 XDG_STATE_HOME="$T/state" $* "$BIN" --model "$T/model" --adapter "$T/adapter" --ctx 512
+echo \$? > "$T/$name.rc"
+stty -a > "$T/$name.after"
+sleep 600
+EOF
+    $TM new-session -d -s tui -x 120 -y 36 "sh $T/$name.sh"
+    wait_for "Type a prompt" 15
+}
+# sane NAME: the exit status is $2 and the terminal settings afterwards equal those before
+sane() {
+    wait_file "$T/$1.after"
+    rc=$(cat "$T/$1.rc" 2>/dev/null)
+    [ "$rc" = "$2" ]
+    check $? "$3: exit status $2" "got: $rc"
+    d=$(diff "$T/$1.before" "$T/$1.after" 2>&1)
+    [ -s "$T/$1.after" ] && [ -z "$d" ]
+    check $? "$3: stty -a after equals before" "$d"
+    for f in icanon echo icrnl opost isig; do
+        stty_flags "$T/$1.after" | grep -qx "$f" || { fail "$3: $f is set after exit" "$(cat "$T/$1.after")"; return; }
+    done
+    ok "$3: icanon echo icrnl opost isig set after exit"
+}
+# golden NAME: the capture contains every "# must:" string of golden/NAME.txt
+golden() {
+    g=$GOLDEN/$1.txt
+    cap > "$T/$1.cap"
+    if [ "${UPDATE_GOLDEN:-0}" = 1 ] || [ ! -f "$g" ]; then
+        mkdir -p "$GOLDEN"
+        { grep '^# ' "$g" 2>/dev/null; echo '---'; cat "$T/$1.cap"; } > "$T/$1.new"
+        mv "$T/$1.new" "$g"
+    fi
+    missing=""
+    grep '^# must: ' "$g" | sed 's/^# must: //' > "$T/$1.must"
+    while IFS= read -r m; do grep -qF -- "$m" "$T/$1.cap" || missing="$missing[$m] "; done < "$T/$1.must"
+    [ -s "$T/$1.must" ] && [ -z "$missing" ]
+    check $? "layout $1 matches golden/$1.txt loosely" "missing: $missing
+$(cat "$T/$1.cap")"
+}
+# the router panel's grid rows (right of the rule, rows 2..7)
+router_rows() { cap | sed -n '2,8p' | sed 's/^.*│  *[0-9] //'; }
+
+# ---- run 1: prompt, streaming, cursor, p, mode, layouts, commands, quit with q
+start run1
+check $? "the TUI starts in a 120x36 terminal" "$(cap)"
+golden empty_120x36
+keys ':n 480' Enter
+wait_for "480 tokens per prompt" 5
+check $? ":n 480 is acknowledged"
+keys 'Hello world' Enter
+# streaming: the output panel shows the context growing before it reaches 11 + 480 tokens
+seen=""
+i=0
+while [ $i -lt 400 ]; do
+    c=$(cap | sed -n '1s/.*pos [0-9]*\/\([0-9]*\).*/\1/p')
+    case " $seen " in *" $c "*) ;; *) [ -n "$c" ] && seen="$seen $c" ;; esac
+    [ "$c" = 491 ] && break
+    sleep 0.01; i=$((i + 1))
+done
+mid=$(echo $seen | tr ' ' '\n' | awk '$1 > 11 && $1 < 491' | wc -l)
+[ "$c" = 491 ] && [ "$mid" -ge 1 ]
+check $? "tokens stream into the output panel (11 prompt + 480 generated; counts seen:$seen)"
+wait_gone "(Esc stops)" 10
+# Esc stops a long generation: tokens stop short of the 480 asked for
+keys ':reset' Enter
+wait_for "context cleared" 5
+keys 'Stop me' Enter Escape
+wait_for "stopped" 5
+check $? "Esc stops a running generation"
+c=$(cap | sed -n '1s/.*pos [0-9]*\/\([0-9]*\).*/\1/p')
+[ -n "$c" ] && [ "$c" -lt 487 ]
+check $? "the stopped generation is shorter than asked (context $c < 7 + 480)"
+keys ':reset' Enter ':n 12' Enter
+wait_for "12 tokens per prompt" 5
+keys 'Hello world' Enter
+wait_for "pos 22/23" 10
+check $? "a prompt of 11 bytes plus 12 generated tokens fills 23 positions" "$(cap | head -3)"
+wait_gone "(Esc stops)" 10
+sleep 0.3
+golden full_120x36
+# the cursor: Esc leaves the prompt, Left moves the token every panel describes
+r_before=$(router_rows)
+keys Escape; sleep 0.1; keys Left Left Left
+wait_for "pos 19/23" 5 && cap | grep -qF "Router  pos 19"
+check $? "Left moves the token cursor; output and router describe position 19" "$(cap | head -3)"
+sleep 0.3
+r_after=$(router_rows)
+[ -n "$r_after" ] && [ "$r_before" != "$r_after" ]
+check $? "the router heat map changes with the selected token" "before:
+$r_before
+after:
+$r_after"
+cap | grep -qF "Selection" && cap | grep -qE "pos 19 '.*' blk 0:"
+check $? "the selection map's footer follows the cursor"
+# p: ] raises it by 0.05, the masking panel shows p, KL and the top-5 at the new p
+kl0=$(cap | grep -o 'KL(p=0‖p) [0-9.]*' | head -1)
+keys ']'
+wait_for "Masking  p 0.05" 5 && wait_for "p=0.05" 5 && wait_gone "computing…" 10
+check $? "] sets p = 0.05 in the masking panel" "$(cap)"
+kl1=$(cap | grep -o 'KL(p=0‖p) [0-9.]*' | head -1)
+[ "$kl0" = "KL(p=0‖p) 0.0000" ] && [ -n "$kl1" ] && [ "$kl1" != "$kl0" ]
+check $? "KL(p=0||p) is 0 at p = 0 and changes at p = 0.05 ($kl0 -> $kl1)"
+cap | grep -qF "│ p 0.05 │"
+check $? "the status bar shows p 0.05"
+keys '}' '}'
+wait_for "Masking  p 0.07" 5
+check $? "} twice: p = 0.07"
+keys '{' '{' '['
+wait_for "Masking  p 0.00" 5
+check $? "{ { [ bring p back to 0"
+top5_p0=$(cap | grep -A1 '^base' | tail -1)
+keys ']' ']'
+wait_for "p=0.10" 5 && wait_gone "computing…" 10
+top5_p=$(cap | grep -A1 '^base' | tail -1)
+[ -n "$top5_p" ] && [ "$top5_p" != "$top5_p0" ]
+check $? "the top-5 next tokens update with p" "$top5_p0 -> $top5_p"
+wait_for "top-1" 10 && wait_gone "/10" 20
+check $? "the KL / top-1 agreement chart over p = 0..0.9 completes in the background"
+keys s
+wait_for "mask seed 1" 5
+check $? "s draws a new mask seed"
+# g: regenerate at p and compare with the p = 0 continuation
+keys g
+wait_for "g: p 0.10 " 10
+check $? "g regenerates at the current p and reports the comparison with p = 0" "$(cap | grep 'g:')"
+wait_gone "(Esc stops)" 10
+# interventions and mode
+keys i ':force 1 3' Enter
+wait_for "expert 3 forced" 5 && wait_for "F1" 5
+check $? ":force 1 3 marks block 1 as forced in the router" "$(cap | head -9)"
+keys ':unforce' Enter
+wait_for "every block routed normally" 5
+check $? ":unforce"
+keys ':force 9 0' Enter
+wait_for "block must be in 0..3" 5
+check $? ":force with a block out of range is an error on the message line, not fatal"
+keys ':mode off' Enter
+wait_for "id-share 100%" 10 && wait_for "mode off" 5
+check $? ":mode off shows identity share 100%" "$(cap | head -2)"
+keys ':mode slim' Enter
+wait_for "mode slim" 5
+# :save writes the trace: one JSON object per position and block
+keys ":save $T/trace.jsonl" Enter
+wait_for "saved the trace of 23 positions" 5
+lines=$(wc -l < "$T/trace.jsonl" 2>/dev/null)
+[ "$lines" = 92 ] && head -1 "$T/trace.jsonl" | grep -q '"pos":0'
+check $? ":save writes 23 positions x 4 blocks = 92 JSONL lines (got $lines)"
+keys ':load /nonexistent/adapter' Enter
+wait_for "/nonexistent/adapter" 5
+check $? ":load of a missing directory reports the error and keeps the session"
+keys ":load $T/adapter2" Enter
+wait_for "loaded $T/adapter2" 10 && wait_for "adapter adapter2" 5
+check $? ":load swaps the adapter without restarting"
+keys ':bogus' Enter
+wait_for "unknown command ':bogus'" 5
+check $? "an unknown command is reported"
+# help overlay
+keys Escape; sleep 0.1; keys '?'
+wait_for "keys and commands" 5 && cap | grep -qF "new mask seed"
+check $? "? opens the help overlay listing the keys" "$(cap)"
+keys NPage NPage NPage NPage
+wait_for ":force L E" 5
+check $? "the help overlay scrolls to the :commands" "$(cap)"
+keys x
+wait_gone "keys and commands" 5
+check $? "any key closes the help overlay"
+# Tab moves the focus (the focused panel's title starts with ▶)
+keys Tab
+wait_for "▶ Router" 5
+check $? "Tab moves the focus to the next panel"
+keys Down
+sleep 0.2
+cap | grep -qE "blk 1 (id|LoRA)"
+check $? "Down selects the next block in the focused router panel"
+# history and Ctrl-R
+hist=$(cat "$T/state/slimscope/history" 2>/dev/null)
+echo "$hist" | grep -qx "Hello world" && echo "$hist" | grep -qx ":mode off"
+check $? "history is saved to \$XDG_STATE_HOME/slimscope/history" "$hist"
+keys i C-r 'Hel'
+wait_for "reverse-i-search" 5 && wait_for "Hello world" 2
+check $? "Ctrl-R searches the history" "$(cap | tail -3)"
+keys C-g C-u
+# layouts: compact, wide, tiny; resize never crashes
+$TM resize-window -t tui -x 60 -y 20
+wait_for "slimscope>" 5 && sleep 0.3
+golden compact_60x20
+$TM resize-window -t tui -x 200 -y 60
+sleep 0.5
+golden wide_200x60
+$TM resize-window -t tui -x 30 -y 8
+sleep 0.5
+golden tiny_30x8
+$TM resize-window -t tui -x 120 -y 36
+wait_for "Masking" 5
+check $? "back to 120x36 after the resizes, the full layout returns"
+[ -n "$(slim_pid)" ]
+check $? "the TUI is still running after the resizes"
+keys Escape; sleep 0.1; keys q
+sane run1 0 "quit with q"
+
+# ---- run 2: SIGTERM restores the terminal
+start run2
+keys 'Hello' Enter
+wait_for "pos " 5
+pid=$(slim_pid)
+[ -n "$pid" ] && kill -TERM "$pid"
+sane run2 143 "SIGTERM"
+
+# ---- run 3: Ctrl-C twice quits; run 4: Ctrl-D on an empty prompt quits; run 5: a crash
+start run3
+keys C-c
+wait_for "Ctrl-C again quits" 5
+check $? "the first Ctrl-C asks for a second"
+keys C-c
+sane run3 0 "Ctrl-C twice"
+start run4
+keys 'abc' C-d
+sleep 0.3
+[ -z "$(cat "$T/run4.rc" 2>/dev/null)" ]
+check $? "Ctrl-D on a non-empty line does not quit"
+keys C-u C-d
+sane run4 0 "Ctrl-D on an empty prompt"
+start run5
+pid=$(slim_pid)
+[ -n "$pid" ] && kill -SEGV "$pid"
+sane run5 139 "SIGSEGV (crash path)"
+
+# ---- colours: 256 by default under tmux-256color, 8 with TERM=xterm, none with NO_COLOR
+start run6
+$TM capture-pane -e -p -t tui | grep -q '38;5;'
+check $? "256 colours under tmux-256color"
+keys C-d
+wait_file "$T/run6.after"
+start run7 TERM=xterm
+esc=$($TM capture-pane -e -p -t tui)
+echo "$esc" | grep -q '38;5;' ; a=$?
+echo "$esc" | grep -qE '\[([0-9;]*;)?3[0-7]m' ; b=$?
+[ $a -ne 0 ] && [ $b -eq 0 ]
+check $? "8-colour fallback with TERM=xterm"
+keys C-d
+wait_file "$T/run7.after"
+start run8 NO_COLOR=1
+esc=$($TM capture-pane -e -p -t tui)
+echo "$esc" | grep -qE '\[([0-9;]*;)?(3[0-7]|4[0-7]|9[0-7]|10[0-7]|38;5;[0-9]+|48;5;[0-9]+)m'
+[ $? -ne 0 ]
+check $? "NO_COLOR: no colour escapes"
+keys C-d
+wait_file "$T/run8.after"
+
+echo "1..$n"
+echo "$((n - failed)) passed, $failed failed"
+[ $failed -eq 0 ]
