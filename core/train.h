@@ -1,9 +1,14 @@
 // train.h: the training engine. Op pairs (x_forward / x_backward, llm.c style: outputs, inputs,
 // weights, dims; every backward accumulates with +=) in core/train_ops.c; the training model
 // (parameters, gradients, activations and AdamW state, each one allocation sliced by a size
-// table), SLIM / LoRA / MoE-LoRA blocks, sliding clusters, the optimiser step, the learning-rate
-// schedule and checkpoints in core/train.c. Pretraining trains every base weight; fine-tuning
-// freezes the base model and trains the adapter's routers and LoRA A/B (shared/SLIM.md section 5).
+// table), SLIM / LoRA / MoE-LoRA blocks, sliding clusters, the optimiser step and the learning-rate
+// schedule in core/train.c; checkpoints, the progress log and the bench in core/train_io.c.
+// Pretraining trains every base weight; fine-tuning freezes the base model and trains the
+// adapter's routers and LoRA A/B (shared/SLIM.md section 5).
+//
+// AdamW weight decay: pretraining decays the matrices (embeddings, every projection, lm_head),
+// never the norms or biases; fine-tuning decays LoRA A/B and the router weight, never the router
+// bias. The sliding clusters (centres, sigma) are no parameters of the optimiser at all.
 #ifndef SLIMSCOPE_TRAIN_H
 #define SLIMSCOPE_TRAIN_H
 
@@ -209,7 +214,7 @@ double trainer_grad_norm(const Trainer* t);
 void trainer_adamw(Trainer* t, float lr);
 
 // ---------------------------------------------------------------------------------------------
-// checkpoints (core/train.c): one file written to a temporary name and renamed, holding the
+// checkpoints (core/train_io.c): one file written to a temporary name and renamed, holding the
 // parameters, AdamW moments, cluster variances, step, and a caller-supplied text blob (data
 // position, RNG states, schedule and early-stopping state as key=value lines).
 
@@ -222,7 +227,7 @@ int checkpoint_read_extra(const char* path, char** extra, Err* err);
 const char* kv_get(const char* blob, const char* key, char* buf, size_t n);
 
 // ---------------------------------------------------------------------------------------------
-// progress line and CSV log
+// progress line and CSV log (core/train_io.c)
 
 typedef struct {
     FILE* csv;
