@@ -15,6 +15,8 @@ int cmd_tui(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_pretrain(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_tokenizer_train(int argc, char** argv);
+int cmd_demo_data(int argc, char** argv);
 
 // Option tables of train, pretrain and eval (app/cmd_train.c): "--name value" or "--name=value".
 #include <signal.h>
