@@ -217,7 +217,7 @@ int cmd_pretrain(int argc, char** argv) {
         micro[i].tokens = xmalloc((size_t)A.batch * A.seq_len * sizeof(int));
         micro[i].targets = xmalloc((size_t)A.batch * A.seq_len * sizeof(int));
     }
-    if (trainlog_open(&lg, A.log, A.resume ? (int)t.step : -1, A.steps ? A.steps : 0, &err)) goto done;
+    if (trainlog_open(&lg, A.log, A.resume ? (int)t.step : -1, tc.steps != 1 << 30 ? tc.steps : 0, &err)) goto done;
     train_catch_sigint();
     double t_start = now_seconds();
     double budget_s = A.time_budget > 0 ? A.time_budget * 60.0 : INFINITY;

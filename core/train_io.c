@@ -186,15 +186,16 @@ void trainlog_step(TrainLog* lg, int step, const StepStats* st, double tokens_pe
     double now = now_seconds();
     lg->done_steps++;
     double per = (now - lg->t0) / lg->done_steps;
-    double eta = per * (lg->total_steps - step);
-    int final = step >= lg->total_steps;
+    double eta = lg->total_steps > step ? per * (lg->total_steps - step) : 0;
+    int final = lg->total_steps > 0 && step >= lg->total_steps;
     if (!lg->tty && !final && val_loss < 0 && now - lg->last_print < 10) return;  // a line every 10 s in a log file
     lg->last_print = now;
     char vbuf[32] = "";
     if (val_loss >= 0) snprintf(vbuf, sizeof vbuf, " | val %.4f", val_loss);
-    fprintf(stderr, "%sstep %d/%d | loss %.4f%s | lr %.2e | %.0f tok/s | ETA %dm%02ds%s", lg->tty ? "\r" : "", step,
-            lg->total_steps, st->loss, vbuf, st->lr, tokens_per_s, (int)(eta / 60), (int)eta % 60,
-            lg->tty ? "\033[K" : "\n");
+    char total[32] = "";
+    if (lg->total_steps > 0) snprintf(total, sizeof total, "/%d", lg->total_steps);
+    fprintf(stderr, "%sstep %d%s | loss %.4f%s | lr %.2e | %.0f tok/s | ETA %dm%02ds%s", lg->tty ? "\r" : "", step, total,
+            st->loss, vbuf, st->lr, tokens_per_s, (int)(eta / 60), (int)eta % 60, lg->tty ? "\033[K" : "\n");
     if (lg->tty && (final || val_loss >= 0)) fputc('\n', stderr);
     fflush(stderr);
 }
