@@ -582,6 +582,7 @@ struct TokenizerImpl {
     int byte_fallback, fuse_unk, ignore_merges;
     char meta[8];            // SentencePiece style: metaspace that no token has after another
     int meta_len;            // character, so a word can be cut before it (0: no such cut)
+    int meta_id;             // its id (-1 if not in the vocab)
     int16_t u2b[324];        // bytes-to-unicode inverse (code point -> byte), -1 if none
     uint16_t b2u[256];
     // added tokens
@@ -644,8 +645,8 @@ typedef struct {
     void* piece_ctx;
 } Ctx;
 
-typedef struct CacheEnt {
-    uint64_t h;
+typedef struct CacheEnt { // 16 bytes: the table is probed at random, so keep it small
+    uint32_t h;
     uint32_t key_off, ids_off;
     uint16_t key_len, n_ids; // n_ids 0: empty slot
 } CacheEnt;
@@ -667,11 +668,14 @@ static void ctx_free(Ctx* c) {
     free(c->cache_ids.p);
 }
 
+#ifndef CACHE_MAX
+#define CACHE_MAX (1u << 18)
+#endif
 // Sizes the word cache for a text of len bytes; short texts do without.
 static void ctx_cache_init(Ctx* c, size_t len) {
     if (len < 4096) return;
     size_t cap = 1024;
-    while (cap < len / 8 && cap < (1u << 17)) cap *= 2;
+    while (cap < len / 8 && cap < CACHE_MAX) cap *= 2;
     c->cache = xcalloc(cap, sizeof(CacheEnt));
     c->cache_mask = cap - 1;
 }
@@ -1015,7 +1019,7 @@ static void bpe_word(const Tokenizer* t, Ctx* c, const char* w, size_t n, IntVec
         for (;;) {
             CacheEnt* e = &c->cache[i];
             if (e->n_ids == 0) { slot = e; break; }
-            if (e->h == h && e->key_len == n && memcmp(c->cache_keys.p + e->key_off, w, n) == 0) {
+            if (e->h == (uint32_t)h && e->key_len == n && memcmp(c->cache_keys.p + e->key_off, w, n) == 0) {
                 for (int k = 0; k < e->n_ids; k++) iv_push(out, c->cache_ids.p[e->ids_off + k]);
                 c->last_unk = 0; // words that produce unk are never cached
                 return;
@@ -1038,11 +1042,12 @@ static void bpe_word(const Tokenizer* t, Ctx* c, const char* w, size_t n, IntVec
     for (size_t i = 0; i < n;) {
         Sym* s = &c->sym[ns];
         size_t l = 1;
-        if (t->byte_level) s->id = m->byte_id[u[i]];
+        if (t->byte_level || u[i] < 0x80) s->id = m->byte_id[u[i]];
         else {
             int32_t cp;
             l = (size_t)utf8_next(u + i, n - i, &cp);
-            s->id = strmap_get(&m->vocab_map, m->model_bytes.p, w + i, l);
+            if (l == (size_t)m->meta_len && memcmp(w + i, m->meta, l) == 0) s->id = m->meta_id;
+            else s->id = strmap_get(&m->vocab_map, m->model_bytes.p, w + i, l);
         }
         s->prev = ns - 1;
         s->next = ns + 1;
@@ -1079,7 +1084,7 @@ static void bpe_word(const Tokenizer* t, Ctx* c, const char* w, size_t n, IntVec
     }
     int n_ids = out->n - out_start;
     if (slot && !any_unk && n_ids > 0 && n_ids < 65536) {
-        slot->h = h;
+        slot->h = (uint32_t)h;
         slot->key_off = (uint32_t)c->cache_keys.n;
         slot->key_len = (uint16_t)n;
         slot->ids_off = (uint32_t)c->cache_ids.n;
@@ -2036,8 +2041,10 @@ static int load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
         m->fallback_id[b] = -1;
         if (piece_to_model(m, t->byte_level, name, 6, &key)) m->fallback_id[b] = strmap_get(&m->vocab_map, m->model_bytes.p, key.p, key.n);
     }
-    if (!t->byte_level) for (int b = 0; b < 256; b++) m->byte_id[b] = -1;
-    // The metaspace cut (see encode_model) is exact only if no token has U+2581 after another
+    // Without the byte alphabet, byte_id keeps the ids of the one-byte (ASCII) characters: the
+    // symbol lookup's fast path. Multi-byte characters go through the map.
+    if (!t->byte_level) for (int b = 0x80; b < 256; b++) m->byte_id[b] = -1;
+    // The metaspace cut (see model_pieces) is exact only if no token has U+2581 after another
     // character; the merged tokens are all in the vocab, so scanning the vocab is enough.
     if (!t->byte_level) {
         const char* ms = "\xE2\x96\x81";
@@ -2048,7 +2055,11 @@ static int load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
             while (strncmp(p, ms, 3) == 0) p += 3;
             if (strstr(p, ms)) ok = 0;
         }
-        if (ok) { memcpy(m->meta, ms, 3); m->meta_len = 3; }
+        if (ok) {
+            memcpy(m->meta, ms, 3);
+            m->meta_len = 3;
+            m->meta_id = strmap_get(&m->vocab_map, m->model_bytes.p, ms, 3);
+        }
     }
     const char* unk = jstr(model, "unk_token");
     if (unk && piece_to_model(m, t->byte_level, unk, strlen(unk), &key)) t->unk_id = strmap_get(&m->vocab_map, m->model_bytes.p, key.p, key.n);
