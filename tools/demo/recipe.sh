@@ -1,0 +1,158 @@
+#!/bin/sh
+# recipe.sh [STAGE]: `make demo`: re-creates the shipped demo (issue 6) from scratch:
+#   corpus     tools/demo/corpus.sh: ~7 MB of English from Debian packages     (~15 s, + apt)
+#   tokenizer  slimscope tokenizer-train: byte-level BPE, vocabulary 4096       (~5 s)
+#   pretrain   slimscope pretrain: tools/demo/model.json (Llama, 5.40M params)  (PRETRAIN_MINUTES)
+#   data       slimscope demo-data: add / date / reverse / max, train + test    (~1 s)
+#   adapters   slimscope train: lora, moelora, slim on the task mixture         (3 x ADAPTER_STEPS)
+#   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        (~3-5 min)
+# Starting at STAGE (default corpus) reuses what the earlier stages left in $WORK and $OUT.
+# The whole recipe must fit in 60 minutes on the 2-core machine; pretraining gets most of it.
+#
+# Trainable-parameter budgets (MLP gate/up/down of all 6 blocks; C = 256, F = 688; a rank-r
+# LoRA on the three projections holds 3 r (C + F) = 2832 r parameters per block):
+#   lora     r = 32, one expert                      6 * 2832*32                  = 543,744
+#   moelora  8 experts r = 4, top 2, router 8 x C    6 * (8 * 2832*4 + 8*256)     = 556,032
+#   slim     8 LoRA r = 4 + 2 identity, top 2,       6 * (8 * 2832*4 + 10*256)    = 559,104
+#            router 10 x C (+ 8 cluster centres and scales per block: not trained by gradient)
+# lora_alpha = 2 r everywhere (scale 2). Each expert adapter runs 2 of its 8 rank-4 experts per
+# token: 8 active ranks, against plain LoRA's 32.
+#
+# Environment: SLIMSCOPE (./slimscope), DEMO_WORK (build/demo: corpus, tokenizer, task data),
+# DEMO_OUT (models/demo), DEMO_THREADS (2) (see tools/demo/config.sh), DEMO_PRETRAIN_MINUTES (36),
+# DEMO_ADAPTER_STEPS (600).
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+. tools/demo/config.sh
+PRETRAIN_MINUTES=${DEMO_PRETRAIN_MINUTES:-36}
+ADAPTER_STEPS=${DEMO_ADAPTER_STEPS:-600}
+STAGE=${1:-corpus}
+SEED=1337
+
+case $STAGE in
+corpus | tokenizer | pretrain | data | adapters | eval) ;;
+*)
+    echo "usage: tools/demo/recipe.sh [corpus|tokenizer|pretrain|data|adapters|eval]" >&2
+    exit 2
+    ;;
+esac
+
+# Fails with one line when a subcommand or one of its options is missing from this build.
+need() {
+    cmd=$1
+    shift
+    help=$("$SS" "$cmd" --help 2>&1) || {
+        echo "recipe: '$SS $cmd' is not available in this build" >&2
+        exit 1
+    }
+    for opt in "$@"; do
+        printf '%s\n' "$help" | grep -q -e "--$opt\b" || {
+            echo "recipe: '$SS $cmd' has no option --$opt (see $SS $cmd --help)" >&2
+            exit 1
+        }
+    done
+}
+
+T0=$(date +%s)
+stage_start() {
+    S0=$(date +%s)
+    echo "=== $1 ($(($S0 - T0)) s into the recipe)"
+}
+stage_end() {
+    echo "=== $1 done in $(($(date +%s) - S0)) s"
+}
+# Runs the stages from $STAGE on: at() is true for the named stage and every later one.
+ORDER="corpus tokenizer pretrain data adapters eval"
+at() {
+    for s in $ORDER; do
+        [ "$s" = "$STAGE" ] && return 0
+        [ "$s" = "$1" ] && return 1
+    done
+    return 1
+}
+
+[ -x "$SS" ] || {
+    echo "recipe: $SS not found; run make first" >&2
+    exit 1
+}
+mkdir -p "$WORK" "$OUT/logs"
+
+# --- 1. general corpus --------------------------------------------------------------------------
+if at corpus; then
+    stage_start corpus
+    sh tools/demo/corpus.sh "$WORK/corpus"
+    stage_end corpus
+fi
+
+# --- 2. tokenizer -------------------------------------------------------------------------------
+if at tokenizer; then
+    stage_start tokenizer
+    need tokenizer-train data vocab out
+    rm -rf "$WORK/tokenizer"
+    "$SS" tokenizer-train --data "$WORK/corpus/general_train.txt" --vocab 4096 --out "$WORK/tokenizer"
+    stage_end tokenizer
+fi
+
+# --- 3. base model ------------------------------------------------------------------------------
+# Early stopping watches 2% of the training documents; general_valid.txt stays unseen until the
+# evaluation. Weights are written as bf16 (10.8 MB); the adapters are trained against exactly
+# those weights.
+if at pretrain; then
+    stage_start pretrain
+    need pretrain config tokenizer data val-frac out steps time-budget batch seq-len lr warmup \
+        eval-every eval-batches patience seed threads dtype log
+    rm -rf "$OUT/base"
+    "$SS" pretrain --config tools/demo/model.json --tokenizer "$WORK/tokenizer" \
+        --data "$WORK/corpus/general_train.txt" --val-frac 0.02 --out "$OUT/base" \
+        --steps 0 --time-budget "$PRETRAIN_MINUTES" --batch 16 --seq-len 256 --lr 1e-3 --warmup 100 \
+        --eval-every 100 --eval-batches 8 --patience 5 --seed "$SEED" --threads "$THREADS" \
+        --dtype bf16 --log "$OUT/logs/pretrain.csv"
+    stage_end pretrain
+fi
+
+# --- 4. downstream task data --------------------------------------------------------------------
+if at data; then
+    stage_start data
+    need demo-data out seed train test
+    rm -rf "$WORK/data"
+    # shellcheck disable=SC2086
+    "$SS" demo-data --out "$WORK/data" $DATA_ARGS
+    stage_end data
+fi
+
+# --- 5. adapters --------------------------------------------------------------------------------
+if at adapters; then
+    need train model data method out r lora-alpha experts identity-experts top-k clusters \
+        cluster-momentum yield-scale lr steps batch seq-len warmup seed threads log
+    COMMON="--model $OUT/base --data $WORK/data/train.jsonl --steps $ADAPTER_STEPS --batch 32 --seq-len 32"
+    COMMON="$COMMON --lr 2e-3 --warmup 30 --seed $SEED --threads $THREADS"
+    for method in lora moelora slim; do
+        stage_start "adapter $method"
+        rm -rf "${OUT:?}/$method"
+        case $method in
+        lora) ARGS="--r 32 --lora-alpha 64" ;;
+        moelora) ARGS="--experts 8 --identity-experts 0 --top-k 2 --r 4 --lora-alpha 8" ;;
+        slim)
+            ARGS="--experts 8 --identity-experts 2 --top-k 2 --r 4 --lora-alpha 8 --clusters 8"
+            ARGS="$ARGS --cluster-momentum 0.01 --yield-scale 1.0"
+            ;;
+        esac
+        # shellcheck disable=SC2086 # the option lists are meant to split into words
+        "$SS" train $COMMON --method "$method" $ARGS --out "$OUT/$method" --log "$OUT/logs/$method.csv"
+        stage_end "adapter $method"
+    done
+fi
+
+# --- 6. evaluation ------------------------------------------------------------------------------
+if at eval; then
+    stage_start eval
+    SLIMSCOPE=$SS DEMO_WORK=$WORK DEMO_OUT=$OUT DEMO_THREADS=$THREADS sh tools/demo/eval.sh
+    stage_end eval
+fi
+
+total=$(($(date +%s) - T0))
+echo "recipe: done in $((total / 60)) min $((total % 60)) s"
+if [ "$STAGE" = corpus ] && [ "$total" -gt 3600 ]; then
+    echo "recipe: warning: over the 60-minute budget; lower DEMO_PRETRAIN_MINUTES or DEMO_ADAPTER_STEPS" >&2
+fi
