@@ -23,8 +23,9 @@ if [ ! -x "$BIN" ]; then echo "not ok 1 - ./slimscope is not built"; exit 1; fi
 # ---- a random model, two adapters, and a byte-level tokenizer (256 byte tokens, GPT-2's
 # bytes-to-unicode alphabet, no merges) so that prompts can be typed
 "$BIN" make-test-model --out "$T/model" --adapter-out "$T/adapter" --layers 4 --dim 64 --vocab 300 >/dev/null 2>&1 &&
-"$BIN" make-test-model --out "$T/model2" --adapter-out "$T/adapter2" --layers 4 --dim 64 --vocab 300 --seed 7 >/dev/null 2>&1
-check $? "make-test-model writes a model and adapters"
+"$BIN" make-test-model --out "$T/model2" --adapter-out "$T/adapter2" --layers 4 --dim 64 --vocab 300 --seed 7 >/dev/null 2>&1 &&
+"$BIN" make-test-model --out "$T/big" --adapter-out "$T/bigadapter" --layers 8 --dim 256 --vocab 300 >/dev/null 2>&1
+check $? "make-test-model writes the models and adapters"
 awk 'BEGIN {
   n = 0
   for (b = 0; b < 256; b++) {
@@ -40,6 +41,7 @@ awk 'BEGIN {
   for (b = 0; b < 256; b++) printf "%s\"\\u%04x\":%d", (b ? "," : ""), cp[b], b
   printf "},\"merges\":[]}}\n"
 }' > "$T/model/tokenizer.json"
+cp "$T/model/tokenizer.json" "$T/big/tokenizer.json"
 ids=$("$BIN" tokenize --model "$T/model" --text "Hi" 2>&1)
 [ "$ids" = "[72,105]" ]
 check $? "the hand-written tokenizer encodes bytes to their ids" "got: $ids"
@@ -62,8 +64,10 @@ keys() { $TM send-keys -t tui "$@"; }
 slim_pid() { pgrep -P "$($TM display -p -t tui "#{pane_pid}")" 2>/dev/null | head -1; }
 # the terminal settings that matter, one per line (rows/columns left out: the tests resize)
 stty_flags() { grep -v -e rows -e columns "$1" | tr ' ;' '\n\n' | grep -E '^-?[a-z0-9]+$' | sort; }
-# start NAME [ENV...]: runs the TUI in a fresh tmux session; the pane's shell records the terminal
-# settings before and after, and the exit status
+# start NAME [ENV...]: runs the TUI on $MODEL/$ADAPTER in a fresh tmux session; the pane's shell
+# records the terminal settings before and after, and the exit status
+MODEL=$T/model
+ADAPTER=$T/adapter
 start() {
     name=$1; shift
     $TM kill-session -t tui 2>/dev/null
@@ -71,7 +75,7 @@ start() {
     cat > "$T/$name.sh" <<EOF
 ulimit -c 0
 stty -a > "$T/$name.before"
-env LANG=C.UTF-8 LC_ALL=C.UTF-8 XDG_STATE_HOME="$T/state" $* "$BIN" --model "$T/model" --adapter "$T/adapter" --ctx 512
+env LANG=C.UTF-8 LC_ALL=C.UTF-8 XDG_STATE_HOME="$T/state" $* "$BIN" --model "$MODEL" --adapter "$ADAPTER" --ctx 512
 echo \$? > "$T/$name.rc"
 stty -a > "$T/$name.after"
 sleep 600
@@ -85,7 +89,7 @@ sane() {
     rc=$(cat "$T/$1.rc" 2>/dev/null)
     [ "$rc" = "$2" ]
     check $? "$3: exit status $2" "got: $rc"
-    d=$(diff "$T/$1.before" "$T/$1.after" 2>&1)
+    d=$(diff "$T/$1.before" "$T/$1.after" 2>&1 | grep -v -e '^[0-9]' -e '^---' | grep -v 'rows [0-9]*; columns [0-9]*')
     [ -s "$T/$1.after" ] && [ -z "$d" ]
     check $? "$3: stty -a after equals before" "$d"
     for f in icanon echo icrnl opost isig; do
@@ -112,10 +116,12 @@ $(cat "$T/$1.cap")"
 # the router panel's grid rows (right of the rule, rows 2..7)
 router_rows() { cap | sed -n '2,8p' | sed 's/^.*│  *[0-9] //'; }
 
-# ---- run 1: prompt, streaming, cursor, p, mode, layouts, commands, quit with q
-start run1
-check $? "the TUI starts in a 120x36 terminal" "$(cap)"
-golden empty_120x36
+# ---- run 0: on a larger model (8 blocks, dim 256) so that generating takes a while: tokens
+# stream in, keys are handled meanwhile, Esc stops
+MODEL=$T/big ADAPTER=$T/bigadapter
+start run0
+check $? "the TUI starts on the larger model" "$(cap)"
+$TM resize-window -t tui -x 200 -y 40  # room in the status bar for every field
 keys ':n 480' Enter
 wait_for "480 tokens per prompt" 5
 check $? ":n 480 is acknowledged"
@@ -132,7 +138,22 @@ done
 mid=$(echo $seen | tr ' ' '\n' | awk '$1 > 11 && $1 < 491' | wc -l)
 [ "$c" = 491 ] && [ "$mid" -ge 1 ]
 check $? "tokens stream into the output panel (11 prompt + 480 generated; counts seen:$seen)"
-wait_gone "(Esc stops)" 10
+wait_gone "(Esc stops)" 20
+# keys during a generation: Tab moves the focus while tokens are still coming, and the status bar
+# reports the key-to-screen time of the main loop
+keys ':reset' Enter
+wait_for "context cleared" 5
+keys 'Again' Enter
+wait_for "(Esc stops)" 5
+keys Tab
+wait_for "▶ Output" 2
+r=$?
+busy=$(cap | grep -c "(Esc stops)")
+ms=$(cap | grep -o 'key [0-9]* ms' | grep -o '[0-9]*')
+[ $r -eq 0 ] && [ "$busy" -ge 1 ] && [ -n "$ms" ] && [ "$ms" -lt 50 ]
+check $? "a key is handled while generating (focus moved, still generating, key time ${ms:-?} ms < 50)"
+wait_gone "(Esc stops)" 20
+keys i
 # Esc stops a long generation: tokens stop short of the 480 asked for
 keys ':reset' Enter
 wait_for "context cleared" 5
@@ -142,7 +163,15 @@ check $? "Esc stops a running generation"
 c=$(cap | sed -n '1s/.*pos [0-9]*\/\([0-9]*\).*/\1/p')
 [ -n "$c" ] && [ "$c" -lt 487 ]
 check $? "the stopped generation is shorter than asked (context $c < 7 + 480)"
-keys ':reset' Enter ':n 12' Enter
+keys Escape; sleep 0.1; keys q
+sane run0 0 "quit with q after generating"
+
+# ---- run 1: prompt, cursor, p, mode, layouts, commands, quit with q
+MODEL=$T/model ADAPTER=$T/adapter
+start run1
+check $? "the TUI starts in a 120x36 terminal" "$(cap)"
+golden empty_120x36
+keys ':n 12' Enter
 wait_for "12 tokens per prompt" 5
 keys 'Hello world' Enter
 wait_for "pos 22/23" 10
