@@ -190,7 +190,7 @@ static void test_pretrain_resume_generate(void** state) {
     assert_non_null(m);
     sscanf(m, "metric=ppl value=%lf", &ppl);
     assert_true(ppl > 1.0 && ppl < 20.0);  // far below the 257 of a uniform guess
-    rc = run("%s generate --model %s/m1 --prompt 'the cat' -n 10", bin(), g_dir, g_dir);
+    rc = run("%s generate --model %s/m1 --prompt 'the cat' -n 10", bin(), g_dir);
     if (rc) fail_msg("generate failed: %s", g_out);
 }
 
