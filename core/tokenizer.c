@@ -1,7 +1,11 @@
 // tokenizer.c: Hugging Face tokenizer.json -> Tokenizer; encode (added tokens, normalizers,
 // pre-tokenizers, BPE, post-processor) and decode (per-token byte table, WHATWG UTF-8, strip).
-// The pipeline follows the Rust `tokenizers` library; where Hugging Face's JS port
-// (@huggingface/tokenizers, our test oracle) differs on something real files use, we follow JS.
+// The pipeline follows the Rust `tokenizers` library. Hugging Face's JS port (our test oracle,
+// tests/e2e/test_tokenizer_ref.sh) agrees with it on everything the Qwen3, Llama-3 and Mistral
+// files use; where the two differ we take Rust's side: \s is Unicode White_Space (JS's built-in
+// ByteLevel regex, WhitespaceSplit and Strip use ECMAScript \s, which adds U+FEFF and lacks U+0085),
+// Digits and Whitespace are Unicode-aware (JS: ASCII \d, \w), Punctuation isolates each character
+// (JS merges runs), StripAccents removes Mn only (JS: all marks), Lowercase has no final-sigma rule.
 // Regexes written for Oniguruma are translated to PCRE2 (see regex_translate).
 #include "tokenizer.h"
 
