@@ -297,6 +297,10 @@ int cmd_train(int argc, char** argv) {
         err_set(&err, "%s: too many blocks", A.model);
         goto done;
     }
+    if (A.seq_len > m.cfg.max_seq_len) {
+        err_set(&err, "train: --seq-len %d exceeds the model's max_position_embeddings (%d)", A.seq_len, m.cfg.max_seq_len);
+        goto done;
+    }
     int eos = tok.eos_id >= 0 ? tok.eos_id : m.cfg.eos_id;
     if (sft_data_load(&data, A.data, &tok, eos, A.skip_bad, &err)) goto done;
     if (A.val_data && sft_data_load(&val, A.val_data, &tok, eos, A.skip_bad, &err)) goto done;
