@@ -71,6 +71,7 @@ test: slimscope $(TEST_BIN)
 
 bench: slimscope
 	./slimscope bench
+	@sh tools/bench_tokenizer.sh
 
 # libFuzzer targets (clang): every tests/fuzz/fuzz_*.c against the core sources, 60 s each.
 FUZZ_SECONDS ?= 60
