@@ -423,6 +423,10 @@ void train_clusters_init(Trainer* t, int l, const float* x, const int* real, int
     int N = a->n_clusters, C = t->C;
     AdapterLayer* al = &a->layers[l];
     float* var = t->cluster_var + (size_t)l * N * C;
+    if (n_real <= 0) {  // nothing but padding: unit scales around the origin until real tokens come
+        for (size_t i = 0; i < (size_t)N * C; i++) var[i] = 1.0f, al->sigma[i] = 1.0f, al->centers[i] = 0.0f;
+        return;
+    }
     double* mean = xcalloc(C, sizeof(double));
     double* sq = xcalloc(C, sizeof(double));
     for (int i = 0; i < n_real; i++)
@@ -608,8 +612,9 @@ static void route_block(Trainer* t, ActViews* av, int l, const float* x, int BT,
     int* idx = av->i[I_LORA_IDX] + (size_t)l * El * BTmax;
     float* wl = av->a[A_LORA_W] + (size_t)l * El * BTmax;
     if (a->type == ADAPTER_LORA) return;  // one always-on expert: the fast path, no lists
-    if (train && t->tc.update_clusters && !t->clusters_ready && a->n_clusters > 0)
-        train_clusters_init(t, l, x, real, n_real);
+    // the first forward (normally the first training batch) sets the centres; an evaluation
+    // before any training would otherwise route against all-zero centres and sigma
+    if (!t->clusters_ready && a->n_clusters > 0) train_clusters_init(t, l, x, real, n_real);
     float* rz = av->a[A_RZ] + (size_t)l * BTmax * E;
     float* rzy = av->a[A_RZY] + (size_t)l * BTmax * E;
     float* rpi = av->a[A_RPI] + (size_t)l * BTmax * E;
@@ -719,7 +724,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
 #pragma omp parallel for simd schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) out[i] += res_mid[i];
     }
-    if (train && a) t->clusters_ready = 1;
+    if (a && a->type == ADAPTER_SLIM) t->clusters_ready = 1;
     // final norm, lm_head, cross-entropy (the logits buffer then holds the probabilities)
     float* lnf = av.a[A_LNF];
     rmsnorm_forward(lnf, av.a[A_LNF_RSTD], res + (size_t)L * BTmax * C, m->final_norm, BT, C, eps);
