@@ -654,6 +654,12 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
     int qd = t->Hq * t->D, kvd = t->Hkv * t->D;
     size_t BTmax = (size_t)t->tc.batch * t->tc.seq_len;
     float eps = m->cfg.norm_eps;
+    if (B < 1 || T < 1 || B > t->tc.batch || T > t->tc.seq_len) {  // the buffers were sized by trainer_init
+        fprintf(stderr, "trainer_forward: batch %d x %d exceeds the trainer's %d x %d\n", B, T, t->tc.batch, t->tc.seq_len);
+        if (n_valid) *n_valid = 0;
+        t->cur_has_acts = 0;
+        return NAN;
+    }
     int* tokens = av.i[I_TOKENS];
     int* targets = av.i[I_TARGETS];
     int* pos = av.i[I_POS];
