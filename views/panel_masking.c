@@ -70,7 +70,7 @@ static void masking_draw(View* v, Canvas* c) {
     if (k < 0) k = 0;
     if (avail >= 1 && m->pos >= 0) {
         char tok[64], head[160];
-        snprintf(head, sizeof head, "next after pos %d '%s'", m->pos, token_display(tok, sizeof tok, s->text[m->pos] ? s->text[m->pos] : ""));
+        snprintf(head, sizeof head, "next after pos %d '%s'", m->pos, token_display(tok, sizeof tok, snapshot_label(s, m->pos)));
         int colw = (w - 1) / 3;
         int row = y + line++;
         if (k > 0) {
@@ -126,7 +126,7 @@ static void masking_draw(View* v, Canvas* c) {
             canvas_printf(c, row, x, C_DIM, "g: regenerate at p %.2f and compare with p=0", m->p);
         } else if (s->regen_div >= 0) {
             int dp = s->regen_start + s->regen_div;
-            const char* got = dp < s->n && s->text[dp] ? s->text[dp] : "";
+            const char* got = dp < s->n ? snapshot_label(s, dp) : "";
             const char* want = s->regen_div < s->regen_len ? snapshot_vocab(s, s->regen_p0[s->regen_div], vb, sizeof vb) : "(end)";
             canvas_printf(c, row, x, C_DIVERGE, "g: p %.2f leaves p=0 at +%d: '%s' vs '%s'", s->regen_p, s->regen_div,
                           token_display(a, sizeof a, got), token_display(b, sizeof b, want));

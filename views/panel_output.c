@@ -30,7 +30,10 @@ static int layout(const OutputView* o, Canvas* c, int x0, int y0, int width, int
     for (int pos = 0; pos < s->n; pos++) {
         const char* text = s->text && s->text[pos] ? s->text[pos] : "";
         int empty = *text == 0;
-        if (empty) text = "∅";
+        // a token that adds no text: "∅" when it is nothing on its own either (an id without a
+        // piece), invisible when it only starts a multi-byte character, unless the cursor is on it
+        if (empty && !*snapshot_label(s, pos)) text = "∅";
+        else if (empty && pos == o->sel) text = "▯";
         int color = pos == o->sel ? C_CURSOR_TOKEN : pos == div_pos ? C_DIVERGE : empty ? C_DIM : share_color(s->tok_share[pos]);
         // wrap before a token that would not fit (unless it is longer than a line anyway)
         const char* nl = strchr(text, '\n');
@@ -76,7 +79,7 @@ static void output_draw(View* v, Canvas* c) {
     const Snapshot* s = v->snap;
     char info[256], tok[64];
     if (o->sel >= 0) {
-        token_display(tok, sizeof tok, s->text[o->sel] ? s->text[o->sel] : "");
+        token_display(tok, sizeof tok, snapshot_label(s, o->sel));
         snprintf(info, sizeof info, "pos %d/%d '%s'  id-share %.0f%%%s", o->sel, s->n, tok, 100.0 * s->tok_share[o->sel],
                  o->follow ? "" : "  (End: follow)");
     } else {

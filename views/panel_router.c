@@ -31,7 +31,7 @@ static void router_draw(View* v, Canvas* c) {
     const Trace* t = &s->tr;
     int L = s->n_layers, E = s->n_experts, pos = r->pos;
     char info[160], tok[64];
-    if (pos >= 0) snprintf(info, sizeof info, "pos %d '%s'  pi per block x expert", pos, token_display(tok, sizeof tok, s->text[pos] ? s->text[pos] : ""));
+    if (pos >= 0) snprintf(info, sizeof info, "pos %d '%s'  pi per block x expert", pos, token_display(tok, sizeof tok, snapshot_label(s, pos)));
     else snprintf(info, sizeof info, "no token selected");
     draw_title(c, v, info);
     int y = v->y + 1, rows = v->h - 1;

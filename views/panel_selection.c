@@ -75,7 +75,7 @@ static void selection_draw(View* v, Canvas* c) {
         if (k == -2) snprintf(what, sizeof what, "no router");
         else if (k == -1) snprintf(what, sizeof what, "identity");
         else snprintf(what, sizeof what, "LoRA expert %d", k);
-        canvas_printf(c, row, v->x, C_NORMAL, "pos %d '%s' blk %d: %s", pos, token_display(tok, sizeof tok, s->text[pos] ? s->text[pos] : ""),
+        canvas_printf(c, row, v->x, C_NORMAL, "pos %d '%s' blk %d: %s", pos, token_display(tok, sizeof tok, snapshot_label(s, pos)),
                       sv->layer, what);
     }
 }

@@ -19,8 +19,12 @@ void snapshot_init(Snapshot* s) {
 static void free_texts(Snapshot* s) {
     if (s->text)
         for (int i = 0; i < s->tr.cap; i++) free(s->text[i]);
+    if (s->label)
+        for (int i = 0; i < s->tr.cap; i++) free(s->label[i]);
     free(s->text);
+    free(s->label);
     s->text = NULL;
+    s->label = NULL;
 }
 
 void snapshot_free(Snapshot* s) {
@@ -46,6 +50,7 @@ void snapshot_shape(Snapshot* s, int n_layers, int n_experts, int n_id) {
     s->n = 0;
     s->gen_start = 0;
     s->text = xcalloc(s->tr.cap, sizeof(char*));
+    s->label = xcalloc(s->tr.cap, sizeof(char*));
     s->tok_share = xrealloc(s->tok_share, s->tr.cap * sizeof(float));
     s->dominant = xrealloc(s->dominant, (size_t)s->tr.cap * n_layers);
     s->win_d = xrealloc(s->win_d, (size_t)s->tr.cap * n_layers * sizeof(float));
@@ -64,7 +69,8 @@ static void reserve(Snapshot* s, int cap) {
     trace_reserve(&s->tr, cap);
     int nc = s->tr.cap, L = s->n_layers;
     s->text = xrealloc(s->text, nc * sizeof(char*));
-    for (int i = old; i < nc; i++) s->text[i] = NULL;
+    s->label = xrealloc(s->label, nc * sizeof(char*));
+    for (int i = old; i < nc; i++) s->text[i] = s->label[i] = NULL;
     s->tok_share = xrealloc(s->tok_share, nc * sizeof(float));
     s->dominant = xrealloc(s->dominant, (size_t)nc * L);
     s->win_d = xrealloc(s->win_d, (size_t)nc * L * sizeof(float));
@@ -73,7 +79,7 @@ static void reserve(Snapshot* s, int cap) {
 // Copies rows [from, to) of each per-position array of the trace.
 #define COPY_ROWS(field, per) memcpy(d->field + (size_t)from * (per), t->field + (size_t)from * (per), (size_t)(to - from) * (per) * sizeof *d->field)
 
-void snapshot_set_trace(Snapshot* s, const Trace* t, int from, const char* const* text) {
+void snapshot_set_trace(Snapshot* s, const Trace* t, int from, const char* const* text, const char* const* label) {
     if (t->n_layers != s->n_layers || t->n_experts != s->n_experts || t->n_id != s->n_id) snapshot_shape(s, t->n_layers, t->n_experts, t->n_id);
     int to = t->n;
     if (from < 0) from = 0;
@@ -104,7 +110,7 @@ void snapshot_set_trace(Snapshot* s, const Trace* t, int from, const char* const
     s->n = to;
     if (s->gen_start > to) s->gen_start = to;
     for (int pos = from; pos < to; pos++) {
-        if (text) snapshot_set_text(s, pos, text[pos - from]);
+        if (text) snapshot_set_text(s, pos, text[pos - from], label ? label[pos - from] : NULL);
         s->tok_share[pos] = session_mean_id_share(d, pos);
         for (size_t l = 0; l < L; l++) {
             s->dominant[pos * L + l] = (signed char)session_dominant_expert(d, pos, (int)l);
@@ -113,10 +119,17 @@ void snapshot_set_trace(Snapshot* s, const Trace* t, int from, const char* const
     }
 }
 
-void snapshot_set_text(Snapshot* s, int pos, const char* text) {
+void snapshot_set_text(Snapshot* s, int pos, const char* text, const char* label) {
     reserve(s, pos + 1);
     free(s->text[pos]);
+    free(s->label[pos]);
     s->text[pos] = xstrdup(text ? text : "");
+    s->label[pos] = xstrdup(label ? label : text ? text : "");
+}
+
+const char* snapshot_label(const Snapshot* s, int pos) {
+    if (pos < 0 || pos >= s->tr.cap || !s->label || !s->label[pos]) return "";
+    return s->label[pos];
 }
 
 void snapshot_message(Snapshot* s, int error, const char* fmt, ...) {

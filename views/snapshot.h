@@ -33,7 +33,9 @@ typedef struct {
     int n;                     // tokens (== tr.n)
     int gen_start;             // first position of the last generation (n when there was none)
     Trace tr;                  // copy of the session trace, rows [0, n)
-    char** text;               // (tr.cap) display text of each context token
+    char** text;               // (tr.cap) text each token adds to the output (streaming decode: "" for
+                               //   a token that only starts a multi-byte character)
+    char** label;              // (tr.cap) the token on its own, for titles ("\xE6" for a partial byte)
     const char* const* vocab_text;  // (vocab) display text of any id (shared, read-only)
     // per-position summaries (session_mean_id_share, session_dominant_expert, session_identity_win_d)
     float* tok_share;          // (tr.cap)
@@ -72,10 +74,13 @@ void snapshot_init(Snapshot* s);
 void snapshot_free(Snapshot* s);
 // Shapes the snapshot for a model/adapter (n_layers, n_experts, n_id); drops the context.
 void snapshot_shape(Snapshot* s, int n_layers, int n_experts, int n_id);
-// Copies trace rows [from, t->n) (and n = t->n), with texts from text[i - from] when given
-// (strings are copied), and recomputes the summaries of those rows.
-void snapshot_set_trace(Snapshot* s, const Trace* t, int from, const char* const* text);
-void snapshot_set_text(Snapshot* s, int pos, const char* text);
+// Copies trace rows [from, t->n) (and n = t->n), with texts and labels from text[i - from] and
+// label[i - from] when given (strings are copied; label NULL: the text), and recomputes the
+// summaries of those rows.
+void snapshot_set_trace(Snapshot* s, const Trace* t, int from, const char* const* text, const char* const* label);
+void snapshot_set_text(Snapshot* s, int pos, const char* text, const char* label);
+// The label of the token at pos ("" when unknown).
+const char* snapshot_label(const Snapshot* s, int pos);
 void snapshot_message(Snapshot* s, int error, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 // Text of a vocabulary id ("#id" when no table or out of range); buf holds at least 16 bytes.
 const char* snapshot_vocab(const Snapshot* s, int id, char* buf, int n);

@@ -642,10 +642,10 @@ static int cmp_double(const void* a, const void* b) {
 double tui_bench_p_change_ms(Session* s, int reps) {
     if (!s->has_adapter || reps < 1) return -1;
     Err err;
-    if (s->n_tokens == 0) {  // a short context: 32 token ids spread over the vocabulary
-        int V = s->model.cfg.vocab_size, ids[32];
-        for (int i = 0; i < 32; i++) ids[i] = (int)((i * 7919L + 3) % V);
-        if (session_feed(s, ids, 32, &err)) return -1;
+    if (s->n_tokens == 0) {  // a prompt plus continuation's worth: 64 ids spread over the vocabulary
+        int V = s->model.cfg.vocab_size, n = s->rs.max_seq < 64 ? s->rs.max_seq : 64, ids[64];
+        for (int i = 0; i < n; i++) ids[i] = (int)((i * 7919L + 3) % V);
+        if (session_feed(s, ids, n, &err)) return -1;
     }
     float p_orig = s->run.mask_ratio;
     Tui* t = tui_new(s, 1, 40, 160);

@@ -48,7 +48,7 @@ void tui_fill_sampler(const Tui* t, Job* j);
 
 // Benchmark for `slimscope bench`: milliseconds from a change of p (the ']' / '[' keys) until the
 // masking panel is drawn with the distributions at the new p; the median over reps changes, on
-// the session's context (a short prompt of token ids is fed when it is empty). -1 on failure.
+// the session's context (64 token ids are fed when it is empty). -1 on failure.
 double tui_bench_p_change_ms(Session* s, int reps);
 
 #endif

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canvas.h"
 #include "metrics.h"
 
 #define SWEEP_POINTS 10        // p = 0, 0.1, ..., 0.9
@@ -30,7 +31,9 @@ struct Worker {
     pthread_mutex_t snap_mu;
     Snapshot snap;
     int wake_fd;
-    char** vocab_text;         // (V)
+    char** vocab_text;         // (V) label of every id
+    TokenStream ts;            // streaming decode of the context, for the output's text
+    int ts_n;                  // context tokens pushed into ts
     // worker-private state (only the worker thread touches these after start)
     unsigned long tok_ver, run_ver, runx_ver;  // context changed / run changed / run changed apart from p
     int gen_start;
@@ -103,26 +106,95 @@ static void fill_settings(Worker* w) {
     p->tok_per_s = w->tok_per_s;
 }
 
+// GPT-2's bytes-to-unicode alphabet, backwards: the byte a code point of a byte-level piece stands for.
+static int byte_of_cp(uint32_t cp) {
+    if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || (cp >= 174 && cp <= 255)) return (int)cp;
+    if (cp < 256 || cp > 511) return -1;
+    int k = (int)cp - 256;  // the k-th byte outside the printable ranges
+    for (int b = 0; b < 256; b++) {
+        int direct = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+        if (!direct && k-- == 0) return b;
+    }
+    return -1;
+}
+
+// The token on its own, for titles and tables: its decoded text, or when that is not whole
+// characters (U+FFFD), its piece (SentencePiece "<0xE6>") or its bytes ("\xE6", byte-level).
+static char* token_label(Session* s, int id, char* out, size_t n) {
+    char buf[256];
+    session_token_text(s, id, buf, sizeof buf);
+    const char* piece = s->has_tok ? tokenizer_piece(&s->tok, id) : NULL;
+    if (!piece || !strstr(buf, "\xEF\xBF\xBD")) {
+        snprintf(out, n, "%s", buf);
+        return out;
+    }
+    if (!s->tok.byte_level) {
+        snprintf(out, n, "%s", piece);
+        return out;
+    }
+    size_t o = 0, len = strlen(piece);
+    for (size_t i = 0; i < len && o + 5 < n;) {
+        uint32_t cp;
+        i += utf8_decode(piece + i, len - i, &cp);
+        int b = byte_of_cp(cp);
+        if (b >= 0x20 && b < 0x7f) out[o++] = (char)b;
+        else o += snprintf(out + o, n - o, "\\x%02X", b < 0 ? 0 : b);
+    }
+    out[o] = 0;
+    return out;
+}
+
+// Text each context token in [from, n) adds to the output, from the streaming decoder kept in
+// step with the context (re-run from the start when the context changed below `from`).
+static char** stream_texts(Worker* w, int from, int n) {
+    Session* s = w->s;
+    char** texts = xmalloc((n - from) * sizeof(char*));
+    if (!s->has_tok) {
+        for (int i = from; i < n; i++) {
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s ", session_token_text(s, s->tokens[i], buf + 32, 32));
+            texts[i - from] = xstrdup(buf);
+        }
+        return texts;
+    }
+    size_t len;
+    if (w->ts_n != from) {
+        token_stream_flush(&w->ts, &len);
+        w->ts_n = 0;
+        for (int i = 0; i < from; i++) token_stream_push(&w->ts, s->tokens[i], &len);
+        w->ts_n = from;
+    }
+    for (int i = from; i < n; i++) texts[i - from] = xstrdup(token_stream_push(&w->ts, s->tokens[i], &len));
+    w->ts_n = n;
+    return texts;
+}
+
 // Publishes the settings and trace rows [from, n) (from < 0: none), with token texts when asked.
 static void publish(Worker* w, int from, int with_text) {
     Session* s = w->s;
     int n = s->n_tokens;
-    char** texts = NULL;
+    char **texts = NULL, **labels = NULL;
     if (with_text && from >= 0 && from < n) {
-        texts = xmalloc((n - from) * sizeof(char*));
+        texts = stream_texts(w, from, n);
+        labels = xmalloc((n - from) * sizeof(char*));
         for (int i = from; i < n; i++) {
             char buf[256];
-            texts[i - from] = xstrdup(session_token_text(s, s->tokens[i], buf, sizeof buf));
+            labels[i - from] = xstrdup(token_label(s, s->tokens[i], buf, sizeof buf));
         }
     }
+    if (from >= 0 && from > n) w->ts_n = -1;  // the context shrank: re-run the stream next time
     pthread_mutex_lock(&w->snap_mu);
-    if (from >= 0) snapshot_set_trace(&w->snap, &s->trace, from, (const char* const*)texts);
+    if (from >= 0) snapshot_set_trace(&w->snap, &s->trace, from, (const char* const*)texts, (const char* const*)labels);
     fill_settings(w);
     w->snap.version++;
     pthread_mutex_unlock(&w->snap_mu);
     if (texts)
-        for (int i = from; i < n; i++) free(texts[i - from]);
+        for (int i = from; i < n; i++) {
+            free(texts[i - from]);
+            free(labels[i - from]);
+        }
     free(texts);
+    free(labels);
     wake(w);
 }
 
@@ -556,8 +628,10 @@ Worker* worker_new(Session* s, int wake_fd) {
     w->vocab_text = xmalloc(V * sizeof(char*));
     for (int i = 0; i < V; i++) {
         char buf[256];
-        w->vocab_text[i] = xstrdup(session_token_text(s, i, buf, sizeof buf));
+        w->vocab_text[i] = xstrdup(token_label(s, i, buf, sizeof buf));
     }
+    if (s->has_tok) token_stream_init(&w->ts, &s->tok, 0);
+    w->ts_n = 0;
     w->base_logits = xmalloc(V * sizeof(float));
     w->p0_logits = xmalloc(V * sizeof(float));
     w->cur_logits = xmalloc(V * sizeof(float));
@@ -586,6 +660,7 @@ void worker_free(Worker* w) {
     int V = w->s->model.cfg.vocab_size;
     for (int i = 0; i < V; i++) free(w->vocab_text[i]);
     free(w->vocab_text);
+    if (w->s->has_tok) token_stream_free(&w->ts);
     free(w->queue);
     free(w->base_logits);
     free(w->p0_logits);

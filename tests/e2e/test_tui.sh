@@ -8,7 +8,7 @@ BIN=$ROOT/slimscope
 GOLDEN=$ROOT/tests/e2e/golden
 T=$(mktemp -d /tmp/slimscope-tui-XXXXXX)
 SOCK="slimscope-e2e-$$"
-TM="tmux -L $SOCK -f /dev/null"
+TM="env LC_ALL=C.UTF-8 tmux -u -L $SOCK -f /dev/null"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -299,13 +299,23 @@ check $? "the TUI is still running after the resizes"
 keys Escape; sleep 0.1; keys q
 sane run1 0 "quit with q"
 
-# ---- run 2: SIGTERM restores the terminal
+# ---- run 2: UTF-8 text; SIGTERM restores the terminal
 start run2
-keys 'Hello' Enter
-wait_for "pos " 5
+keys ':n 0' Enter
+wait_for "0 tokens per prompt" 5
+keys 'héllo → 日本' Enter
+wait_for "héllo → 日本" 5
+check $? "a UTF-8 prompt is shown as typed (accents, arrows, double-width characters)" "$(cap | head -3)"
+wait_for "pos 16/17 '\xAC'" 5
+check $? "17 byte tokens; the last one, half of 本, is labelled by its byte" "$(cap | head -1)"
+keys Escape; sleep 0.1; keys Left Left
+wait_for "pos 14/17 '\xE6'" 5
+check $? "the cursor on the first byte of 本 shows that byte" "$(cap | head -2)"
+keys ':n 480' Enter 'more' Enter
+wait_for "(Esc stops)" 5
 pid=$(slim_pid)
 [ -n "$pid" ] && kill -TERM "$pid"
-sane run2 143 "SIGTERM"
+sane run2 143 "SIGTERM while generating"
 
 # ---- run 3: Ctrl-C twice quits; run 4: Ctrl-D on an empty prompt quits; run 5: a crash
 start run3
@@ -314,6 +324,13 @@ wait_for "Ctrl-C again quits" 5
 check $? "the first Ctrl-C asks for a second"
 keys C-c
 sane run3 0 "Ctrl-C twice"
+start run3b
+pid=$(slim_pid)
+[ -n "$pid" ] && kill -INT "$pid"
+wait_for "Ctrl-C again quits" 5
+check $? "SIGINT from outside counts as a Ctrl-C"
+kill -INT "$pid"
+sane run3b 0 "SIGINT twice"
 start run4
 keys 'abc' C-d
 sleep 0.3
@@ -347,6 +364,16 @@ echo "$esc" | grep -qE '\[([0-9;]*;)?(3[0-7]|4[0-7]|9[0-7]|10[0-7]|38;5;[0-9]+|4
 check $? "NO_COLOR: no colour escapes"
 keys C-d
 wait_file "$T/run8.after"
+
+# an error before the screen is taken: a plain message, a non-zero status, the terminal untouched
+out=$("$BIN" --model "$T/model" --adapter "$T/nonexistent" 2>&1 </dev/null)
+rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "nonexistent"
+check $? "a bad --adapter is reported before the TUI starts (status $rc)" "$out"
+out=$("$BIN" --model "$T/model" 2>&1 </dev/null)
+rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "needs a terminal"
+check $? "without a terminal the TUI says so and exits 1" "$out"
 
 echo "1..$n"
 echo "$((n - failed)) passed, $failed failed"

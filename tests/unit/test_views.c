@@ -118,7 +118,7 @@ static void build_snapshot(Snapshot* s, Trace* t) {
     build_trace(t);
     snapshot_init(s);
     s->yield_scale = 0.5f;  // before set_trace: the crossing points use it
-    snapshot_set_trace(s, t, 0, texts);
+    snapshot_set_trace(s, t, 0, texts, NULL);
     s->has_adapter = 1;
     s->is_slim = 1;
     s->n_clusters = 2;
