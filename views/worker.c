@@ -390,7 +390,25 @@ static void job_submit(Worker* w, const Job* j) {
     Err err;
     int *ids = NULL, n = 0;
     set_busy(w, "reading the prompt");
-    if (session_encode(s, j->text, s->n_tokens == 0, &ids, &n, &err)) {
+    if (!s->has_tok) {  // no tokenizer.json: the line is token ids, "1,2,3" or "1 2 3"
+        ids = xmalloc((strlen(j->text) / 2 + 1) * sizeof(int));
+        const char* p = j->text;
+        char* end;
+        while (*p) {
+            while (*p == ' ' || *p == ',') p++;
+            if (!*p) break;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 0 || v >= s->model.cfg.vocab_size) {
+                free(ids);
+                char m[256];
+                snprintf(m, sizeof m, "no tokenizer.json next to the model: type token ids in 0..%d, e.g. 1,2,3", s->model.cfg.vocab_size - 1);
+                message(w, 1, m);
+                return;
+            }
+            ids[n++] = (int)v;
+            p = end;
+        }
+    } else if (session_encode(s, j->text, s->n_tokens == 0, &ids, &n, &err)) {
         message(w, 1, err.msg);
         return;
     }

@@ -4,7 +4,7 @@
 # UPDATE_GOLDEN=1 rewrites the captures in tests/e2e/golden (their "# must:" lines are kept).
 set -u
 ROOT=$(pwd)
-BIN=$ROOT/slimscope
+BIN=${SLIMSCOPE_BIN:-$ROOT/slimscope}  # SLIMSCOPE_BIN: another build, e.g. with sanitizers
 GOLDEN=$ROOT/tests/e2e/golden
 T=$(mktemp -d /tmp/slimscope-tui-XXXXXX)
 SOCK="slimscope-e2e-$$"
