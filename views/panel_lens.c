@@ -51,8 +51,8 @@ static void lens_draw(View* v, Canvas* c) {
     }
     int colw = (v->w - 7) / 2;  // block number, two columns, the rule, the ≠ mark
     canvas_put(c, y, v->x, "blk", C_DIM);
-    canvas_put(c, y, v->x + 4, s->has_adapter ? "adapter as configured" : "no adapter", C_DIM);
-    canvas_put(c, y, v->x + 5 + colw, "adapter off", C_DIM);
+    canvas_putn(c, y, v->x + 4, s->has_adapter ? (colw >= 21 ? "adapter as configured" : "adapter on") : "no adapter", colw, C_DIM);
+    canvas_putn(c, y, v->x + 5 + colw, "adapter off", colw, C_DIM);
     int body = rows - 1;
     int l0 = window_start(L, body, lv->layer);
     for (int i = 0; i < body && l0 + i < L; i++) {

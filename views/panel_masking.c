@@ -139,7 +139,7 @@ static void masking_draw(View* v, Canvas* c) {
 
 static const ViewClass MASKING_CLASS = {
     .name = "Masking",
-    .keys_help = "[ ]  p -/+ 0.05      { }  p -/+ 0.01\ns  new mask seed\ng  regenerate at p and show where it leaves the p = 0 continuation",
+    .keys_help = "[ ]  p -/+ 0.05 (on any panel)\n{ }  p -/+ 0.01\ns  new mask seed\ng  regenerate at p and show where it leaves the p = 0 continuation",
     .update = masking_update,
     .draw = masking_draw,
 };

@@ -59,8 +59,12 @@ static void prompt_draw(View* v, Canvas* c) {
 
 static const ViewClass PROMPT_CLASS = {
     .name = "Prompt",
-    .keys_help = "Enter  generate (or run a :command)   Up/Down  history   Ctrl-R  search history\n"
-                 "Esc  stop generating / leave the prompt   Ctrl-D  quit on an empty line",
+    .keys_help = "Enter  generate from the line, or run it when it is a :command\n"
+                 "Up/Down  history ($XDG_STATE_HOME/slimscope/history)\n"
+                 "Ctrl-R  search the history\n"
+                 "Esc  stop generating; when idle, go to the panels\n"
+                 "Left/Right  move the token cursor when the line is empty\n"
+                 "Ctrl-D  quit on an empty line",
     .draw = prompt_draw,
 };
 
