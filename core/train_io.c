@@ -243,12 +243,10 @@ static void bench_run(const char* label, Model* m, Adapter* a, TrainConfig* tc, 
     double dt = now_seconds() - t0, cpu = cpu_seconds() - c0;
     double mm = train_matmul_seconds(1), att = train_attention_seconds(1);
     double tok = (double)steps * tc->batch * tc->seq_len;
-    int nt = train_get_threads();
-    // cpu / threads: what a step costs when the cores are not shared with other processes
-    printf("  %-8s %6.0f tokens/s (cpu-bound %6.0f)  step %.3f s  matmul %4.1f%%  attention %4.1f%%  other %4.1f%%  "
+    // cores busy = cpu / wall: below the thread count when other processes share the cores
+    printf("  %-8s %6.0f tokens/s  step %.3f s  matmul %4.1f%%  attention %4.1f%%  other %4.1f%%  cores busy %.1f  "
            "trainable %zu\n",
-           label, tok / dt, tok / (cpu / nt), dt / steps, 100 * mm / dt, 100 * att / dt, 100 * (dt - mm - att) / dt,
-           t.n_params);
+           label, tok / dt, dt / steps, 100 * mm / dt, 100 * att / dt, 100 * (dt - mm - att) / dt, cpu / dt, t.n_params);
     free(b.tokens);
     free(b.targets);
     trainer_free(&t);

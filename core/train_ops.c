@@ -16,6 +16,7 @@
 
 static int g_threads = 0;
 static double g_matmul_s = 0, g_attention_s = 0;
+static int g_in_attention = 0;  // attention's products are counted as attention, not as matmul
 
 void train_set_threads(int n) {
     if (n > 0) {
@@ -55,9 +56,10 @@ static void mm(int ta, int tb, int M, int N, int K, float alpha, const float* A,
     CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     int nt = train_get_threads();
     if (omp_in_parallel() || nt <= 1 || (double)M * N * K < 262144.0) {
-        double t0 = omp_in_parallel() ? 0 : now_seconds();
+        int timed = !omp_in_parallel() && !g_in_attention;
+        double t0 = timed ? now_seconds() : 0;
         cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        if (!omp_in_parallel()) g_matmul_s += now_seconds() - t0;
+        if (timed) g_matmul_s += now_seconds() - t0;
         return;
     }
     double t0 = now_seconds();
@@ -289,6 +291,7 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
     float scale = 1.0f / sqrtf((float)D);
     int nt = train_get_threads();
     double t0 = now_seconds();
+    g_in_attention = 1;
 #pragma omp parallel for schedule(static) num_threads(nt) if (PAR((size_t)B * Hq * T * T * D / 8))
     for (int bh = 0; bh < B * Hq; bh++) {
         int b = bh / Hq, h = bh % Hq, kvh = h / group;
@@ -318,6 +321,7 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
             mm(0, 0, R, D, nc, 1.0f, Pb, T, vh, kvd, 0.0f, oh + (size_t)i0 * qd, qd);
         }
     }
+    g_in_attention = 0;
     g_attention_s += now_seconds() - t0;
 }
 
@@ -328,6 +332,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     int nt = train_get_threads();
     float* scratch = xmalloc((size_t)nt * ATT_BLOCK * T * sizeof(float));
     double t0 = now_seconds();
+    g_in_attention = 1;
     // threads take (b, kv head) pairs: the query heads sharing a kv head accumulate into its dk, dv
 #pragma omp parallel for schedule(static) num_threads(nt) if (PAR((size_t)B * Hq * T * T * D / 8))
     for (int bk = 0; bk < B * Hkv; bk++) {
@@ -367,6 +372,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         }
     }
     free(scratch);
+    g_in_attention = 0;
     g_attention_s += now_seconds() - t0;
 }
 
