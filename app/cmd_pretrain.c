@@ -280,7 +280,7 @@ int cmd_pretrain(int argc, char** argv) {
         rc = 130;
         goto done;
     }
-    if (!nvb && write_output(&m, NULL, &A, dtype, &err)) goto done;
+    if ((!nvb || !isfinite(best_val)) && write_output(&m, NULL, &A, dtype, &err)) goto done;  // no evaluation ran
     const char* why[] = {"", "all steps done", "held-out loss stopped improving", "time budget used"};
     if (nvb)
         fprintf(stderr, "wrote %s (%s at step %d): best held-out loss %.4f (perplexity %.2f), last training loss %.4f, "
