@@ -209,7 +209,7 @@ int cmd_train(int argc, char** argv) {
         {"min-lr-frac", OPT_FLOAT, &A.min_lr_frac, "final lr as a fraction of the peak (0.1)", 0},
         {"steps", OPT_INT, &A.steps, "optimiser steps (500)", 0},
         {"batch", OPT_INT, &A.batch, "examples per micro-batch (16)", 0},
-        {"seq-len", OPT_INT, &A.seq_len, "maximum tokens per example (128)", 0},
+        {"seq-len", OPT_INT, &A.seq_len, "maximum tokens per example (128, at most the model's positions)", 0},
         {"warmup", OPT_INT, &A.warmup, "warmup steps (20)", 0},
         {"weight-decay", OPT_FLOAT, &A.weight_decay, "AdamW decay on A, B and the router weight (0)", 0},
         {"beta2", OPT_FLOAT, &A.beta2, "AdamW beta2 (0.999)", 0},
@@ -297,6 +297,7 @@ int cmd_train(int argc, char** argv) {
         err_set(&err, "%s: too many blocks", A.model);
         goto done;
     }
+    if (!opts_seen(opts, "seq-len") && A.seq_len > m.cfg.max_seq_len) A.seq_len = m.cfg.max_seq_len;  // the default
     if (A.seq_len > m.cfg.max_seq_len) {
         err_set(&err, "train: --seq-len %d exceeds the model's max_position_embeddings (%d)", A.seq_len, m.cfg.max_seq_len);
         goto done;

@@ -256,8 +256,7 @@ static void test_bad_lines(void** state) {
     if (!file_exists(model)) skip();
     write_file("bad.jsonl", "{\"prompt\": \"map a =\", \"response\": \" d\"}\n{\"prompt\": \"x\"}\n{\"prompt\": \"map b =\", \"response\": \" e\"}\n");
     int rc = run("%s train --model %s --data %s/bad.jsonl --method lora --out %s/bad --steps 2 --batch 2", bin(), model, g_dir, g_dir);
-    assert_int_equal(rc, 1);
-    assert_non_null(strstr(g_out, "bad.jsonl:2:"));
+    if (rc != 1 || !strstr(g_out, "bad.jsonl:2:")) fail_msg("want exit 1 naming bad.jsonl:2, got %d: %s", rc, g_out);
     rc = run("%s train --model %s --data %s/bad.jsonl --method lora --out %s/bad --steps 2 --batch 2 --skip-bad-lines", bin(),
              model, g_dir, g_dir);
     if (rc) fail_msg("--skip-bad-lines failed: %s", g_out);
