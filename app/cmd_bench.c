@@ -81,6 +81,34 @@ static void bench_decode(int threads) {
         printf("  %-12s %12.1f %14.3f %9.3fx\n", names[v], best[v], 1000.0 / best[v], best[0] / best[v]);
     printf("  SLIM overhead per token: %+.1f%% (target <= 15%%); p = 0.5 vs p = 0: %.3fx the time\n",
            100.0 * (best[0] / best[1] - 1), best[1] / best[2]);
+    // the masked merge alone: one block's three adapted projections, two kept LoRA experts
+    float w[10] = {0}, *v = xmalloc(c.hidden_dim * sizeof(float)), *y = xmalloc(c.hidden_dim * sizeof(float));
+    w[3] = 0.6f;
+    w[7] = 0.4f;
+    for (int i = 0; i < c.hidden_dim; i++) v[i] = rng_normal(&r);
+    float* scratch = xmalloc(slim_scratch_floats(a.r, c.hidden_dim) * sizeof(float));
+    int* iscratch = xmalloc(2 * c.hidden_dim * sizeof(int));
+    float ps[4] = {0, 0.3f, 0.5f, 0.9f};
+    double us[4] = {1e30, 1e30, 1e30, 1e30};
+    for (int round = 0; round < 5; round++)
+        for (int k = 0; k < 4; k++) {
+            SlimRun run;
+            slim_run_init(&run, &a, c.n_layers);
+            run.mask_ratio = ps[k];
+            slim_run_prepare(&run, &a, &err);
+            double t0 = now_seconds();
+            for (int it = 0; it < 2000; it++)
+                for (int p = PROJ_GATE; p <= PROJ_DOWN; p++) slim_apply_proj(y, v, &a, &run, 0, (Proj)p, w, 0, scratch, iscratch);
+            double t = (now_seconds() - t0) / 2000 * 1e6;
+            if (t < us[k]) us[k] = t;
+            slim_run_free(&run);
+        }
+    printf("  masked merge alone (one block, gate/up/down, 2 kept experts, 1 thread), best of 5:\n");
+    for (int k = 0; k < 4; k++) printf("    p = %.1f  %7.2f us  %5.3fx the time of p = 0\n", ps[k], us[k], us[k] / us[0]);
+    free(v);
+    free(y);
+    free(scratch);
+    free(iscratch);
     runstate_free(&s);
     slim_run_free(&slim0);
     slim_run_free(&slim5);
@@ -90,10 +118,14 @@ static void bench_decode(int threads) {
 
 int cmd_bench(int argc, char** argv) {
     int threads = 0;
+    const char* only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: slimscope bench [--threads N]\nPrints speed tables: decode with and without SLIM and masking.\n");
+            printf("usage: slimscope bench [--threads N] [--only decode|train|tui]\n"
+                   "Prints speed tables: decode with and without SLIM and masking, training throughput,\n"
+                   "and the TUI's masking-panel refresh time.\n");
             return 0;
         } else {
             fprintf(stderr, "bench: unknown option '%s'\n", argv[i]);
@@ -101,9 +133,12 @@ int cmd_bench(int argc, char** argv) {
         }
     }
     if (threads) forward_set_threads(threads);
-    bench_decode(forward_get_threads());
-    printf("\n");
-    train_bench();
+    if (!only || !strcmp(only, "decode")) bench_decode(forward_get_threads());
+    if (!only || !strcmp(only, "train")) {
+        printf("\n");
+        train_bench();
+    }
+    if (only && strcmp(only, "tui")) return 0;
     // the TUI's masking panel: a change of p until the panel is redrawn, on the shipped demo
     Settings st;
     settings_defaults(&st, "bench");
