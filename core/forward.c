@@ -41,8 +41,9 @@ int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, in
         runstate_free(s);
         return err_set(err, "cannot allocate a KV cache of %zu MB for %d positions", 2 * cache * 4 >> 20, max_seq);
     }
-    int nt = omp_get_max_threads();
-    if (g_threads > nt) nt = g_threads;
+    // Scratch slots for every thread any caller's parallel loops may use: the thread count is a
+    // per-thread OpenMP setting, so a forward() from another thread may differ from this one's.
+    int nt = max_int(max_int(omp_get_max_threads(), omp_get_num_procs()), g_threads);
     s->x = xcalloc(B * C, sizeof(float));
     s->xb = xcalloc(B * C, sizeof(float));
     s->xb2 = xcalloc(B * (C > qd ? C : qd), sizeof(float));
@@ -274,6 +275,7 @@ int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, c
             float* logits, int all_logits, Trace* tr, Err* err) {
     const ModelConfig* c = &m->cfg;
     if (n <= 0) return err_set(err, "forward: no tokens");
+    if (g_threads) omp_set_num_threads(g_threads);  // --threads holds in whichever thread calls
     if (pos < 0 || pos + n > s->max_seq)
         return err_set(err, "sequence of %d tokens exceeds the context of %d positions", pos + n, s->max_seq);
     for (int t = 0; t < n; t++)
