@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "train_cli.h"
 #include "data.h"
 #include "forward.h"
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "train_cli.h"
 #include "data.h"
 #include "train.h"
 

@@ -1,135 +1,16 @@
 // cmd_train.c: `slimscope train`: fine-tune a SLIM, plain LoRA or MoE-LoRA adapter on prompt /
 // response JSONL (loss on the response), base model frozen; writes the adapter directory of
-// shared/SLIM.md section 6. Also holds the option-table parser that train, pretrain and eval share.
+// shared/SLIM.md section 6.
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "train_cli.h"
 #include "data.h"
 #include "settings.h"
 #include "train.h"
-
-// ---------------------------------------------------------------------------------------------
-// option tables
-
-int opts_parse(Opt* opts, int argc, char** argv, int* help, Err* err) {
-    *help = 0;
-    for (int i = 1; i < argc; i++) {
-        const char* a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            *help = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0) return err_set(err, "%s: unexpected argument '%s'", argv[0], a);
-        const char* name = a + 2;
-        const char* eq = strchr(name, '=');
-        size_t nl = eq ? (size_t)(eq - name) : strlen(name);
-        Opt* o = NULL;
-        for (Opt* p = opts; p->name; p++)
-            if (strlen(p->name) == nl && !strncmp(p->name, name, nl)) o = p;
-        if (!o) return err_set(err, "%s: unknown option '--%.*s' (see slimscope %s --help)", argv[0], (int)nl, name, argv[0]);
-        o->seen = 1;
-        if (o->type == OPT_FLAG) {
-            if (eq) return err_set(err, "%s: --%s takes no value", argv[0], o->name);
-            *(int*)o->ptr = 1;
-            continue;
-        }
-        const char* v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v) return err_set(err, "%s: --%s needs a value", argv[0], o->name);
-        char* end = NULL;
-        switch (o->type) {
-        case OPT_INT: {
-            long x = strtol(v, &end, 10);
-            if (!*v || *end) return err_set(err, "%s: --%s expects an integer, got '%s'", argv[0], o->name, v);
-            *(int*)o->ptr = (int)x;
-            break;
-        }
-        case OPT_U64: {
-            unsigned long long x = strtoull(v, &end, 10);
-            if (!*v || *end || *v == '-') return err_set(err, "%s: --%s expects a non-negative integer, got '%s'", argv[0], o->name, v);
-            *(uint64_t*)o->ptr = x;
-            break;
-        }
-        case OPT_FLOAT: {
-            double x = strtod(v, &end);
-            if (!*v || *end || !isfinite(x)) return err_set(err, "%s: --%s expects a number, got '%s'", argv[0], o->name, v);
-            *(float*)o->ptr = (float)x;
-            break;
-        }
-        case OPT_STR:
-            *(const char**)o->ptr = v;
-            break;
-        default:
-            break;
-        }
-    }
-    return 0;
-}
-
-void opts_usage(FILE* f, const Opt* opts) {
-    for (const Opt* o = opts; o->name; o++) {
-        char left[64];
-        const char* arg = o->type == OPT_FLAG ? "" : o->type == OPT_STR ? " S" : o->type == OPT_FLOAT ? " X" : " N";
-        snprintf(left, sizeof left, "--%s%s", o->name, arg);
-        fprintf(f, "  %-24s %s\n", left, o->help);
-    }
-}
-
-int opts_seen(const Opt* opts, const char* name) {
-    for (const Opt* o = opts; o->name; o++)
-        if (!strcmp(o->name, name)) return o->seen;
-    return 0;
-}
-
-int parse_dtype(const char* s, DType* d, Err* err) {
-    if (!strcmp(s, "f32") || !strcmp(s, "float32")) *d = DT_F32;
-    else if (!strcmp(s, "f16") || !strcmp(s, "float16")) *d = DT_F16;
-    else if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) *d = DT_BF16;
-    else return err_set(err, "--dtype: expected f32, f16 or bf16, got '%s'", s);
-    return 0;
-}
-
-// Resolves --resume DIR to DIR/checkpoint.bin or DIR/checkpoint/checkpoint.bin.
-int checkpoint_locate(const char* dir, char* path, size_t n, Err* err) {
-    snprintf(path, n, "%s/checkpoint.bin", dir);
-    if (file_exists(path)) return 0;
-    snprintf(path, n, "%s/checkpoint/checkpoint.bin", dir);
-    if (file_exists(path)) return 0;
-    return err_set(err, "--resume %s: no checkpoint.bin there (nor in %s/checkpoint/)", dir, dir);
-}
-
-// Compares the recipe lines ("arg.NAME=VALUE") of a checkpoint with this run's.
-int recipe_check(const char* saved, const char* now, Err* err) {
-    for (const char* p = now; p && *p;) {
-        const char* eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        const char* eq = memchr(p, '=', len);
-        if (eq && !strncmp(p, "arg.", 4)) {
-            char key[128], want[256];
-            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
-            snprintf(want, sizeof want, "%.*s", (int)(len - (eq - p) - 1), eq + 1);
-            char buf[256];
-            const char* had = kv_get(saved, key, buf, sizeof buf);
-            if (!had || strcmp(had, want) != 0)
-                return err_set(err, "--resume: the checkpoint was made with --%s %s, this run has %s; resume with the same "
-                               "settings", key + 4, had ? had : "(unset)", want);
-        }
-        p = eol ? eol + 1 : NULL;
-    }
-    return 0;
-}
-
-volatile sig_atomic_t g_train_stop = 0;
-static void on_sigint(int sig) {
-    (void)sig;
-    g_train_stop = 1;
-}
-void train_catch_sigint(void) { signal(SIGINT, on_sigint); }
-
-// ---------------------------------------------------------------------------------------------
-// slimscope train
 
 static int parse_targets(const char* s, unsigned* mask, Err* err) {
     *mask = 0;

@@ -40,7 +40,7 @@ static inline void test_rmrf(const char* dir) {
 
 // Runs a shell command, captures stdout+stderr into out (size n), returns the exit status.
 static inline int test_run(const char* cmd, char* out, size_t n) {
-    char full[4096];
+    char full[4200];
     snprintf(full, sizeof full, "%s 2>&1", cmd);
     FILE* p = popen(full, "r");
     if (!p) return -1;

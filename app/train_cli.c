@@ -1,0 +1,54 @@
+// train_cli.c: what train, pretrain and eval share besides their option tables: dtype names,
+// checkpoint lookup, the recipe check of --resume, and stopping cleanly on Ctrl-C.
+#include "train_cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int parse_dtype(const char* s, DType* d, Err* err) {
+    if (!strcmp(s, "f32") || !strcmp(s, "float32")) *d = DT_F32;
+    else if (!strcmp(s, "f16") || !strcmp(s, "float16")) *d = DT_F16;
+    else if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) *d = DT_BF16;
+    else return err_set(err, "--dtype: expected f32, f16 or bf16, got '%s'", s);
+    return 0;
+}
+
+// Resolves --resume DIR to DIR/checkpoint.bin or DIR/checkpoint/checkpoint.bin.
+int checkpoint_locate(const char* dir, char* path, size_t n, Err* err) {
+    snprintf(path, n, "%s/checkpoint.bin", dir);
+    if (file_exists(path)) return 0;
+    snprintf(path, n, "%s/checkpoint/checkpoint.bin", dir);
+    if (file_exists(path)) return 0;
+    return err_set(err, "--resume %s: no checkpoint.bin there (nor in %s/checkpoint/)", dir, dir);
+}
+
+// Compares the recipe lines ("arg.NAME=VALUE") of a checkpoint with this run's.
+int recipe_check(const char* saved, const char* now, Err* err) {
+    for (const char* p = now; p && *p;) {
+        const char* eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        const char* eq = memchr(p, '=', len);
+        if (eq && !strncmp(p, "arg.", 4)) {
+            char key[128], want[256];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+            snprintf(want, sizeof want, "%.*s", (int)(len - (eq - p) - 1), eq + 1);
+            char buf[256];
+            const char* had = kv_get(saved, key, buf, sizeof buf);
+            if (!had || strcmp(had, want) != 0)
+                return err_set(err, "--resume: the checkpoint was made with --%s %s, this run has %s; resume with the same "
+                               "settings", key + 4, had ? had : "(unset)", want);
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return 0;
+}
+
+volatile sig_atomic_t g_train_stop = 0;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_train_stop = 1;
+}
+void train_catch_sigint(void) { signal(SIGINT, on_sigint); }
+
+// ---------------------------------------------------------------------------------------------
+// slimscope train

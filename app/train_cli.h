@@ -1,0 +1,18 @@
+// train_cli.h: helpers shared by the training commands (app/cmd_train.c, cmd_pretrain.c, cmd_eval.c).
+#ifndef SLIMSCOPE_TRAIN_CLI_H
+#define SLIMSCOPE_TRAIN_CLI_H
+
+#include <signal.h>
+
+#include "common.h"
+#include "opts.h"
+#include "safetensors.h"
+#include "train.h"
+
+int parse_dtype(const char* s, DType* d, Err* err);
+int checkpoint_locate(const char* dir, char* path, size_t n, Err* err);
+int recipe_check(const char* saved, const char* now, Err* err);
+extern volatile sig_atomic_t g_train_stop;  // set by SIGINT after train_catch_sigint()
+void train_catch_sigint(void);
+
+#endif
