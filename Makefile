@@ -69,6 +69,14 @@ run: slimscope
 test: slimscope $(TEST_BIN)
 	@sh tests/run_tests.sh $(TEST_BIN)
 
+# The shipped demo: `make demo` re-creates models/demo from scratch (corpus from Debian packages,
+# tokenizer, base model, adapters; at most an hour on 2 cores); `make demo-eval` re-computes RESULTS.md.
+demo: slimscope
+	sh tools/demo/recipe.sh
+
+demo-eval: slimscope
+	sh tools/demo/eval.sh
+
 bench: slimscope
 	./slimscope bench
 	@sh tools/bench_tokenizer.sh
