@@ -1,9 +1,10 @@
 #!/bin/sh
-# Sanity checks of the shipped demo (models/demo): the base model loads and generates English-like
-# text, the adapters load, and the SLIM adapter routes general text to its identity experts more
-# than the downstream task prompts (mean identity share over blocks and tokens). Prints TAP lines.
+# Sanity checks of the shipped demo (models/demo, or DEMO_DIR): the base model loads and generates
+# English-like text, the adapters load, and the SLIM adapter routes general text to its identity
+# experts more than the downstream task prompts (mean identity share over blocks and tokens).
+# Prints TAP lines.
 BIN=${SLIMSCOPE_BIN:-./slimscope}
-D=models/demo
+D=${DEMO_DIR:-models/demo}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
