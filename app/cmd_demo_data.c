@@ -16,7 +16,7 @@ static void usage(FILE* f) {
             "  --train N     training examples in all, split evenly over the tasks (default 20000)\n"
             "  --test N      held-out examples per task (default 200)\n"
             "  --tasks LIST  tasks to generate (default all: add, date, reverse, max)\n"
-            "formats: add \"Q: 382+49= A:\" -> \" 431\"; date \"date 2021-03-07 ->\" -> \" 7 March 2021\";\n"
+            "formats: add \"Q: 38+49= A:\" -> \" 87\"; date \"date 2021-03-07 ->\" -> \" 7 March 2021\";\n"
             "         reverse \"reverse: cat dog sun ->\" -> \" sun dog cat\"; max \"largest of 47 82 15:\" -> \" 82\"\n");
 }
 

@@ -143,8 +143,7 @@ void task_example(TaskExample* ex, int task, uint64_t seed, uint64_t i) {
     TaskRng r = {mix64(mix64(mix64(seed) ^ (uint64_t)(task + 1)) ^ i)};
     switch (task) {
     case TASK_ADD: {
-        int a = trng_range(&r, 0, 1) ? trng_range(&r, 100, 999) : trng_range(&r, 10, 99);
-        int b = trng_range(&r, 10, 99);
+        int a = trng_range(&r, 10, 99), b = trng_range(&r, 10, 99);
         task_format_add(ex, a, b);
         break;
     }

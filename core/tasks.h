@@ -1,7 +1,7 @@
 // tasks.h: the demo's synthetic downstream tasks (issue 6, item 4) and their exact-match metric.
 //
 // Four tasks, each with its own prompt/response format:
-//   add      "Q: 382+49= A:"            -> " 431"            a: 2-3 digits, b: 2 digits
+//   add      "Q: 38+49= A:"             -> " 87"             two 2-digit numbers (8100 pairs)
 //   date     "date 2021-03-07 ->"       -> " 7 March 2021"   valid dates 1950-2049
 //   reverse  "reverse: cat dog sun ->"  -> " sun dog cat"    3-4 distinct words of a fixed list
 //   max      "largest of 47 82 15:"     -> " 82"             3-4 distinct numbers 10-99

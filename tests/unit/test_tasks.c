@@ -93,7 +93,7 @@ static void check_example(const TaskExample* ex) {
         int a, b, used = 0;
         if (sscanf(ex->prompt, "Q: %d+%d= A:%n", &a, &b, &used) != 2 || used != (int)lp)
             fail_msg("add prompt '%s'", ex->prompt);
-        assert_true(a >= 10 && a <= 999 && b >= 10 && b <= 99);
+        assert_true(a >= 10 && a <= 99 && b >= 10 && b <= 99);
         snprintf(want, sizeof want, " %d", a + b);
         break;
     }
@@ -279,16 +279,18 @@ static void test_generator_is_deterministic(void** st) {
             differs += strcmp(a.prompt, c.prompt) != 0;
         }
     assert_true(differs > 1900);  // another seed gives (nearly) all different examples
-    // the addition operands cover both 2- and 3-digit first numbers
-    int two = 0, three = 0;
+    // the addition operands cover their whole range, with and without a carry
+    int lo = 0, hi = 0, carry = 0;
     for (uint64_t i = 0; i < 1000; i++) {
         TaskExample ex;
         task_example(&ex, TASK_ADD, 3, i);
-        int a = atoi(ex.prompt + 3);
-        two += a < 100;
-        three += a >= 100;
+        int a, b;
+        assert_int_equal(sscanf(ex.prompt, "Q: %d+%d= A:", &a, &b), 2);
+        lo += a < 20 || b < 20;
+        hi += a > 89 || b > 89;
+        carry += a % 10 + b % 10 >= 10;
     }
-    assert_true(two > 400 && three > 400);
+    assert_true(lo > 100 && hi > 100 && carry > 350 && carry < 550);  // P(carry) = 45/100
 }
 
 static void test_split_does_not_overlap(void** st) {

@@ -1,13 +1,16 @@
 #!/bin/sh
-# recipe.sh [STAGE]: `make demo`: re-creates the shipped demo (issue 6) from scratch:
-#   corpus     tools/demo/corpus.sh: ~7 MB of English from Debian packages     (~15 s, + apt)
-#   tokenizer  slimscope tokenizer-train: byte-level BPE, vocabulary 4096       (~5 s)
-#   pretrain   slimscope pretrain: tools/demo/model.json (Llama, 5.40M params)  (PRETRAIN_MINUTES)
-#   data       slimscope demo-data: add / date / reverse / max, train + test    (~1 s)
-#   adapters   slimscope train: lora, moelora, slim on the task mixture         (3 x ADAPTER_STEPS)
-#   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        (~3-5 min)
-# Starting at STAGE (default corpus) reuses what the earlier stages left in $WORK and $OUT.
-# The whole recipe must fit in 60 minutes on the 2-core machine; pretraining gets most of it.
+# recipe.sh [STAGE]: `make demo`: re-creates the shipped demo (issue 6) from scratch. Times measured
+# on the 2-core machine (2 threads, little else running):
+#   corpus     tools/demo/corpus.sh: ~7 MB of English from Debian packages     ~15 s (+ apt)
+#   tokenizer  slimscope tokenizer-train: byte-level BPE, vocabulary 4096       ~1 s
+#   pretrain   slimscope pretrain: tools/demo/model.json (Llama, 5.40M params)  ~32 min (1200 steps
+#              of 16 x 256 tokens at ~2,550 tokens/s; DEMO_PRETRAIN_MINUTES caps it)
+#   data       slimscope demo-data: add / date / reverse / max, train + test    ~1 s
+#   adapters   slimscope train: lora, moelora, slim on the task mixture         ~6 min each
+#              (DEMO_ADAPTER_STEPS = 1500 steps of 32 examples, ~2.4 epochs of the mixture)
+#   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        ~2-3 min
+# About 53 minutes in all. Starting at STAGE (default corpus) reuses what the earlier stages
+# left in $WORK and $OUT.
 #
 # Trainable-parameter budgets (MLP gate/up/down of all 6 blocks; C = 256, F = 688; a rank-r
 # LoRA on the three projections holds 3 r (C + F) = 2832 r parameters per block):
@@ -19,14 +22,15 @@
 # token: 8 active ranks, against plain LoRA's 32.
 #
 # Environment: SLIMSCOPE (./slimscope), DEMO_WORK (build/demo: corpus, tokenizer, task data),
-# DEMO_OUT (models/demo), DEMO_THREADS (2) (see tools/demo/config.sh), DEMO_PRETRAIN_MINUTES (36),
-# DEMO_ADAPTER_STEPS (600).
+# DEMO_OUT (models/demo), DEMO_THREADS (2) (see tools/demo/config.sh), DEMO_PRETRAIN_STEPS (1200),
+# DEMO_PRETRAIN_MINUTES (36: a cap; the best checkpoint so far is kept), DEMO_ADAPTER_STEPS (1500).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 . tools/demo/config.sh
+PRETRAIN_STEPS=${DEMO_PRETRAIN_STEPS:-1200}
 PRETRAIN_MINUTES=${DEMO_PRETRAIN_MINUTES:-36}
-ADAPTER_STEPS=${DEMO_ADAPTER_STEPS:-600}
+ADAPTER_STEPS=${DEMO_ADAPTER_STEPS:-1500}
 STAGE=${1:-corpus}
 SEED=1337
 
@@ -105,7 +109,7 @@ if at pretrain; then
     rm -rf "$OUT/base"
     "$SS" pretrain --config tools/demo/model.json --tokenizer "$WORK/tokenizer" \
         --data "$WORK/corpus/general_train.txt" --val-frac 0.02 --out "$OUT/base" \
-        --steps 0 --time-budget "$PRETRAIN_MINUTES" --batch 16 --seq-len 256 --lr 1e-3 --warmup 100 \
+        --steps "$PRETRAIN_STEPS" --time-budget "$PRETRAIN_MINUTES" --batch 16 --seq-len 256 --lr 1e-3 --warmup 100 \
         --eval-every 100 --eval-batches 8 --patience 5 --seed "$SEED" --threads "$THREADS" \
         --dtype bf16 --log "$OUT/logs/pretrain.csv"
     stage_end pretrain
@@ -154,5 +158,5 @@ fi
 total=$(($(date +%s) - T0))
 echo "recipe: done in $((total / 60)) min $((total % 60)) s"
 if [ "$STAGE" = corpus ] && [ "$total" -gt 3600 ]; then
-    echo "recipe: warning: over the 60-minute budget; lower DEMO_PRETRAIN_MINUTES or DEMO_ADAPTER_STEPS" >&2
+    echo "recipe: warning: over the 60-minute budget; lower DEMO_PRETRAIN_STEPS or DEMO_ADAPTER_STEPS" >&2
 fi

@@ -23,7 +23,7 @@ ROWS = [  # key, label, adapter directory, mask ratio
 ]
 TASKS = ["add", "date", "reverse", "max"]
 TASK_FORMATS = {
-    "add": ('Q: 382+49= A:', ' 431'),
+    "add": ('Q: 38+49= A:', ' 87'),
     "date": ('date 2021-03-07 ->', ' 7 March 2021'),
     "reverse": ('reverse: cat dog sun ->', ' sun dog cat'),
     "max": ('largest of 47 82 15:', ' 82'),
