@@ -173,6 +173,17 @@ int config_load(ModelConfig* c, const char* path, Err* err) {
     return rc;
 }
 
+// A float as the shortest decimal that reads back as the same float (1e-05, not 9.99999974737875e-06).
+static double float_for_json(float f) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", f);
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, f);
+        if (strtof(buf, NULL) == f) break;
+    }
+    return strtod(buf, NULL);
+}
+
 int config_save(const ModelConfig* c, const char* path, Err* err) {
     static const char* class_names[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
     cJSON* r = cJSON_CreateObject();
@@ -187,8 +198,8 @@ int config_save(const ModelConfig* c, const char* path, Err* err) {
     cJSON_AddNumberToObject(r, "head_dim", c->head_dim);
     cJSON_AddNumberToObject(r, "vocab_size", c->vocab_size);
     cJSON_AddNumberToObject(r, "max_position_embeddings", c->max_seq_len);
-    cJSON_AddNumberToObject(r, "rms_norm_eps", c->norm_eps);
-    cJSON_AddNumberToObject(r, "rope_theta", c->rope_theta);
+    cJSON_AddNumberToObject(r, "rms_norm_eps", float_for_json(c->norm_eps));
+    cJSON_AddNumberToObject(r, "rope_theta", float_for_json(c->rope_theta));
     cJSON_AddStringToObject(r, "hidden_act", "silu");
     cJSON_AddBoolToObject(r, "tie_word_embeddings", c->tie_embeddings);
     if (c->arch != ARCH_QWEN2) {
@@ -200,10 +211,10 @@ int config_save(const ModelConfig* c, const char* path, Err* err) {
     if (c->rope_scaling != ROPE_DEFAULT) {
         cJSON* rs = cJSON_AddObjectToObject(r, "rope_scaling");
         cJSON_AddStringToObject(rs, "rope_type", c->rope_scaling == ROPE_LLAMA3 ? "llama3" : "linear");
-        cJSON_AddNumberToObject(rs, "factor", c->rope_factor);
+        cJSON_AddNumberToObject(rs, "factor", float_for_json(c->rope_factor));
         if (c->rope_scaling == ROPE_LLAMA3) {
-            cJSON_AddNumberToObject(rs, "low_freq_factor", c->rope_low_freq_factor);
-            cJSON_AddNumberToObject(rs, "high_freq_factor", c->rope_high_freq_factor);
+            cJSON_AddNumberToObject(rs, "low_freq_factor", float_for_json(c->rope_low_freq_factor));
+            cJSON_AddNumberToObject(rs, "high_freq_factor", float_for_json(c->rope_high_freq_factor));
             cJSON_AddNumberToObject(rs, "original_max_position_embeddings", c->rope_original_max_pos);
         }
     }
