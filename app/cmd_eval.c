@@ -124,20 +124,13 @@ int cmd_eval(int argc, char** argv) {
         {"threads", OPT_INT, &A.threads, "threads (all cores)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
+    int done_status = opts_begin(opts, argc, argv,
+        "usage: slimscope eval --model DIR [--adapter DIR] --data F --metric ppl|exact [--mask-ratio P]\n"
+        "Perplexity on text (or on the responses of JSONL), or greedy exact-match accuracy on JSONL\n"
+        "(the generated text up to EOS, trimmed, equals the trimmed response). Prints key=value lines.\n\n"
+        "options:\n");
+    if (done_status >= 0) return done_status;
     Err err;
-    int help;
-    if (opts_parse(opts, argc, argv, &help, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        return 2;
-    }
-    if (help) {
-        printf("usage: slimscope eval --model DIR [--adapter DIR] --data F --metric ppl|exact [--mask-ratio P]\n"
-               "Perplexity on text (or on the responses of JSONL), or greedy exact-match accuracy on JSONL\n"
-               "(the generated text up to EOS, trimmed, equals the trimmed response). Prints key=value lines.\n\n"
-               "options:\n");
-        opts_usage(stdout, opts);
-        return 0;
-    }
     mask_seed_set = opts_seen(opts, "mask-seed");
     if (!A.model || !A.data) {
         fprintf(stderr, "error: eval: --model and --data are required (see slimscope eval --help)\n");

@@ -92,19 +92,12 @@ int cmd_pretrain(int argc, char** argv) {
         {"dtype", OPT_STR, &A.dtype, "weights on disk: f32, f16, bf16 (f32)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
+    int done_status = opts_begin(opts, argc, argv,
+        "usage: slimscope pretrain --config model.json --tokenizer DIR --data TEXT --out DIR [options]\n"
+        "Trains a new base model from scratch; OUT gets config.json, model.safetensors and the tokenizer\n"
+        "files, rewritten whenever the held-out loss improves.\n\noptions:\n");
+    if (done_status >= 0) return done_status;
     Err err;
-    int help;
-    if (opts_parse(opts, argc, argv, &help, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        return 2;
-    }
-    if (help) {
-        printf("usage: slimscope pretrain --config model.json --tokenizer DIR --data TEXT --out DIR [options]\n"
-               "Trains a new base model from scratch; OUT gets config.json, model.safetensors and the tokenizer\n"
-               "files, rewritten whenever the held-out loss improves.\n\noptions:\n");
-        opts_usage(stdout, opts);
-        return 0;
-    }
     if (!A.config || !A.tokenizer || !A.data || !A.out) {
         fprintf(stderr, "error: pretrain: --config, --tokenizer, --data and --out are required (see slimscope pretrain --help)\n");
         return 2;

@@ -107,19 +107,12 @@ int cmd_train(int argc, char** argv) {
         {"dtype", OPT_STR, &A.dtype, "adapter dtype on disk: f32, f16, bf16 (f32)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
+    int done_status = opts_begin(opts, argc, argv,
+        "usage: slimscope train --model DIR --data train.jsonl --method slim|lora|moelora --out DIR [options]\n"
+        "Fine-tunes an adapter (base model frozen) with loss on the response tokens; writes\n"
+        "OUT/adapter_config.json and OUT/adapter_model.safetensors (shared/SLIM.md section 6).\n\noptions:\n");
+    if (done_status >= 0) return done_status;
     Err err;
-    int help;
-    if (opts_parse(opts, argc, argv, &help, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        return 2;
-    }
-    if (help) {
-        printf("usage: slimscope train --model DIR --data train.jsonl --method slim|lora|moelora --out DIR [options]\n"
-               "Fine-tunes an adapter (base model frozen) with loss on the response tokens; writes\n"
-               "OUT/adapter_config.json and OUT/adapter_model.safetensors (shared/SLIM.md section 6).\n\noptions:\n");
-        opts_usage(stdout, opts);
-        return 0;
-    }
     if (!A.model || !A.data || !A.out) {
         fprintf(stderr, "error: train: --model, --data and --out are required (see slimscope train --help)\n");
         return 2;

@@ -74,3 +74,16 @@ int opts_seen(const Opt* opts, const char* name) {
         if (!strcmp(o->name, name)) return o->seen;
     return 0;
 }
+
+int opts_begin(Opt* opts, int argc, char** argv, const char* usage) {
+    Err err;
+    int help;
+    if (opts_parse(opts, argc, argv, &help, &err)) {
+        fprintf(stderr, "error: %s\n", err.msg);
+        return 2;
+    }
+    if (!help) return -1;
+    fputs(usage, stdout);
+    opts_usage(stdout, opts);
+    return 0;
+}
