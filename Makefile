@@ -25,13 +25,16 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-# CUDA backend: built when nvcc is found, unless GPU=0.
-NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
-GPU     ?= $(if $(NVCC),1,0)
+# CUDA backend: built when nvcc and the CUDA runtime + cuBLAS libraries are found, unless GPU=0.
+# nvcc may be a wrapper outside the toolkit (e.g. /usr/local/bin/nvcc), so the toolkit directory is
+# the first candidate that actually holds libcudart.so.
+NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_DIR ?= $(firstword $(foreach d,$(CUDA_HOME) $(patsubst %/bin/nvcc,%,$(NVCC)) /usr/local/cuda,\
+              $(if $(wildcard $(d)/lib64/libcudart.so),$(d))))
+GPU      ?= $(if $(and $(NVCC),$(CUDA_DIR)),1,0)
 CU_SRC   := $(if $(filter 1,$(GPU)),$(wildcard gpu/*.cu))
 ifneq ($(CU_SRC),)
 CU_OBJ   := $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC))
-CUDA_DIR ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CFLAGS   += -DSLIM_GPU=1
 GPU_LIBS := -L$(CUDA_DIR)/lib64 -Wl,-rpath,$(CUDA_DIR)/lib64 -lcudart -lcublas -lstdc++
 endif
