@@ -3,13 +3,13 @@
 # on the 2-core machine (2 threads, little else running):
 #   corpus     tools/demo/corpus.sh: ~7 MB of English from Debian packages     ~15 s (+ apt)
 #   tokenizer  slimscope tokenizer-train: byte-level BPE, vocabulary 4096       ~1 s
-#   pretrain   slimscope pretrain: tools/demo/model.json (Llama, 5.40M params)  ~32 min (1200 steps
-#              of 16 x 256 tokens at ~2,550 tokens/s; DEMO_PRETRAIN_MINUTES caps it)
+#   pretrain   slimscope pretrain: tools/demo/model.json (Llama, 5.40M params)  ~27 min (1032 steps
+#              of 16 x 256 tokens at ~2,600 tokens/s; DEMO_PRETRAIN_MINUTES caps it)
 #   data       slimscope demo-data: add / date / reverse / max, train + test    ~1 s
-#   adapters   slimscope train: lora, moelora, slim on the task mixture         ~6 min each
-#              (DEMO_ADAPTER_STEPS = 1500 steps of 32 examples, ~2.4 epochs of the mixture)
+#   adapters   slimscope train: lora, moelora, slim on the task mixture         ~4 min each
+#              (DEMO_ADAPTER_STEPS = 1000 steps of 32 examples, ~1.6 epochs of the mixture)
 #   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        ~2-3 min
-# About 53 minutes in all. Starting at STAGE (default corpus) reuses what the earlier stages
+# About 45 minutes in all; the defaults are the settings the shipped models were made with. Starting at STAGE (default corpus) reuses what the earlier stages
 # left in $WORK and $OUT.
 #
 # Trainable-parameter budgets (MLP gate/up/down of all 6 blocks; C = 256, F = 688; a rank-r
@@ -22,15 +22,15 @@
 # token: 8 active ranks, against plain LoRA's 32.
 #
 # Environment: SLIMSCOPE (./slimscope), DEMO_WORK (build/demo: corpus, tokenizer, task data),
-# DEMO_OUT (models/demo), DEMO_THREADS (2) (see tools/demo/config.sh), DEMO_PRETRAIN_STEPS (1200),
-# DEMO_PRETRAIN_MINUTES (36: a cap; the best checkpoint so far is kept), DEMO_ADAPTER_STEPS (1500).
+# DEMO_OUT (models/demo), DEMO_THREADS (2) (see tools/demo/config.sh), DEMO_PRETRAIN_STEPS (1032),
+# DEMO_PRETRAIN_MINUTES (36: a cap; the best checkpoint so far is kept), DEMO_ADAPTER_STEPS (1000).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 . tools/demo/config.sh
-PRETRAIN_STEPS=${DEMO_PRETRAIN_STEPS:-1200}
+PRETRAIN_STEPS=${DEMO_PRETRAIN_STEPS:-1032}
 PRETRAIN_MINUTES=${DEMO_PRETRAIN_MINUTES:-36}
-ADAPTER_STEPS=${DEMO_ADAPTER_STEPS:-1500}
+ADAPTER_STEPS=${DEMO_ADAPTER_STEPS:-1000}
 STAGE=${1:-corpus}
 SEED=1337
 

@@ -154,6 +154,10 @@ def main():
             if c.get("num_lora_experts") is not None and d != "lora":
                 desc += ", %s LoRA + %s identity experts, top %s" % (
                     c.get("num_lora_experts"), c.get("num_identity_experts", 0), c.get("top_k"))
+            if c.get("num_identity_experts"):
+                desc += ", yield scale %s" % c.get("yield_scale")
+            if c.get("router_bias"):
+                desc += ", router bias"
             P("  - %s: %s (%s)" % (label, "{:,}".format(budget[k]), desc))
         logs = read_csv(os.path.join(a.out, "logs", "%s.csv" % k)) if d and k == d else []
         if logs:
