@@ -66,11 +66,7 @@ int cmd_make_test_model(int argc, char** argv) {
         spec.n_clusters = 4;
         Adapter a;
         adapter_alloc(&a, &m, &spec);
-        Rng r;
-        rng_seed(&r, seed + 1000);
-        for (size_t i = 0; i < a.n_params; i++) a.storage[i] = 0.3f * rng_normal(&r);
-        for (int l = 0; l < a.n_layers; l++)  // sigma must be positive
-            for (int i = 0; i < a.n_clusters * a.dim; i++) a.layers[l].sigma[i] = 0.5f + rng_uniform(&r);
+        adapter_init_random(&a, 0.3f, seed + 1000);
         snprintf(a.base_model, sizeof a.base_model, "%s", out);
         int rc = adapter_save(&a, adapter_out, dt, &err);
         adapter_free(&a);

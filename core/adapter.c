@@ -103,6 +103,15 @@ void adapter_alloc(Adapter* a, const Model* m, const AdapterSpec* s) {
     adapter_layout(a, m);
 }
 
+void adapter_init_random(Adapter* a, float std, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < a->n_params; i++) a->storage[i] = std * rng_normal(&r);
+    for (int l = 0; l < a->n_layers; l++)
+        if (a->layers[l].active && a->layers[l].sigma)
+            for (int i = 0; i < a->n_clusters * a->dim; i++) a->layers[l].sigma[i] = 0.5f + rng_uniform(&r);
+}
+
 void adapter_free(Adapter* a) {
     free(a->storage);
     free(a->layers);

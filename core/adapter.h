@@ -64,6 +64,9 @@ typedef struct {
 } AdapterSpec;
 void adapter_spec_default(AdapterSpec* s);  // SLIM.md section 6 defaults
 void adapter_alloc(Adapter* a, const Model* m, const AdapterSpec* s);
+// Test and benchmark adapters: every parameter (router, A, B) ~ std * N(0, 1) and every cluster
+// sigma ~ U(0.5, 1.5) (sigma must be positive), from one seeded stream.
+void adapter_init_random(Adapter* a, float std, uint64_t seed);
 
 // Writes adapter_config.json and adapter_model.safetensors into dir (created if needed).
 int adapter_save(const Adapter* a, const char* dir, DType dtype, Err* err);

@@ -18,13 +18,6 @@ static int teardown(void** state) {
     return 0;
 }
 
-static void write_text(const char* path, const char* text) {
-    FILE* f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
 // meta-llama/Llama-3.2-1B config.json
 static const char* LLAMA32_1B =
     "{\n"
@@ -237,7 +230,7 @@ static void test_variants(void** state) {
 static void expect_load_error(const char* name, const char* json, const char* phrase) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    if (json) write_text(path, json);
+    if (json) test_write_file(path, json);
     ModelConfig c;
     Err err = {{0}};
     if (config_load(&c, path, &err) == 0) fail_msg("config_load succeeded on %s; expected '%s'", json ? json : path, phrase);

@@ -26,13 +26,6 @@ static char* sub(char* buf, size_t n, const char* name) {
     return buf;
 }
 
-static void write_text(const char* path, const char* text) {
-    FILE* f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
 // The small test model: C=8, F=16, L=2, 2 query heads sharing 1 KV head of 4, V=10.
 static ModelConfig small_config(void) {
     ModelConfig c = {0};
@@ -67,7 +60,7 @@ static void write_config(const char* dir, int F, int L, int KV, int V, const cha
              " \"num_attention_heads\": 2, \"num_key_value_heads\": %d, \"vocab_size\": %d,"
              " \"tie_word_embeddings\": %s%s}",
              F, L, KV, V, tie, extra ? extra : "");
-    write_text(path, json);
+    test_write_file(path, json);
 }
 
 static void save_ok(const Model* m, const char* dir, DType dt, int shards) {
@@ -404,13 +397,13 @@ static void test_config_lacking_field(void** state) {
     char dir[128], cfg[300];
     saved_model(dir, sizeof dir, "badcfg", 1);
     path_join(cfg, sizeof cfg, dir, "config.json");
-    write_text(cfg,
+    test_write_file(cfg,
                "{\"model_type\": \"llama\", \"hidden_size\": 8, \"intermediate_size\": 16, \"num_hidden_layers\": 2,"
                " \"num_attention_heads\": 2, \"num_key_value_heads\": 1}");
     expect_load_error(dir, cfg, "missing required field 'vocab_size'");
-    write_text(cfg, "{\"model_type\": \"llama\", \"hidden_size\": 8,");
+    test_write_file(cfg, "{\"model_type\": \"llama\", \"hidden_size\": 8,");
     expect_load_error(dir, cfg, "not a JSON object");
-    write_text(cfg,
+    test_write_file(cfg,
                "{\"model_type\": \"gemma\", \"hidden_size\": 8, \"intermediate_size\": 16, \"num_hidden_layers\": 2,"
                " \"num_attention_heads\": 2, \"vocab_size\": 10}");
     expect_load_error(dir, cfg, "model_type 'gemma' is not supported");
@@ -456,20 +449,20 @@ static void test_shard_index_errors(void** state) {
     char* p = strstr(text, "model-00003-of-00003.safetensors");
     assert_non_null(p);
     memcpy(p, "model-00009-of-00009", 20);
-    write_text(idx, text);
+    test_write_file(idx, text);
     free(text);
     expect_load_error(dir, path_join(path, sizeof path, dir, "model-00009-of-00009.safetensors"), "cannot open");
 
     // an index that is not JSON, or lacks weight_map
-    write_text(idx, "{\"metadata\": {}, \"weight_map\": ");
+    test_write_file(idx, "{\"metadata\": {}, \"weight_map\": ");
     expect_load_error(dir, idx, "not a JSON object");
-    write_text(idx, "{\"metadata\": {\"total_size\": 0}}");
+    test_write_file(idx, "{\"metadata\": {\"total_size\": 0}}");
     expect_load_error(dir, idx, "missing object field 'weight_map'");
     // a weight_map entry that is not a plain file name in the directory
-    write_text(idx, "{\"weight_map\": {\"model.norm.weight\": \"../model.safetensors\"}}");
+    test_write_file(idx, "{\"weight_map\": {\"model.norm.weight\": \"../model.safetensors\"}}");
     expect_load_error(dir, idx, "weight_map['model.norm.weight'] must be a file name");
     // an index that names only some tensors: the others are missing
-    write_text(idx, "{\"weight_map\": {\"model.norm.weight\": \"model-00001-of-00003.safetensors\"}}");
+    test_write_file(idx, "{\"weight_map\": {\"model.norm.weight\": \"model-00001-of-00003.safetensors\"}}");
     expect_load_error(dir, dir, "missing tensor '");
 }
 

@@ -12,15 +12,6 @@
 
 static const int TOKS[12] = {3, 17, 42, 8, 8, 1, 49, 23, 5, 0, 11, 37};
 
-static void fill_random(Adapter* a, uint64_t seed, float std) {
-    Rng r;
-    rng_seed(&r, seed);
-    for (size_t i = 0; i < a->n_params; i++) a->storage[i] = std * rng_normal(&r);
-    for (int l = 0; l < a->n_layers; l++)
-        if (a->layers[l].active && a->layers[l].sigma)
-            for (int i = 0; i < a->n_clusters * a->dim; i++) a->layers[l].sigma[i] = 0.5f + rng_uniform(&r);
-}
-
 static float* logits_with(const Model* m, const Adapter* a, const SlimRun* run, int n) {
     RunState s;
     Err err;
@@ -114,7 +105,7 @@ static void test_identity_and_off_equal_base(void** st) {
     sp.r = 4;
     Adapter a;
     adapter_alloc(&a, &m, &sp);
-    fill_random(&a, 3, 0.3f);
+    adapter_init_random(&a, 0.3f, 3);
     SlimRun run;
     slim_run_init(&run, &a, 2);
     float* base = logits_with(&m, NULL, NULL, 12);
@@ -167,7 +158,7 @@ static void test_single_expert_equals_merged_model(void** st) {
     sp.lora_alpha = 12;  // s = 3
     Adapter a;
     adapter_alloc(&a, &m, &sp);
-    fill_random(&a, 5, 0.2f);
+    adapter_init_random(&a, 0.2f, 5);
     for (int l = 0; l < 2; l++)
         for (int p = PROJ_GATE; p <= PROJ_DOWN; p++) merge_into(&merged, &a.layers[l].proj[p], l, p, 0, 3.0f);
     SlimRun run;
@@ -196,7 +187,7 @@ static void test_masked_product_equals_element_masked(void** st) {
     sp.lora_alpha = 6;
     Adapter a;
     adapter_alloc(&a, &m, &sp);
-    fill_random(&a, 7, 0.5f);
+    adapter_init_random(&a, 0.5f, 7);
     SlimRun run;
     slim_run_init(&run, &a, 1);
     run.mask_ratio = 0.4f;
@@ -259,7 +250,7 @@ static void test_masked_fraction_and_p0(void** st) {
     sp.r = 4;
     Adapter a;
     adapter_alloc(&a, &m, &sp);
-    fill_random(&a, 10, 0.3f);
+    adapter_init_random(&a, 0.3f, 10);
     SlimRun run;
     slim_run_init(&run, &a, 1);
     float* p0 = logits_with(&m, &a, &run, 12);
@@ -397,7 +388,7 @@ static int load_error(const Model* save_for, const Model* load_for, void (*edit)
     sp.r = 2;
     Adapter a;
     adapter_alloc(&a, save_for, &sp);
-    fill_random(&a, 13, 0.1f);
+    adapter_init_random(&a, 0.1f, 13);
     if (edit) edit(&a);
     char dir[64];
     test_tmpdir(dir);
@@ -494,7 +485,7 @@ static void test_save_load_round_trip(void** st) {
     sp.n_layer_list = 1;
     Adapter a, b;
     adapter_alloc(&a, &m, &sp);
-    fill_random(&a, 16, 0.3f);
+    adapter_init_random(&a, 0.3f, 16);
     char dir[64];
     test_tmpdir(dir);
     Err err;

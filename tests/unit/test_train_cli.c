@@ -26,21 +26,10 @@ static int run(const char* fmt, ...) {
     return rc;
 }
 
-// GPT-2's bytes_to_unicode: the character that stands for byte b in a byte-level vocab.
-static int byte_char(int b) {
-    if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) return b;
-    int n = 0;
-    for (int c = 0; c < b; c++)
-        if (!((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF))) n++;
-    return 256 + n;
-}
-
 static void write_file(const char* name, const char* text) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    FILE* f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
+    test_write_file(path, text);
 }
 
 static int setup(void** state) {
@@ -49,25 +38,7 @@ static int setup(void** state) {
     char path[256];
     snprintf(path, sizeof path, "%s/tok", g_dir);
     mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/tok/tokenizer.json", g_dir);
-    FILE* f = fopen(path, "w");
-    fprintf(f, "{\"added_tokens\": [{\"id\": 256, \"content\": \"<|endoftext|>\", \"single_word\": false, \"lstrip\": false,"
-               " \"rstrip\": false, \"normalized\": false, \"special\": true}], \"normalizer\": null,"
-               " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true},"
-               " \"post_processor\": null, \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true},"
-               " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, \"fuse_unk\": false, \"byte_fallback\": false, \"vocab\": {");
-    for (int b = 0; b < 256; b++) {
-        int c = byte_char(b);
-        char u[8];
-        if (c < 0x80)
-            u[0] = (char)c, u[1] = 0;
-        else
-            u[0] = (char)(0xC0 | (c >> 6)), u[1] = (char)(0x80 | (c & 63)), u[2] = 0;
-        fprintf(f, "%s\"%s%s\": %d", b ? ", " : "", (c == '"' || c == '\\') ? "\\" : "", u, b);
-    }
-    fprintf(f, "}, \"merges\": []}}\n");
-    fclose(f);
-    write_file("tok/tokenizer_config.json", "{\"eos_token\": \"<|endoftext|>\"}\n");
+    test_write_byte_tokenizer(path);
     write_file("model.json", "{\"model_type\": \"llama\", \"hidden_size\": 32, \"intermediate_size\": 64, \"num_hidden_layers\": 2,"
                              " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 257,"
                              " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0,"

@@ -5,48 +5,10 @@
 #include "data.h"
 #include "testutil.h"
 
-// GPT-2's bytes_to_unicode: the character that stands for byte b in a byte-level vocab.
-static int byte_char(int b) {
-    if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) return b;
-    int n = 0;
-    for (int c = 0; c < b; c++)
-        if (!((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF))) n++;
-    return 256 + n;
-}
-
-static void write_byte_tokenizer(const char* dir) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    FILE* f = fopen(path, "w");
-    fprintf(f, "{\"added_tokens\": [{\"id\": 256, \"content\": \"<|endoftext|>\", \"single_word\": false, \"lstrip\": false,"
-               " \"rstrip\": false, \"normalized\": false, \"special\": true}],\n \"normalizer\": null,\n"
-               " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true},\n"
-               " \"post_processor\": null,\n \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true},\n"
-               " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, \"fuse_unk\": false, \"byte_fallback\": false,\n \"vocab\": {");
-    for (int b = 0; b < 256; b++) {
-        int c = byte_char(b);
-        char u[8];
-        if (c < 0x80) {
-            u[0] = (char)c, u[1] = 0;
-        } else {
-            u[0] = (char)(0xC0 | (c >> 6)), u[1] = (char)(0x80 | (c & 63)), u[2] = 0;
-        }
-        fprintf(f, "%s\"%s%s\": %d", b ? ", " : "", (c == '"' || c == '\\') ? "\\" : "", u, b);
-    }
-    fprintf(f, "},\n \"merges\": []}}\n");
-    fclose(f);
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    f = fopen(path, "w");
-    fprintf(f, "{\"eos_token\": \"<|endoftext|>\"}\n");
-    fclose(f);
-}
-
 static void write_text(const char* dir, const char* name, const char* text) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE* f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
+    test_write_file(path, text);
 }
 
 typedef struct {
@@ -57,7 +19,7 @@ typedef struct {
 static int setup(void** state) {
     Fx* fx = calloc(1, sizeof *fx);
     test_tmpdir(fx->dir);
-    write_byte_tokenizer(fx->dir);
+    test_write_byte_tokenizer(fx->dir);
     Err err;
     if (tokenizer_load(&fx->tok, fx->dir, &err)) {
         fprintf(stderr, "tokenizer: %s\n", err.msg);

@@ -219,6 +219,13 @@ static void test_draw_scales(void** st) {
 // ---------------------------------------------------------------------------------------------
 // panels
 
+static void panel_done(View* v, Canvas* c, Snapshot* s, Trace* t) {
+    view_destroy(v);
+    canvas_free(c);
+    snapshot_free(s);
+    trace_free(t);
+}
+
 static void test_router_panel(void** st) {
     Trace t;
     Snapshot s;
@@ -270,10 +277,7 @@ static void test_router_panel(void** st) {
     // narrow: cells shrink to 2 columns (heat + marker)
     render(v, &c, &s, &u, 0, 0, 14, 7);
     assert_text_at(&c, 1, 4, "i0│0 1 2");
-    view_destroy(v);
-    canvas_free(&c);
-    snapshot_free(&s);
-    trace_free(&t);
+    panel_done(v, &c, &s, &t);
 }
 
 static void test_distance_panel(void** st) {
@@ -319,10 +323,7 @@ static void test_distance_panel(void** st) {
     render(v, &c, &s, &u, 0, 0, 60, 9);
     assert_text_at(&c, 7, 0, "blk 0 d:");
     assert_text_at(&c, 8, 0, "blk 1 d:");
-    view_destroy(v);
-    canvas_free(&c);
-    snapshot_free(&s);
-    trace_free(&t);
+    panel_done(v, &c, &s, &t);
 }
 
 static void test_selection_panel(void** st) {
@@ -347,10 +348,7 @@ static void test_selection_panel(void** st) {
     assert_text_at(&c, 3, 0, "  1  ·22");
     assert_int_equal(canvas_color_at(&c, 3, 6), C_SELECTED);  // the cursor's column
     assert_text_at(&c, 5, 0, "pos 2 '↵' blk 0: identity");
-    view_destroy(v);
-    canvas_free(&c);
-    snapshot_free(&s);
-    trace_free(&t);
+    panel_done(v, &c, &s, &t);
 }
 
 static void test_output_panel(void** st) {
@@ -391,10 +389,7 @@ static void test_output_panel(void** st) {
     u.sel = 0;
     render(v, &c, &s, &u, 0, 0, 40, 4);
     assert_int_equal(canvas_color_at(&c, 2, 0), C_DIVERGE);
-    view_destroy(v);
-    canvas_free(&c);
-    snapshot_free(&s);
-    trace_free(&t);
+    panel_done(v, &c, &s, &t);
 }
 
 static void test_masking_panel(void** st) {
@@ -469,10 +464,7 @@ static void test_masking_panel(void** st) {
     render(v, &c, &s, &u, 0, 0, 82, 11);
     assert_text_at(&c, 10, 0, "g: p 0.30 leaves p=0 at +1: 'ok' vs 'dog'");
     s.regen_p0 = NULL;
-    view_destroy(v);
-    canvas_free(&c);
-    snapshot_free(&s);
-    trace_free(&t);
+    panel_done(v, &c, &s, &t);
 }
 
 static void test_lens_panel(void** st) {
@@ -506,10 +498,7 @@ static void test_lens_panel(void** st) {
     u.sel = 2;
     render(v, &c, &s, &u, 0, 0, 49, 5);
     assert_text_at(&c, 2, 26, "…");
-    view_destroy(v);
-    canvas_free(&c);
-    snapshot_free(&s);
-    trace_free(&t);
+    panel_done(v, &c, &s, &t);
 }
 
 static void test_status_bar(void** st) {
@@ -542,10 +531,7 @@ static void test_status_bar(void** st) {
     assert_text_at(&c, 0, 0, "bad value");
     assert_int_equal(canvas_color_at(&c, 0, 0), C_ERROR);
     assert_row_has(&c, 1, "● generating (Esc stops)");
-    view_destroy(v);
-    canvas_free(&c);
-    snapshot_free(&s);
-    trace_free(&t);
+    panel_done(v, &c, &s, &t);
 }
 
 static void test_prompt_panel(void** st) {
@@ -662,11 +648,7 @@ static void fixture_open(Fixture* f, int n_prompt) {
     spec.n_clusters = 3;
     Adapter a;
     adapter_alloc(&a, &m, &spec);
-    Rng r;
-    rng_seed(&r, 5);
-    for (size_t i = 0; i < a.n_params; i++) a.storage[i] = 0.3f * rng_normal(&r);
-    for (int l = 0; l < a.n_layers; l++)
-        for (int i = 0; i < a.n_clusters * a.dim; i++) a.layers[l].sigma[i] = 0.5f + rng_uniform(&r);
+    adapter_init_random(&a, 0.3f, 5);
     if (adapter_save(&a, adir, DT_F32, &err)) fail_msg("%s", err.msg);
     adapter_free(&a);
     model_free(&m);
