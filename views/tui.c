@@ -1,7 +1,7 @@
 // tui.c: the main loop of the terminal UI (see tui.h).
 //
 //   poll(stdin, worker wake pipe, signal pipe)
-//     -> signals: SIGTERM/SIGHUP/SIGQUIT quit, SIGINT counts as Ctrl-C, SIGWINCH re-lays out
+//     -> signals: SIGTERM/SIGHUP/SIGQUIT (or stdin hung up) quit, SIGINT counts as Ctrl-C, SIGWINCH re-lays out
 //     -> keys: help overlay, else the prompt (readline, callback interface) when it has the focus,
 //        else the focused panel's on_key, else the key table (ACTIONS) -> REDRAW | RERUN | QUIT
 //     -> redraw when something changed: update every panel from the snapshot, draw, blit
@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -575,6 +576,9 @@ int tui_run(Tui* t) {
         int flags = 0, got_key = 0;
         if (fds[2].revents & POLLIN) crt_drain_signal_fd();
         int sig = crt_take_term_signal();
+        // The terminal went away without a SIGHUP reaching us (e.g. under `make run`, where make
+        // is the controlling process): stdin then polls as hung up forever, so leave as on SIGHUP.
+        if (!sig && (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL))) sig = SIGHUP;
         if (sig) {
             t->exit_signal = sig;
             break;

@@ -343,6 +343,22 @@ pid=$(slim_pid)
 [ -n "$pid" ] && kill -SEGV "$pid"
 sane run5 139 "SIGSEGV (crash path)"
 
+# ---- the terminal goes away under a parent that keeps the SIGHUP (as `make run` does): the TUI
+# must notice the hung-up stdin and exit instead of spinning
+printf 'tui:\n\t%s --model %s --adapter %s\n' "$BIN" "$T/model" "$T/adapter" > "$T/hup.mk"
+$TM new-session -d -s hup -x 100 -y 30 "make -s -f $T/hup.mk tui"
+i=0; hpid=
+while [ -z "$hpid" ] && [ $i -lt 100 ]; do
+    hpid=$(pgrep -P "$($TM display -p -t hup "#{pane_pid}" 2>/dev/null)" 2>/dev/null | head -1); sleep 0.05; i=$((i + 1))
+done
+sleep 1
+$TM kill-session -t hup
+i=0
+while [ -n "$hpid" ] && kill -0 "$hpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+[ -n "$hpid" ] && ! kill -0 "$hpid" 2>/dev/null
+check $? "the TUI under make exits within 3 s when its terminal is closed" "pid ${hpid:-none}"
+[ -n "$hpid" ] && kill -9 "$hpid" 2>/dev/null
+
 # ---- colours: 256 by default under tmux-256color, 8 with TERM=xterm, none with NO_COLOR
 start run6
 $TM capture-pane -e -p -t tui | grep -q '38;5;'
