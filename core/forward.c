@@ -161,22 +161,29 @@ static float* route_chunk(const float* xb, int n, const Adapter* a, const SlimRu
     return wrows;
 }
 
+// Records block l's logit-lens prediction (top token and its probability) for n positions from
+// their logits (row-major, V per row).
+static void lens_record(Trace* tr, const float* logits, int n, int V, int L, int l, int pos) {
+    for (int t = 0; t < n; t++) {
+        const float* lg = logits + (size_t)t * V;
+        int best = 0;
+        for (int i = 1; i < V; i++) best = lg[i] > lg[best] ? i : best;
+        double sum = 0;
+        for (int i = 0; i < V; i++) sum += exp((double)lg[i] - lg[best]);
+        size_t pl = (size_t)(pos + t) * L + l;
+        tr->lens_id[pl] = best;
+        tr->lens_p[pl] = (float)(1.0 / sum);
+    }
+}
+
 // Logit lens: block l's residual stream for each token of the chunk, through final norm + lm_head.
+// The last block's lens is the model's own output: forward() records it from the final logits.
 static void lens_chunk(const Model* m, RunState* s, int n, int l, int pos, Trace* tr) {
     const ModelConfig* c = &m->cfg;
     float* normed = s->xb;  // free at this point of the block loop
     cpu_rmsnorm(normed, s->x, m->final_norm, n, c->dim, c->norm_eps);
     cpu_matmul(s->lens_buf, normed, m->lm_head, NULL, n, c->dim, c->vocab_size);
-    for (int t = 0; t < n; t++) {
-        const float* lg = s->lens_buf + (size_t)t * c->vocab_size;
-        int best = 0;
-        for (int i = 1; i < c->vocab_size; i++) best = lg[i] > lg[best] ? i : best;
-        double sum = 0;
-        for (int i = 0; i < c->vocab_size; i++) sum += exp((double)lg[i] - lg[best]);
-        size_t pl = (size_t)(pos + t) * c->n_layers + l;
-        tr->lens_id[pl] = best;
-        tr->lens_p[pl] = (float)(1.0 / sum);
-    }
+    lens_record(tr, s->lens_buf, n, c->vocab_size, c->n_layers, l, pos);
 }
 
 // One chunk of n <= max_batch tokens at positions pos..pos+n-1.
@@ -266,7 +273,7 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
         if (wts) apply_adapter(s->xb2, s->hmix, n, F, C, m, a, run, l, PROJ_DOWN, wts, E, pos, tr, s, 0);
         for (size_t i = 0; i < (size_t)n * C; i++) s->x[i] += s->xb2[i];
 
-        if (tr && tr->want_lens) lens_chunk(m, s, n, l, pos, tr);
+        if (tr && tr->want_lens && l < c->n_layers - 1) lens_chunk(m, s, n, l, pos, tr);
     }
     cpu_rmsnorm(s->x, s->x, m->final_norm, n, C, c->norm_eps);
 }
@@ -296,6 +303,7 @@ int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, c
             cpu_matmul(s->lens_buf, s->x, m->lm_head, NULL, nb, C, V);
             if (tr)
                 for (int t = 0; t < nb; t++) trace_next_token(tr, pos + start + t, s->lens_buf + (size_t)t * V, V);
+            if (tr && tr->want_lens) lens_record(tr, s->lens_buf, nb, V, c->n_layers, c->n_layers - 1, pos + start);
             if (all_logits) memcpy(logits + (size_t)start * V, s->lens_buf, (size_t)nb * V * sizeof(float));
             else if (last_chunk) memcpy(logits, s->lens_buf + (size_t)(nb - 1) * V, V * sizeof(float));
         } else if (last_chunk) {

@@ -105,6 +105,7 @@ int trace_write_jsonl(const Trace* t, const char* path, int from, int to, TokenT
                 first = 0;
             }
             fputc('}', f);
+            if (t->want_lens) fprintf(f, ",\"lens\":[%d,%.6g]", t->lens_id[pl], t->lens_p[pl]);
             if (l == L - 1) {  // the next-token distribution belongs to the position: on its last block
                 fputs(",\"next_top\":[", f);
                 for (int k = 0; k < TRACE_TOPK; k++)

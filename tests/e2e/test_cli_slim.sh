@@ -51,6 +51,12 @@ for(const o of L){for(const k of [\"pos\",\"token\",\"layer\",\"routed\",\"ident
  const ids=o.w[0]+o.w[1]; if(Math.abs(ids-o.identity_share)>1e-5) process.exit(3);}}
 if(!(\"next_top\" in L[2])) process.exit(4);" "$T/t.jsonl"'
 
+$BIN trace --model "$T/m" --adapter "$T/a" --ids $IDS -n 4 --lens --out "$T/tl.jsonl" 2>/dev/null
+check "trace --lens: a lens [id, p] on every line; the last block's is the top next token" 'node -e "
+const L=require(\"fs\").readFileSync(process.argv[1],\"utf8\").trim().split(\"\\n\").map(JSON.parse);
+for(const o of L){if(!Array.isArray(o.lens)||!(o.lens[1]>0&&o.lens[1]<=1)) process.exit(1);
+ if(o.next_top&&(o.lens[0]!==o.next_top[0][0]||Math.abs(o.lens[1]-o.next_top[0][1])>1e-5)) process.exit(2);}" "$T/tl.jsonl"'
+
 # sweep: p = 0 rows agree with themselves
 $BIN sweep --model "$T/m" --adapter "$T/a" --ids $IDS --ratios 0,0.5 --seeds 2 > "$T/sweep.csv" 2>/dev/null
 check "sweep prints a header and 4 rows" '[ "$(wc -l < "$T/sweep.csv")" = 5 ] && head -1 "$T/sweep.csv" | grep -q "^ratio,seed,kl_p0_p,kl_base_p"'
