@@ -22,6 +22,7 @@ int cmd_generate(int argc, char** argv) {
         settings_free(&st);
         return 1;
     }
+    s.untraced = 1;  // generate prints only the continuation: no routing trace to fill
     int* ids = NULL;
     int n = 0, rc = 1;
     Sampler sm;

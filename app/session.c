@@ -126,10 +126,11 @@ int session_feed(Session* s, const int* ids, int n, Err* err) {
     if (s->n_tokens + n > s->rs.max_seq)
         return err_set(err, "context full: %d + %d tokens exceed %d positions (use --ctx or :reset)", s->n_tokens, n, s->rs.max_seq);
     const Adapter* a = s->has_adapter ? &s->adapter : NULL;
-    if (forward(&s->model, a, &s->run, &s->rs, ids, n, s->n_tokens, s->logits, 0, &s->trace, err)) return -1;
+    Trace* tr = s->untraced ? NULL : &s->trace;
+    if (forward(&s->model, a, &s->run, &s->rs, ids, n, s->n_tokens, s->logits, 0, tr, err)) return -1;
     memcpy(s->tokens + s->n_tokens, ids, n * sizeof(int));
     s->n_tokens += n;
-    s->trace.n = s->n_tokens;
+    if (tr) s->trace.n = s->n_tokens;
     return 0;
 }
 

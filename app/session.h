@@ -21,6 +21,7 @@ typedef struct {
     RunState rs;               // KV cache of the context
     RunState aux;              // second cache for what-if recomputations (other p, base model)
     Trace trace;
+    int untraced;              // set by commands that read only the logits: the trace is not filled
     int* tokens;               // (max_seq) context
     int n_tokens;
     float* logits;             // (V) next-token logits after the last context token
