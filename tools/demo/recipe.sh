@@ -1,15 +1,15 @@
 #!/bin/sh
 # recipe.sh [STAGE]: `make demo`: re-creates the shipped demo (issue 6) from scratch. Times measured
-# on the 2-core machine (2 threads, little else running):
+# on the idle 2-core machine (2 threads; a full run from a fresh clone took 29 min 40 s):
 #   corpus     tools/demo/corpus.sh: ~7 MB of English from Debian packages     ~15 s (+ apt)
 #   tokenizer  slimscope tokenizer-train: byte-level BPE, vocabulary 4096       ~1 s
-#   pretrain   slimscope pretrain: tools/demo/model.json (Llama, 5.40M params)  ~27 min (1032 steps
-#              of 16 x 256 tokens at ~2,600 tokens/s; DEMO_PRETRAIN_MINUTES caps it)
+#   pretrain   slimscope pretrain: tools/demo/model.json (Llama, 5.40M params)  ~18 min (1032 steps
+#              of 16 x 256 tokens at ~3,850 tokens/s; DEMO_PRETRAIN_MINUTES caps it)
 #   data       slimscope demo-data: add / date / reverse / max, train + test    ~1 s
-#   adapters   slimscope train: lora, moelora, slim on the task mixture         ~4 min each
+#   adapters   slimscope train: lora, moelora, slim on the task mixture         ~3 min each
 #              (DEMO_ADAPTER_STEPS = 1000 steps of 32 examples, ~1.6 epochs of the mixture)
-#   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        ~2-3 min
-# About 45 minutes in all; the defaults are the settings the shipped models were made with. Starting at STAGE (default corpus) reuses what the earlier stages
+#   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        ~2 min
+# About 30 minutes in all (the pretraining cap keeps a loaded machine under the hour); the defaults are the settings the shipped models were made with. Starting at STAGE (default corpus) reuses what the earlier stages
 # left in $WORK and $OUT.
 #
 # Trainable-parameter budgets (MLP gate/up/down of all 6 blocks; C = 256, F = 688; a rank-r
