@@ -9,8 +9,9 @@
 #   adapters   slimscope train: lora, moelora, slim on the task mixture         ~3 min each
 #              (DEMO_ADAPTER_STEPS = 1000 steps of 32 examples, ~1.6 epochs of the mixture)
 #   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        ~2 min
-# About 30 minutes in all (the pretraining cap keeps a loaded machine under the hour); the defaults are the settings the shipped models were made with. Starting at STAGE (default corpus) reuses what the earlier stages
-# left in $WORK and $OUT.
+# About 30 minutes in all (the pretraining cap keeps a loaded machine under the hour); the defaults
+# are the settings the shipped models were made with. Starting at STAGE (default corpus) reuses what
+# the earlier stages left in $WORK and $OUT.
 #
 # Trainable-parameter budgets (MLP gate/up/down of all 6 blocks; C = 256, F = 688; a rank-r
 # LoRA on the three projections holds 3 r (C + F) = 2832 r parameters per block):
