@@ -166,7 +166,7 @@ int cmd_train(int argc, char** argv) {
     int layer_list[1024], n_layers_on = 0;
     char ckpt_path[4300], recipe[4096], *saved = NULL;
 
-    if (model_load(&m, A.model, &err) || tokenizer_load(&tok, A.model, &err)) goto done;
+    if (model_load_as(&m, A.model, WEIGHTS_F32, &err) || tokenizer_load(&tok, A.model, &err)) goto done;
     if (m.cfg.n_layers > 1024) {
         err_set(&err, "%s: too many blocks", A.model);
         goto done;

@@ -182,7 +182,7 @@ static void lens_chunk(const Model* m, RunState* s, int n, int l, int pos, Trace
     const ModelConfig* c = &m->cfg;
     float* normed = s->xb;  // free at this point of the block loop
     cpu_rmsnorm(normed, s->x, m->final_norm, n, c->dim, c->norm_eps);
-    cpu_matmul(s->lens_buf, normed, m->lm_head, NULL, n, c->dim, c->vocab_size);
+    matmul(s->lens_buf, normed, &m->lm_head, NULL, n);
     lens_record(tr, s->lens_buf, n, c->vocab_size, c->n_layers, l, pos);
 }
 
@@ -196,7 +196,7 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
     int E = a ? a->n_experts : 1;
 
     // token embeddings
-    for (int t = 0; t < n; t++) memcpy(s->x + (size_t)t * C, m->embed + (size_t)tokens[t] * C, C * sizeof(float));
+    for (int t = 0; t < n; t++) weight_row(s->x + (size_t)t * C, &m->embed, tokens[t]);
     if (tr)
         for (int t = 0; t < n; t++) tr->token[pos + t] = tokens[t];
 
@@ -221,9 +221,9 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
 
         // attention: x -> rmsnorm -> q, k, v (+ bias) -> RoPE -> cache -> causal attention -> o_proj -> residual
         cpu_rmsnorm(s->xb, s->x, w->attn_norm, n, C, c->norm_eps);
-        cpu_matmul(s->q, s->xb, w->w[PROJ_Q], w->b[PROJ_Q], n, C, qd);
-        cpu_matmul(s->k, s->xb, w->w[PROJ_K], w->b[PROJ_K], n, C, kvd);
-        cpu_matmul(s->v, s->xb, w->w[PROJ_V], w->b[PROJ_V], n, C, kvd);
+        matmul(s->q, s->xb, &w->w[PROJ_Q], w->b[PROJ_Q], n);
+        matmul(s->k, s->xb, &w->w[PROJ_K], w->b[PROJ_K], n);
+        matmul(s->v, s->xb, &w->w[PROJ_V], w->b[PROJ_V], n);
         if (wts) {
             apply_adapter(s->q, s->xb, n, C, qd, m, a, run, l, PROJ_Q, wts, E, pos, tr, s, 0);
             apply_adapter(s->k, s->xb, n, C, kvd, m, a, run, l, PROJ_K, wts, E, pos, tr, s, 0);
@@ -246,15 +246,15 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
                                    vc, pos + t + 1, kvd, h / (Hq / Hkv), D, att);
             }
         memcpy(s->q, s->xb2, (size_t)n * qd * sizeof(float));  // o_proj input, kept for its adapter
-        cpu_matmul(s->xb2, s->q, w->w[PROJ_O], w->b[PROJ_O], n, qd, C);
+        matmul(s->xb2, s->q, &w->w[PROJ_O], w->b[PROJ_O], n);
         if (wts) apply_adapter(s->xb2, s->q, n, qd, C, m, a, run, l, PROJ_O, wts, E, pos, tr, s, 0);
         for (size_t i = 0; i < (size_t)n * C; i++) s->x[i] += s->xb2[i];
 
         // MLP: x -> rmsnorm -> route (SLIM) -> gate, up -> silu(gate) * up -> down -> residual
         cpu_rmsnorm(s->xb, s->x, w->mlp_norm, n, C, c->norm_eps);
         if (adapted && a->type == ADAPTER_SLIM) wts = route_chunk(s->xb, n, a, run, l, pos, tr, s);
-        cpu_matmul(s->hb, s->xb, w->w[PROJ_GATE], w->b[PROJ_GATE], n, C, F);
-        cpu_matmul(s->hb2, s->xb, w->w[PROJ_UP], w->b[PROJ_UP], n, C, F);
+        matmul(s->hb, s->xb, &w->w[PROJ_GATE], w->b[PROJ_GATE], n);
+        matmul(s->hb2, s->xb, &w->w[PROJ_UP], w->b[PROJ_UP], n);
         if (wts && n <= 4 && forward_get_threads() > 1) {
             // decode: the two adapters are independent and too small to split, so run them side by side
 #pragma omp parallel sections num_threads(2)
@@ -269,7 +269,7 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
             apply_adapter(s->hb2, s->xb, n, C, F, m, a, run, l, PROJ_UP, wts, E, pos, tr, s, 0);
         }
         cpu_silu_mul(s->hmix, s->hb, s->hb2, (size_t)n * F);
-        cpu_matmul(s->xb2, s->hmix, w->w[PROJ_DOWN], w->b[PROJ_DOWN], n, F, C);
+        matmul(s->xb2, s->hmix, &w->w[PROJ_DOWN], w->b[PROJ_DOWN], n);
         if (wts) apply_adapter(s->xb2, s->hmix, n, F, C, m, a, run, l, PROJ_DOWN, wts, E, pos, tr, s, 0);
         for (size_t i = 0; i < (size_t)n * C; i++) s->x[i] += s->xb2[i];
 
@@ -300,14 +300,14 @@ int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, c
         forward_chunk(m, a, run, s, tokens + start, nb, pos + start, tr);
         int last_chunk = start + nb == n;
         if (all_logits || tr) {
-            cpu_matmul(s->lens_buf, s->x, m->lm_head, NULL, nb, C, V);
+            matmul(s->lens_buf, s->x, &m->lm_head, NULL, nb);
             if (tr)
                 for (int t = 0; t < nb; t++) trace_next_token(tr, pos + start + t, s->lens_buf + (size_t)t * V, V);
             if (tr && tr->want_lens) lens_record(tr, s->lens_buf, nb, V, c->n_layers, c->n_layers - 1, pos + start);
             if (all_logits) memcpy(logits + (size_t)start * V, s->lens_buf, (size_t)nb * V * sizeof(float));
             else if (last_chunk) memcpy(logits, s->lens_buf + (size_t)(nb - 1) * V, V * sizeof(float));
         } else if (last_chunk) {
-            cpu_matmul(logits, s->x + (size_t)(nb - 1) * C, m->lm_head, NULL, 1, C, V);
+            matmul(logits, s->x + (size_t)(nb - 1) * C, &m->lm_head, NULL, 1);
         }
     }
     return 0;

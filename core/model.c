@@ -1,11 +1,16 @@
-// model.c: load a Hugging Face model directory into float32 weights (one allocation), create random
-// models, and save models (single file or shards). Tensor names follow transformers' Llama layout.
+// model.c: load a Hugging Face model directory (matrices used from the mmap in their dtype, widened
+// to float32 or quantised to Q8_0), create random models, and save models (single file or shards).
+// Tensor names follow transformers' Llama layout.
 #include "model.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+const char* const WEIGHTS_MODE_NAMES[3] = {"native", "f32", "q8"};
 
 const char* const PROJ_NAMES[PROJ_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 
@@ -54,75 +59,96 @@ static int has_bias(const ModelConfig* c, int p) {
     return c->mlp_bias;
 }
 
-// Tensor i of the table: name, pointer slot, shape. Order: embed, layers..., norm, lm_head.
+// Tensor i of the table: name, where it goes (a float32 vector or a Weight), shape.
+// Order: embed, layers..., norm, lm_head.
 typedef struct {
     char name[128];
-    float** slot;
+    float** vec;   // 1-D tensors (norms, biases): always float32
+    Weight* mat;   // 2-D tensors
     int ndim;
     int64_t shape[2];
 } TensorRef;
+
+static size_t ref_numel(const TensorRef* r) { return (size_t)r->shape[0] * (r->ndim == 2 ? r->shape[1] : 1); }
 
 static int tensor_table(const Model* cm, TensorRef* refs) {
     Model* m = (Model*)cm;
     const ModelConfig* c = &m->cfg;
     int n = 0;
-#define ADD(nm_fmt, slot_, d0, d1, ...)                                           \
+#define ADD(vec_, mat_, d0, d1, nm_fmt, ...)                                       \
     do {                                                                         \
         if (refs) {                                                              \
             snprintf(refs[n].name, sizeof refs[n].name, nm_fmt, __VA_ARGS__);     \
-            refs[n].slot = (slot_);                                              \
+            refs[n].vec = (vec_);                                                \
+            refs[n].mat = (mat_);                                                \
             refs[n].ndim = (d1) ? 2 : 1;                                         \
             refs[n].shape[0] = (d0);                                             \
             refs[n].shape[1] = (d1);                                             \
         }                                                                        \
         n++;                                                                     \
     } while (0)
-    ADD("model.embed_tokens.weight%s", &m->embed, c->vocab_size, c->dim, "");
+    ADD(NULL, &m->embed, c->vocab_size, c->dim, "model.embed_tokens.weight%s", "");
     for (int l = 0; l < c->n_layers; l++) {
         LayerWeights* w = m->layers ? &m->layers[l] : NULL;
-        ADD("model.layers.%d.input_layernorm.weight", w ? &w->attn_norm : NULL, c->dim, 0, l);
+        ADD(w ? &w->attn_norm : NULL, NULL, c->dim, 0, "model.layers.%d.input_layernorm.weight", l);
         for (int p = 0; p < PROJ_COUNT; p++) {
             const char* grp = proj_is_mlp(p) ? "mlp" : "self_attn";
-            ADD("model.layers.%d.%s.%s.weight", w ? &w->w[p] : NULL, m->proj_out[p], m->proj_in[p], l, grp, PROJ_NAMES[p]);
-            if (has_bias(c, p)) ADD("model.layers.%d.%s.%s.bias", w ? &w->b[p] : NULL, m->proj_out[p], 0, l, grp, PROJ_NAMES[p]);
+            ADD(NULL, w ? &w->w[p] : NULL, m->proj_out[p], m->proj_in[p], "model.layers.%d.%s.%s.weight", l, grp, PROJ_NAMES[p]);
+            if (has_bias(c, p)) ADD(w ? &w->b[p] : NULL, NULL, m->proj_out[p], 0, "model.layers.%d.%s.%s.bias", l, grp, PROJ_NAMES[p]);
         }
-        ADD("model.layers.%d.post_attention_layernorm.weight", w ? &w->mlp_norm : NULL, c->dim, 0, l);
+        ADD(w ? &w->mlp_norm : NULL, NULL, c->dim, 0, "model.layers.%d.post_attention_layernorm.weight", l);
     }
-    ADD("model.norm.weight%s", &m->final_norm, c->dim, 0, "");
-    if (!c->tie_embeddings) ADD("lm_head.weight%s", &m->lm_head, c->vocab_size, c->dim, "");
+    ADD(&m->final_norm, NULL, c->dim, 0, "model.norm.weight%s", "");
+    if (!c->tie_embeddings) ADD(NULL, &m->lm_head, c->vocab_size, c->dim, "lm_head.weight%s", "");
 #undef ADD
     return n;
 }
 
-// Allocates storage and points every weight into it.
-static void model_alloc(Model* m, const ModelConfig* cfg) {
+static TensorRef* tensor_refs(const Model* m, int* n) {
+    *n = tensor_table(m, NULL);
+    TensorRef* refs = xmalloc(*n * sizeof *refs);
+    tensor_table(m, refs);
+    return refs;
+}
+
+// Points tensor r at float32 data p.
+static void ref_set_f32(const TensorRef* r, float* p) {
+    if (r->vec) *r->vec = p;
+    else *r->mat = (Weight){.data = p, .type = WEIGHT_F32, .rows = (int)r->shape[0], .cols = (int)r->shape[1]};
+}
+
+// Shapes and layers; storage holds every tensor as float32 (all = 1) or only the 1-D ones.
+static void model_alloc(Model* m, const ModelConfig* cfg, int all) {
     m->cfg = *cfg;
     proj_shapes(cfg, m->proj_in, m->proj_out);
     m->layers = xcalloc(cfg->n_layers, sizeof(LayerWeights));
-    int n = tensor_table(m, NULL);
-    TensorRef* refs = xmalloc(n * sizeof *refs);
-    tensor_table(m, refs);
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += refs[i].shape[0] * (refs[i].ndim == 2 ? refs[i].shape[1] : 1);
-    m->storage = xcalloc(total, sizeof(float));
+    int n;
+    TensorRef* refs = tensor_refs(m, &n);
+    size_t total = 0, owned = 0;
+    for (int i = 0; i < n; i++) {
+        total += ref_numel(&refs[i]);
+        if (all || refs[i].vec) owned += ref_numel(&refs[i]);
+    }
+    m->storage = xcalloc(owned ? owned : 1, sizeof(float));
     m->n_params = total;
+    m->owns_all = all;
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        *refs[i].slot = m->storage + off;
-        off += refs[i].shape[0] * (refs[i].ndim == 2 ? refs[i].shape[1] : 1);
+        if (!all && !refs[i].vec) continue;
+        ref_set_f32(&refs[i], m->storage + off);
+        off += ref_numel(&refs[i]);
     }
-    if (cfg->tie_embeddings) m->lm_head = m->embed;
+    if (cfg->tie_embeddings && all) m->lm_head = m->embed;
     free(refs);
 }
 
 int model_tensor_count(const Model* m) { return tensor_table(m, NULL); }
 
 const char* model_tensor_info(const Model* m, int i, char* name, size_t n, float** ptr, int* ndim, int64_t shape[2]) {
-    int count = tensor_table(m, NULL);
-    TensorRef* refs = xmalloc(count * sizeof *refs);
-    tensor_table(m, refs);
+    int count;
+    TensorRef* refs = tensor_refs(m, &count);
     snprintf(name, n, "%s", refs[i].name);
-    *ptr = *refs[i].slot;
+    *ptr = refs[i].vec ? *refs[i].vec : refs[i].mat->type == WEIGHT_F32 ? weight_f32(refs[i].mat) : NULL;
     *ndim = refs[i].ndim;
     shape[0] = refs[i].shape[0];
     shape[1] = refs[i].shape[1];
@@ -190,7 +216,58 @@ static int open_shards(const char* dir, StFile** files_out, int* n_out, Err* err
     return rc;
 }
 
-int model_load(Model* m, const char* dir, Err* err) {
+static void* model_own(Model* m, size_t bytes) {
+    m->owned = xrealloc(m->owned, (m->n_owned + 1) * sizeof *m->owned);
+    return m->owned[m->n_owned++] = xmalloc(bytes ? bytes : 1);
+}
+
+static WeightType weight_type_of(DType d) { return d == DT_F16 ? WEIGHT_F16 : d == DT_BF16 ? WEIGHT_BF16 : WEIGHT_F32; }
+
+// The tensor as stored, straight from the mapping (float32 data off a 4-byte boundary is copied:
+// the safetensors header length does not have to keep it aligned).
+static void weight_from_file(Model* m, Weight* w, const StTensor* t) {
+    *w = (Weight){.data = t->data, .type = weight_type_of(t->dtype), .rows = (int)t->shape[0], .cols = (int)t->shape[1]};
+    if (w->type == WEIGHT_F32 && (uintptr_t)t->data % sizeof(float)) {
+        void* copy = model_own(m, t->nbytes);
+        memcpy(copy, t->data, t->nbytes);
+        w->data = copy;
+    }
+}
+
+// Drops the whole pages of a mapped range from the resident set (a private read-only file mapping
+// reads them back from the file if they are touched again).
+static void release_pages(const void* p, size_t n) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) / page * page, b = ((uintptr_t)p + n) / page * page;
+    if (b > a) madvise((void*)a, b - a, MADV_DONTNEED);
+}
+
+// The tensor quantised to Q8_0 (rows whose length is not a multiple of Q8_BLOCK stay as stored).
+// The mapped pages it was read from are released: only the quantised copy stays resident.
+static void weight_quantized(Model* m, Weight* w, const StTensor* t) {
+    int rows = (int)t->shape[0], cols = (int)t->shape[1];
+    if (cols % Q8_BLOCK) {
+        weight_from_file(m, w, t);
+        return;
+    }
+    Weight src;
+    weight_from_file(m, &src, t);
+    int8_t* q = model_own(m, (size_t)rows * cols);
+    float* scale = model_own(m, (size_t)rows * cols / Q8_BLOCK * sizeof(float));
+    enum { CHUNK = 64 };
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r += CHUNK) {
+        int nr = rows - r < CHUNK ? rows - r : CHUNK;
+        float* tmp = xmalloc((size_t)nr * cols * sizeof(float));
+        for (int k = 0; k < nr; k++) weight_row(tmp + (size_t)k * cols, &src, r + k);
+        q8_quantize(q + (size_t)r * cols, scale + (size_t)r * cols / Q8_BLOCK, tmp, nr, cols);
+        free(tmp);
+    }
+    release_pages(t->data, t->nbytes);
+    *w = (Weight){.data = q, .scale = scale, .type = WEIGHT_Q8, .rows = rows, .cols = cols};
+}
+
+int model_load_as(Model* m, const char* dir, WeightsMode mode, Err* err) {
     memset(m, 0, sizeof *m);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
     char path[4200];
@@ -203,12 +280,15 @@ int model_load(Model* m, const char* dir, Err* err) {
         free(files);
         return -1;
     }
-    model_alloc(m, &cfg);
+    m->mode = mode;
+    model_alloc(m, &cfg, mode == WEIGHTS_F32);
     m->n_shards = nf;
-    int n = tensor_table(m, NULL);
-    TensorRef* refs = xmalloc(n * sizeof *refs);
-    tensor_table(m, refs);
+    m->files = files;
+    m->n_files = nf;
+    int n;
+    TensorRef* refs = tensor_refs(m, &n);
     int rc = 0;
+    const StTensor* embed_t = NULL;
     for (int i = 0; i < n && rc == 0; i++) {
         const StTensor* t = NULL;
         const char* fname = NULL;
@@ -234,28 +314,41 @@ int model_load(Model* m, const char* dir, Err* err) {
                              (long long)refs[i].shape[0]);
             break;
         }
-        if (i == 0) m->file_dtype = t->dtype;
-        st_to_f32(*refs[i].slot, t->data, t->dtype, t->numel);
+        if (i == 0) m->file_dtype = t->dtype, embed_t = t;
+        if (refs[i].vec) st_to_f32(*refs[i].vec, t->data, t->dtype, t->numel);
+        else if (mode == WEIGHTS_F32) st_to_f32(weight_f32(refs[i].mat), t->data, t->dtype, t->numel);
+        else if (mode == WEIGHTS_Q8 && i != 0) weight_quantized(m, refs[i].mat, t);
+        else weight_from_file(m, refs[i].mat, t);
+    }
+    if (rc == 0 && cfg.tie_embeddings && mode != WEIGHTS_F32) {
+        if (mode == WEIGHTS_Q8) weight_quantized(m, &m->lm_head, embed_t);  // the embedding itself stays as stored
+        else m->lm_head = m->embed;
     }
     free(refs);
-    for (int i = 0; i < nf; i++) st_close(&files[i]);
-    free(files);
+    if (mode == WEIGHTS_F32 || rc) {  // nothing points into the files any more
+        for (int i = 0; i < nf; i++) st_close(&files[i]);
+        free(files);
+        m->files = NULL;
+        m->n_files = 0;
+    }
     if (rc) model_free(m);
     return rc;
 }
 
+int model_load(Model* m, const char* dir, Err* err) { return model_load_as(m, dir, WEIGHTS_NATIVE, err); }
+
 void model_init_random(Model* m, const ModelConfig* cfg, float std, uint64_t seed) {
     memset(m, 0, sizeof *m);
-    model_alloc(m, cfg);
+    model_alloc(m, cfg, 1);
+    m->mode = WEIGHTS_F32;
     m->file_dtype = DT_F32;
     Rng r;
     rng_seed(&r, seed);
-    int n = tensor_table(m, NULL);
-    TensorRef* refs = xmalloc(n * sizeof *refs);
-    tensor_table(m, refs);
+    int n;
+    TensorRef* refs = tensor_refs(m, &n);
     for (int i = 0; i < n; i++) {
-        float* p = *refs[i].slot;
-        size_t numel = refs[i].shape[0] * (refs[i].ndim == 2 ? refs[i].shape[1] : 1);
+        float* p = refs[i].vec ? *refs[i].vec : weight_f32(refs[i].mat);
+        size_t numel = ref_numel(&refs[i]);
         int is_norm = strstr(refs[i].name, "norm") != NULL;
         for (size_t k = 0; k < numel; k++) p[k] = is_norm ? 1.0f : refs[i].ndim == 1 ? 0.0f : std * rng_normal(&r);
     }
@@ -265,6 +358,10 @@ void model_init_random(Model* m, const ModelConfig* cfg, float std, uint64_t see
 void model_free(Model* m) {
     free(m->storage);
     free(m->layers);
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    for (int i = 0; i < m->n_files; i++) st_close(&m->files[i]);
+    free(m->files);
     memset(m, 0, sizeof *m);
 }
 
@@ -277,17 +374,26 @@ int model_save(const Model* m, const char* dir, DType dtype, int shards, Err* er
     ModelConfig cfg = m->cfg;
     snprintf(cfg.torch_dtype, sizeof cfg.torch_dtype, "%s", dtype == DT_F32 ? "float32" : dtype == DT_F16 ? "float16" : "bfloat16");
     if (config_save(&cfg, path_join(path, sizeof path, dir, "config.json"), err)) return -1;
-    int n = tensor_table(m, NULL);
-    TensorRef* refs = xmalloc(n * sizeof *refs);
-    tensor_table(m, refs);
+    int n;
+    TensorRef* refs = tensor_refs(m, &n);
     StWrite* w = xcalloc(n, sizeof *w);
+    float** widened = xcalloc(n, sizeof *widened);  // float32 copies of matrices held in another dtype
     for (int i = 0; i < n; i++) {
         w[i].name = refs[i].name;
         w[i].dtype = dtype;
         w[i].ndim = refs[i].ndim;
         w[i].shape[0] = refs[i].shape[0];
         w[i].shape[1] = refs[i].shape[1];
-        w[i].data = *refs[i].slot;
+        const Weight* mat = refs[i].mat;
+        if (refs[i].vec) {
+            w[i].data = *refs[i].vec;
+        } else if (mat->type == WEIGHT_F32) {
+            w[i].data = weight_f32(mat);
+        } else {
+            widened[i] = xmalloc(ref_numel(&refs[i]) * sizeof(float));
+            for (int r = 0; r < mat->rows; r++) weight_row(widened[i] + (size_t)r * mat->cols, mat, r);
+            w[i].data = widened[i];
+        }
     }
     const char* md[] = {"format", "pt", NULL};
     int rc = 0;
@@ -313,6 +419,8 @@ int model_save(const Model* m, const char* dir, DType dtype, int shards, Err* er
         if (rc == 0) rc = write_file_atomic(path_join(path, sizeof path, dir, "model.safetensors.index.json"), text, strlen(text), err);
         free(text);
     }
+    for (int i = 0; i < n; i++) free(widened[i]);
+    free(widened);
     free(w);
     free(refs);
     return rc;

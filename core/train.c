@@ -107,16 +107,17 @@ static void model_view(Model* v, const Model* m, float* storage) {
     *v = *m;
     v->storage = storage;
     v->layers = xmalloc(m->cfg.n_layers * sizeof(LayerWeights));
-    v->embed = rebase(m->embed, m->storage, storage);
+    v->embed.data = rebase(weight_f32(&m->embed), m->storage, storage);
     v->final_norm = rebase(m->final_norm, m->storage, storage);
-    v->lm_head = rebase(m->lm_head, m->storage, storage);
+    v->lm_head.data = rebase(weight_f32(&m->lm_head), m->storage, storage);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         LayerWeights* d = &v->layers[l];
         const LayerWeights* s = &m->layers[l];
         d->attn_norm = rebase(s->attn_norm, m->storage, storage);
         d->mlp_norm = rebase(s->mlp_norm, m->storage, storage);
         for (int p = 0; p < PROJ_COUNT; p++) {
-            d->w[p] = rebase(s->w[p], m->storage, storage);
+            d->w[p] = s->w[p];
+            d->w[p].data = rebase(weight_f32(&s->w[p]), m->storage, storage);
             d->b[p] = rebase(s->b[p], m->storage, storage);
         }
     }
@@ -298,6 +299,9 @@ int trainer_init(Trainer* t, Model* m, Adapter* a, const TrainConfig* tc, Err* e
                        tc->accum);
     if (c->head_dim % 2 || c->n_heads % c->n_kv_heads)
         return err_set(err, "%s: head_dim must be even and num_attention_heads a multiple of num_key_value_heads",
+                       m->dir[0] ? m->dir : "model");
+    if (!m->owns_all)
+        return err_set(err, "%s: training needs the model's weights widened to float32 (load it with WEIGHTS_F32)",
                        m->dir[0] ? m->dir : "model");
     if (tc->train_mask_ratio < 0 || tc->train_mask_ratio >= 1)
         return err_set(err, "training: train_mask_ratio = %g is outside [0, 1)", tc->train_mask_ratio);
@@ -676,7 +680,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         if (t->mask_storage) prepare_masks(t, av.i[I_MASK]);
     }
     float* res = av.a[A_RES];
-    embedding_forward(res, tokens, m->embed, BT, C);
+    embedding_forward(res, tokens, weight_f32(&m->embed), BT, C);
     for (int l = 0; l < L; l++) {
         const LayerWeights* w = &m->layers[l];
         float* x = res + (size_t)l * BTmax * C;
@@ -698,9 +702,9 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
 
         // attention: x -> rmsnorm -> q, k, v (+ bias, + LoRA) -> RoPE -> causal attention -> o_proj -> residual
         rmsnorm_forward(ln1, ln1_rstd, x, w->attn_norm, BT, C, eps);
-        linear_forward(q, ln1, w->w[PROJ_Q], w->b[PROJ_Q], BT, C, qd);
-        linear_forward(k, ln1, w->w[PROJ_K], w->b[PROJ_K], BT, C, kvd);
-        linear_forward(v, ln1, w->w[PROJ_V], w->b[PROJ_V], BT, C, kvd);
+        linear_forward(q, ln1, weight_f32(&w->w[PROJ_Q]), w->b[PROJ_Q], BT, C, qd);
+        linear_forward(k, ln1, weight_f32(&w->w[PROJ_K]), w->b[PROJ_K], BT, C, kvd);
+        linear_forward(v, ln1, weight_f32(&w->w[PROJ_V]), w->b[PROJ_V], BT, C, kvd);
         if (attn_targeted(t, l)) {
             adapter_proj_forward(t, &av, l, PROJ_Q, q, ln1, BT);
             adapter_proj_forward(t, &av, l, PROJ_K, k, ln1, BT);
@@ -709,7 +713,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         rope_forward(q, q, t->rope_cos, t->rope_sin, pos, BT, t->Hq, t->D);
         rope_forward(k, k, t->rope_cos, t->rope_sin, pos, BT, t->Hkv, t->D);
         attention_forward(atty, att, q, k, v, B, T, t->Hq, t->Hkv, t->D);
-        linear_forward(res_mid, atty, w->w[PROJ_O], w->b[PROJ_O], BT, qd, C);
+        linear_forward(res_mid, atty, weight_f32(&w->w[PROJ_O]), w->b[PROJ_O], BT, qd, C);
         if (attn_targeted(t, l)) adapter_proj_forward(t, &av, l, PROJ_O, res_mid, atty, BT);
 #pragma omp parallel for simd schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) res_mid[i] += x[i];
@@ -718,14 +722,14 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         //      -> down (+ experts) -> residual (SLIM.md section 3)
         rmsnorm_forward(ln2, ln2_rstd, res_mid, w->mlp_norm, BT, C, eps);
         if (adapted) route_block(t, &av, l, ln2, BT, train, real, n_real);
-        linear_forward(gate, ln2, w->w[PROJ_GATE], w->b[PROJ_GATE], BT, C, F);
-        linear_forward(up, ln2, w->w[PROJ_UP], w->b[PROJ_UP], BT, C, F);
+        linear_forward(gate, ln2, weight_f32(&w->w[PROJ_GATE]), w->b[PROJ_GATE], BT, C, F);
+        linear_forward(up, ln2, weight_f32(&w->w[PROJ_UP]), w->b[PROJ_UP], BT, C, F);
         if (adapted) {
             adapter_proj_forward(t, &av, l, PROJ_GATE, gate, ln2, BT);
             adapter_proj_forward(t, &av, l, PROJ_UP, up, ln2, BT);
         }
         swiglu_forward(hmix, gate, up, (size_t)BT * F);
-        linear_forward(out, hmix, w->w[PROJ_DOWN], w->b[PROJ_DOWN], BT, F, C);
+        linear_forward(out, hmix, weight_f32(&w->w[PROJ_DOWN]), w->b[PROJ_DOWN], BT, F, C);
         if (adapted) adapter_proj_forward(t, &av, l, PROJ_DOWN, out, hmix, BT);
 #pragma omp parallel for simd schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) out[i] += res_mid[i];
@@ -735,7 +739,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
     float* lnf = av.a[A_LNF];
     rmsnorm_forward(lnf, av.a[A_LNF_RSTD], res + (size_t)L * BTmax * C, m->final_norm, BT, C, eps);
     float* logits = av.a[A_LOGITS];
-    linear_forward(logits, lnf, m->lm_head, NULL, BT, C, V);
+    linear_forward(logits, lnf, weight_f32(&m->lm_head), NULL, BT, C, V);
     crossentropy_forward(av.a[A_LOSSES], logits, logits, targets, BT, V);
     double sum = 0;
     int cnt = 0;
@@ -821,7 +825,7 @@ void trainer_backward(Trainer* t, float dloss) {
     // cross-entropy and lm_head
     crossentropy_backward(logits, logits, av.i[I_TARGETS], dloss, BT, V);
     memset(dln, 0, (size_t)BT * C * sizeof(float));
-    linear_backward(dln, gm ? gm->lm_head : NULL, NULL, logits, av.a[A_LNF], m->lm_head, BT, C, V);
+    linear_backward(dln, gm ? weight_f32(&gm->lm_head) : NULL, NULL, logits, av.a[A_LNF], weight_f32(&m->lm_head), BT, C, V);
     memset(dres, 0, (size_t)BT * C * sizeof(float));
     rmsnorm_backward(dres, gm ? gm->final_norm : NULL, dln, res + (size_t)L * BTmax * C, m->final_norm,
                      av.a[A_LNF_RSTD], BT, C);
@@ -860,7 +864,7 @@ void trainer_backward(Trainer* t, float dloss) {
         float* dw = av.a[A_DW];
         if (slim) memset(dw, 0, (size_t)BT * E * sizeof(float));
         memset(dhmix, 0, (size_t)BT * F * sizeof(float));
-        linear_backward(dhmix, gw ? gw->w[PROJ_DOWN] : NULL, gw ? gw->b[PROJ_DOWN] : NULL, dres, hmix, w->w[PROJ_DOWN],
+        linear_backward(dhmix, gw ? weight_f32(&gw->w[PROJ_DOWN]) : NULL, gw ? gw->b[PROJ_DOWN] : NULL, dres, hmix, weight_f32(&w->w[PROJ_DOWN]),
                         BT, F, C);
         if (adapted) adapter_proj_backward(t, &av, l, PROJ_DOWN, dhmix, dres, hmix, BT);
         memset(dgate, 0, (size_t)BT * F * sizeof(float));
@@ -868,9 +872,9 @@ void trainer_backward(Trainer* t, float dloss) {
         swiglu_backward(dgate, dup, dhmix, gate, up, (size_t)BT * F);
         float* dln2 = need_dx_mlp ? dln : NULL;
         if (dln2) memset(dln2, 0, (size_t)BT * C * sizeof(float));
-        linear_backward(dln2, gw ? gw->w[PROJ_GATE] : NULL, gw ? gw->b[PROJ_GATE] : NULL, dgate, ln2,
-                        w->w[PROJ_GATE], BT, C, F);
-        linear_backward(dln2, gw ? gw->w[PROJ_UP] : NULL, gw ? gw->b[PROJ_UP] : NULL, dup, ln2, w->w[PROJ_UP], BT, C, F);
+        linear_backward(dln2, gw ? weight_f32(&gw->w[PROJ_GATE]) : NULL, gw ? gw->b[PROJ_GATE] : NULL, dgate, ln2,
+                        weight_f32(&w->w[PROJ_GATE]), BT, C, F);
+        linear_backward(dln2, gw ? weight_f32(&gw->w[PROJ_UP]) : NULL, gw ? gw->b[PROJ_UP] : NULL, dup, ln2, weight_f32(&w->w[PROJ_UP]), BT, C, F);
         if (adapted) {
             adapter_proj_backward(t, &av, l, PROJ_GATE, dln2, dgate, ln2, BT);
             adapter_proj_backward(t, &av, l, PROJ_UP, dln2, dup, ln2, BT);
@@ -891,7 +895,7 @@ void trainer_backward(Trainer* t, float dloss) {
         // attention
         float* datty = av.a[A_DATTY];
         memset(datty, 0, (size_t)BT * qd * sizeof(float));
-        linear_backward(datty, gw ? gw->w[PROJ_O] : NULL, gw ? gw->b[PROJ_O] : NULL, dres, atty, w->w[PROJ_O], BT, qd, C);
+        linear_backward(datty, gw ? weight_f32(&gw->w[PROJ_O]) : NULL, gw ? gw->b[PROJ_O] : NULL, dres, atty, weight_f32(&w->w[PROJ_O]), BT, qd, C);
         if (attn_targeted(t, l)) adapter_proj_backward(t, &av, l, PROJ_O, datty, dres, atty, BT);
         float *dqr = av.a[A_DQR], *dq = av.a[A_DQ], *dkr = av.a[A_DKR], *dk = av.a[A_DK], *dv = av.a[A_DV];
         memset(dqr, 0, (size_t)BT * qd * sizeof(float));
@@ -904,9 +908,9 @@ void trainer_backward(Trainer* t, float dloss) {
         rope_backward(dk, dkr, t->rope_cos, t->rope_sin, pos, BT, t->Hkv, t->D);
         float* dln1 = need_dx_attn ? dln : NULL;
         if (dln1) memset(dln1, 0, (size_t)BT * C * sizeof(float));
-        linear_backward(dln1, gw ? gw->w[PROJ_Q] : NULL, gw ? gw->b[PROJ_Q] : NULL, dq, ln1, w->w[PROJ_Q], BT, C, qd);
-        linear_backward(dln1, gw ? gw->w[PROJ_K] : NULL, gw ? gw->b[PROJ_K] : NULL, dk, ln1, w->w[PROJ_K], BT, C, kvd);
-        linear_backward(dln1, gw ? gw->w[PROJ_V] : NULL, gw ? gw->b[PROJ_V] : NULL, dv, ln1, w->w[PROJ_V], BT, C, kvd);
+        linear_backward(dln1, gw ? weight_f32(&gw->w[PROJ_Q]) : NULL, gw ? gw->b[PROJ_Q] : NULL, dq, ln1, weight_f32(&w->w[PROJ_Q]), BT, C, qd);
+        linear_backward(dln1, gw ? weight_f32(&gw->w[PROJ_K]) : NULL, gw ? gw->b[PROJ_K] : NULL, dk, ln1, weight_f32(&w->w[PROJ_K]), BT, C, kvd);
+        linear_backward(dln1, gw ? weight_f32(&gw->w[PROJ_V]) : NULL, gw ? gw->b[PROJ_V] : NULL, dv, ln1, weight_f32(&w->w[PROJ_V]), BT, C, kvd);
         if (attn_targeted(t, l)) {
             adapter_proj_backward(t, &av, l, PROJ_Q, dln1, dq, ln1, BT);
             adapter_proj_backward(t, &av, l, PROJ_K, dln1, dk, ln1, BT);
@@ -915,7 +919,7 @@ void trainer_backward(Trainer* t, float dloss) {
         if (!need_dx_attn) break;
         rmsnorm_backward(dres, gw ? gw->attn_norm : NULL, dln1, x, w->attn_norm, ln1_rstd, BT, C);
     }
-    if (gm) embedding_backward(gm->embed, dres, av.i[I_TOKENS], BT, C);
+    if (gm) embedding_backward(weight_f32(&gm->embed), dres, av.i[I_TOKENS], BT, C);
     t->stat_total_s += now_seconds() - t0;
 }
 

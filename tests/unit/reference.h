@@ -6,6 +6,28 @@
 
 #include "model.h"
 
+// Element i of W's row-major data as the stored dtype defines it, decoded here without the engine's
+// kernels: F32 as is, F16 by its bit fields, BF16 as the top half of a float32, Q8_0 as scale * q.
+static inline double ref_weight(const Weight* w, size_t i) {
+    const uint16_t* h = w->data;
+    switch (w->type) {
+    case WEIGHT_F32: return ((const float*)w->data)[i];
+    case WEIGHT_BF16: {
+        uint32_t u = (uint32_t)h[i] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    case WEIGHT_F16: {
+        int e = (h[i] >> 10) & 31, mant = h[i] & 1023;
+        double v = e == 0 ? ldexp(mant, -24) : ldexp(1024 + mant, e - 25);
+        return h[i] & 0x8000 ? -v : v;
+    }
+    case WEIGHT_Q8: return (double)w->scale[i / Q8_BLOCK] * ((const int8_t*)w->data)[i];
+    }
+    return NAN;
+}
+
 // logits (n, V) for every position of tokens[0..n).
 static inline void reference_forward(const Model* m, const int* tokens, int n, double* logits) {
     const ModelConfig* c = &m->cfg;
@@ -20,7 +42,7 @@ static inline void reference_forward(const Model* m, const int* tokens, int n, d
     double* u = calloc((size_t)n * F, sizeof(double));
     double* sc = calloc(n, sizeof(double));
     for (int t = 0; t < n; t++)
-        for (int i = 0; i < C; i++) x[t * C + i] = m->embed[(size_t)tokens[t] * C + i];
+        for (int i = 0; i < C; i++) x[t * C + i] = ref_weight(&m->embed, (size_t)tokens[t] * C + i);
 #define RMS(dst, src, wt)                                                              \
     for (int t = 0; t < n; t++) {                                                      \
         double ss = 0;                                                                 \
@@ -32,7 +54,7 @@ static inline void reference_forward(const Model* m, const int* tokens, int n, d
     for (int t = 0; t < n; t++)                                                        \
         for (int o = 0; o < (out); o++) {                                              \
             double s = (B) ? (B)[o] : 0.0;                                             \
-            for (int i = 0; i < (in); i++) s += (double)(W)[(size_t)o * (in) + i] * src[(size_t)t * (in) + i]; \
+            for (int i = 0; i < (in); i++) s += ref_weight(&(W), (size_t)o * (in) + i) * src[(size_t)t * (in) + i]; \
             dst[(size_t)t * (out) + o] = s;                                            \
         }
     for (int l = 0; l < c->n_layers; l++) {

@@ -112,8 +112,8 @@ static void test_gqa_equals_replicated_mha(void** st) {
     model_init_random(&g, &cg, 0.3f, 5);
     model_init_random(&mha, &cm, 0.3f, 6);
     // copy everything, then replicate each K/V head for the query heads of its group
-    memcpy(mha.embed, g.embed, (size_t)cg.vocab_size * cg.dim * sizeof(float));
-    memcpy(mha.lm_head, g.lm_head, (size_t)cg.vocab_size * cg.dim * sizeof(float));
+    memcpy(weight_f32(&mha.embed), weight_f32(&g.embed), (size_t)cg.vocab_size * cg.dim * sizeof(float));
+    memcpy(weight_f32(&mha.lm_head), weight_f32(&g.lm_head), (size_t)cg.vocab_size * cg.dim * sizeof(float));
     memcpy(mha.final_norm, g.final_norm, cg.dim * sizeof(float));
     int D = cg.head_dim, C = cg.dim;
     for (int l = 0; l < 2; l++) {
@@ -123,9 +123,9 @@ static void test_gqa_equals_replicated_mha(void** st) {
         for (int p = 0; p < PROJ_COUNT; p++) {
             if (p == PROJ_K || p == PROJ_V) {
                 for (int h = 0; h < 4; h++)
-                    memcpy(d->w[p] + (size_t)h * D * C, s->w[p] + (size_t)(h / 2) * D * C, (size_t)D * C * sizeof(float));
+                    memcpy(weight_f32(&d->w[p]) + (size_t)h * D * C, weight_f32(&s->w[p]) + (size_t)(h / 2) * D * C, (size_t)D * C * sizeof(float));
             } else {
-                memcpy(d->w[p], s->w[p], (size_t)g.proj_in[p] * g.proj_out[p] * sizeof(float));
+                memcpy(weight_f32(&d->w[p]), weight_f32(&s->w[p]), (size_t)g.proj_in[p] * g.proj_out[p] * sizeof(float));
             }
         }
     }
@@ -208,9 +208,9 @@ static void test_tied_equals_untied_with_copied_head(void** st) {
     Model t, u;
     model_init_random(&t, &ct, 0.3f, 9);
     model_init_random(&u, &cu, 0.3f, 9);  // same seed: identical draws up to the lm_head
-    assert_ptr_equal(t.lm_head, t.embed);
-    assert_ptr_not_equal(u.lm_head, u.embed);
-    memcpy(u.lm_head, u.embed, (size_t)cu.vocab_size * cu.dim * sizeof(float));
+    assert_ptr_equal(t.lm_head.data, t.embed.data);
+    assert_ptr_not_equal(u.lm_head.data, u.embed.data);
+    memcpy(weight_f32(&u.lm_head), weight_f32(&u.embed), (size_t)cu.vocab_size * cu.dim * sizeof(float));
     float* a = run_all(&t, TOKS, 8);
     float* b = run_all(&u, TOKS, 8);
     assert_close_f(a, b, 8 * ct.vocab_size, 0, "tied vs untied with lm_head = embed");

@@ -134,7 +134,7 @@ static void test_identity_and_off_equal_base(void** st) {
 }
 
 static void merge_into(Model* m, const LoraProj* lp, int l, Proj p, int k, float factor) {
-    float* W = m->layers[l].w[p];
+    float* W = weight_f32(&m->layers[l].w[p]);
     for (int o = 0; o < lp->out; o++)
         for (int i = 0; i < lp->in; i++) {
             double s = 0;

@@ -91,7 +91,7 @@ static void r_lora(Ref* R, double* y, const double* v, int N, int l, int k, int 
 
 static void r_proj(Ref* R, double* y, const double* v, int N, int l, int p, const double* route_w, int stride) {
     const LayerWeights* lw = &R->m->layers[l];
-    r_linear(y, v, RW(lw->w[p]), lw->b[p] ? RW(lw->b[p]) : NULL, N, R->m->proj_in[p], R->m->proj_out[p]);
+    r_linear(y, v, RW(weight_f32(&lw->w[p])), lw->b[p] ? RW(lw->b[p]) : NULL, N, R->m->proj_in[p], R->m->proj_out[p]);
     const Adapter* a = R->a;
     if (!a || !a->layers[l].active || !a->layers[l].proj[p].A) return;
     if (a->type == ADAPTER_SLIM && !proj_is_mlp(p)) return;
@@ -116,7 +116,7 @@ static double ref_loss(Ref* R) {
     double bal_total = 0;
     int n_bal = 0;
     for (int n = 0; n < N; n++)
-        for (int i = 0; i < C; i++) x[n * C + i] = RW(R->m->embed)[R->tokens[n] * C + i];
+        for (int i = 0; i < C; i++) x[n * C + i] = RW(weight_f32(&R->m->embed))[R->tokens[n] * C + i];
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights* lw = &R->m->layers[l];
         r_rmsnorm(h, x, RW(lw->attn_norm), N, C, c->norm_eps);
@@ -226,7 +226,7 @@ static double ref_loss(Ref* R) {
     }
     R->recorded = 1;
     r_rmsnorm(h, x, RW(R->m->final_norm), N, C, c->norm_eps);
-    r_linear(logits, h, RW(R->m->lm_head), NULL, N, C, V);
+    r_linear(logits, h, RW(weight_f32(&R->m->lm_head)), NULL, N, C, V);
     double ce = 0;
     int cnt = 0;
     for (int n = 0; n < N; n++) {

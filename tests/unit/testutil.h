@@ -14,6 +14,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "weight.h"
+
+// Element i of W (row-major) as float32, through the engine's row widening.
+static inline float weight_at(const Weight* w, size_t i) {
+    float* row = malloc(w->cols * sizeof(float));
+    weight_row(row, w, (int)(i / w->cols));
+    float v = row[i % w->cols];
+    free(row);
+    return v;
+}
+
 // Fails with a label and the observed maximum difference when |a - b| > tol anywhere.
 static inline void assert_close_f(const float* a, const float* b, size_t n, double tol, const char* label) {
     double worst = 0;
