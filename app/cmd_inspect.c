@@ -7,7 +7,7 @@
 #include "settings.h"
 #include "tokenizer.h"
 
-static const char* OPTS = "model adapter";
+static const char* OPTS = "model adapter weights";
 
 int cmd_inspect(int argc, char** argv) {
     Settings st;
@@ -27,7 +27,7 @@ int cmd_inspect(int argc, char** argv) {
         return 2;
     }
     Model m;
-    if (model_load(&m, st.model_dir, &err)) {
+    if (model_load_as(&m, st.model_dir, (WeightsMode)st.weights, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -41,9 +41,24 @@ int cmd_inspect(int argc, char** argv) {
            c->rope_scaling == ROPE_LLAMA3 ? ", llama3 scaling" : c->rope_scaling == ROPE_LINEAR ? ", linear scaling" : "");
     printf("biases           q/k/v %s, o %s, mlp %s\n", c->attn_bias ? "yes" : "no", c->o_bias ? "yes" : "no", c->mlp_bias ? "yes" : "no");
     printf("parameters       %zu (%.2f M)\n", params, params / 1e6);
-    printf("file dtype       %s in %d file%s (converted to F32 at load)\n", dtype_name(m.file_dtype), m.n_shards,
-           m.n_shards == 1 ? "" : "s");
-    printf("memory           %.1f MB of weights in F32; KV cache %.1f KB per position\n", m.n_params * 4.0 / 1e6,
+    printf("file dtype       %s in %d file%s; --weights %s\n", dtype_name(m.file_dtype), m.n_shards,
+           m.n_shards == 1 ? "" : "s", WEIGHTS_MODE_NAMES[m.mode]);
+    // Each matrix family: the dtype it is computed in and the kernels chosen for decode (1 row of x)
+    // and prefill (64 rows). Blocks share their dtype; a block that differs is named.
+    printf("computed as      %-10s %-6s %-42s %s\n", "tensor", "dtype", "decode kernel", "prefill kernel");
+    size_t bytes = weight_bytes(&m.embed) + (c->tie_embeddings && m.lm_head.data == m.embed.data ? 0 : weight_bytes(&m.lm_head));
+    for (int p = -1; p <= PROJ_COUNT; p++) {
+        const Weight* w = p < 0 ? &m.embed : p == PROJ_COUNT ? &m.lm_head : &m.layers[0].w[p];
+        const char* name = p < 0 ? "embed" : p == PROJ_COUNT ? "lm_head" : PROJ_NAMES[p];
+        printf("                 %-10s %-6s %-42s %s\n", name, weight_type_name(w->type),
+               p < 0 ? "row lookup" : matmul_kernel_name(w, 1), p < 0 ? "row lookup" : matmul_kernel_name(w, 64));
+        for (int l = 1; p >= 0 && p < PROJ_COUNT && l < c->n_layers; l++)
+            if (m.layers[l].w[p].type != w->type)
+                printf("                 %-10s %-6s (block %d)\n", name, weight_type_name(m.layers[l].w[p].type), l);
+    }
+    for (int l = 0; l < c->n_layers; l++)
+        for (int p = 0; p < PROJ_COUNT; p++) bytes += weight_bytes(&m.layers[l].w[p]);
+    printf("memory           %.1f MB of matrices as computed; KV cache %.1f KB per position (F32)\n", bytes / 1e6,
            2.0 * c->n_layers * c->n_kv_heads * c->head_dim * 4 / 1e3);
     char path[4200];
     if (file_exists(path_join(path, sizeof path, st.model_dir, "tokenizer.json"))) {

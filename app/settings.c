@@ -1,6 +1,8 @@
 // settings.c: command-line options shared by the subcommands, with clear one-line errors.
 #include "settings.h"
 
+#include "model.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +39,7 @@ static const OptionInfo OPTIONS[] = {
     {"metric", "ppl|exact", "evaluation metric"},
     {"ratios", "0,0.1,...", "masking ratios to sweep"},
     {"seeds", "K", "mask seeds per ratio"},
+    {"weights", "native|f32|q8", "matrices as stored (default), widened to float32, or quantised to Q8_0"},
     {"ctx", "N", "context length (KV cache positions; default: the model's maximum)"},
     {"lens", NULL, "also record the logit lens"},
     {"help", NULL, "show this help"},
@@ -162,6 +165,11 @@ int settings_parse(Settings* s, int argc, char** argv, const char* allowed, Err*
         } else if (!strcmp(name, "threads")) {
             if (parse_long(v, 1, 1024, &ll, c, "threads", err)) return -1;
             s->threads = (int)ll;
+        } else if (!strcmp(name, "weights")) {
+            int k = 0;
+            while (k < 3 && strcmp(v, WEIGHTS_MODE_NAMES[k])) k++;
+            if (k == 3) return err_set(err, "%s: --weights expects native, f32 or q8, got '%s'", c, v);
+            s->weights = k;
         } else if (!strcmp(name, "ctx")) {
             if (parse_long(v, 1, 1 << 24, &ll, c, "ctx", err)) return -1;
             s->max_seq = (int)ll;

@@ -33,6 +33,7 @@ typedef struct {
     float ratios[64];          // --ratios 0,0.1,...
     int n_ratios;
     int seeds;                 // --seeds K
+    int weights;               // --weights: a WeightsMode (native by default)
     int max_seq;               // --ctx (KV cache positions; 0 = model maximum)
     int lens;                  // --lens
     int help;

@@ -105,17 +105,14 @@ void cpu_softmax(float* x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-void cpu_attention_head(float* oh, const float* qh, const float* k_cache, const float* v_cache, int n_ctx, int kv_dim,
-                        int kvh, int D, float* att) {
+void cpu_attention_head(float* oh, const float* qh, const float* kh, const float* vh, int n_ctx, size_t stride, int D,
+                        float* att) {
     float scale = 1.0f / sqrtf((float)D);
-    for (int t = 0; t < n_ctx; t++) {
-        const float* kt = k_cache + (size_t)t * kv_dim + (size_t)kvh * D;
-        att[t] = dot_f32(qh, kt, D) * scale;
-    }
+    for (int t = 0; t < n_ctx; t++) att[t] = dot_f32(qh, kh + (size_t)t * stride, D) * scale;
     cpu_softmax(att, n_ctx);
     memset(oh, 0, D * sizeof(float));
     for (int t = 0; t < n_ctx; t++) {
-        const float* vt = v_cache + (size_t)t * kv_dim + (size_t)kvh * D;
+        const float* vt = vh + (size_t)t * stride;
         float a = att[t];
         for (int i = 0; i < D; i++) oh[i] += a * vt[i];
     }
@@ -125,5 +122,6 @@ void cpu_attention(float* out, const float* q, const float* k_cache, const float
                    int D, float* att) {
     int group = Hq / Hkv;  // GQA: query head h reads key/value head h / (Hq / Hkv)
     for (int h = 0; h < Hq; h++)
-        cpu_attention_head(out + (size_t)h * D, q + (size_t)h * D, k_cache, v_cache, n_ctx, Hkv * D, h / group, D, att);
+        cpu_attention_head(out + (size_t)h * D, q + (size_t)h * D, k_cache + (size_t)(h / group) * D,
+                           v_cache + (size_t)(h / group) * D, n_ctx, (size_t)Hkv * D, D, att);
 }

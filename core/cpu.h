@@ -30,9 +30,10 @@ void cpu_rope(float* x, int n_heads, int D, int pos, const float* inv_freq);
 void cpu_silu_mul(float* out, const float* gate, const float* up, size_t n);
 // In-place softmax of x (n).
 void cpu_softmax(float* x, int n);
-// One head of attention: query qh (D) over cached rows 0..n_ctx-1 of key/value head kvh.
-void cpu_attention_head(float* oh, const float* qh, const float* k_cache, const float* v_cache, int n_ctx, int kv_dim,
-                        int kvh, int D, float* att);
+// One head of attention: query qh (D) over n_ctx cached key/value rows of one head, row t at
+// kh + t * stride (and vh + t * stride).
+void cpu_attention_head(float* oh, const float* qh, const float* kh, const float* vh, int n_ctx, size_t stride, int D,
+                        float* att);
 // Causal attention of one query position over cached keys 0..n_ctx-1 for every head.
 // q (Hq*D), caches (n_ctx rows of Hkv*D), out (Hq*D); att: scratch of n_ctx floats.
 void cpu_attention(float* out, const float* q, const float* k_cache, const float* v_cache, int n_ctx, int Hq, int Hkv,

@@ -23,6 +23,31 @@ int forward_get_threads(void) { return g_threads ? g_threads : omp_get_max_threa
 
 static int max_int(int a, int b) { return a > b ? a : b; }
 
+// Makes room for n positions in the KV cache (doubling, up to max_seq), keeping what it holds.
+static int kv_reserve(RunState* s, int n, Err* err) {
+    if (n <= s->kv_cap) return 0;
+    int cap = s->kv_cap ? s->kv_cap : 64;
+    while (cap < n) cap *= 2;
+    if (cap > s->max_seq) cap = s->max_seq;
+    int D = s->head_dim, H = s->kv_dim / D;
+    size_t bytes = (size_t)H * cap * D * sizeof(float);
+    for (int l = 0; l < s->n_layers; l++) {
+        float** caches[2] = {&s->key_cache[l], &s->value_cache[l]};
+        for (int i = 0; i < 2; i++) {
+            float* grown = malloc(bytes);
+            if (!grown)
+                return err_set(err, "cannot allocate a KV cache of %zu MB for %d positions",
+                               2 * bytes * s->n_layers >> 20, cap);
+            for (int h = 0; h < H && s->kv_cap; h++)  // head h's rows move to their new place
+                memcpy(grown + (size_t)h * cap * D, *caches[i] + (size_t)h * s->kv_cap * D, (size_t)s->kv_cap * D * sizeof(float));
+            free(*caches[i]);
+            *caches[i] = grown;
+        }
+    }
+    s->kv_cap = cap;
+    return 0;
+}
+
 int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, int max_batch, Err* err) {
     memset(s, 0, sizeof *s);
     openblas_set_num_threads(1);  // parallelism comes from OpenMP (cpu_matmul splits the rows)
@@ -33,13 +58,14 @@ int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, in
     s->max_batch = max_batch;
     size_t B = max_batch, C = c->dim, F = c->hidden_dim, V = c->vocab_size;
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-    size_t L = c->n_layers;
-    size_t cache = L * max_seq * kvd;
-    s->key_cache = calloc(cache, sizeof(float));
-    s->value_cache = calloc(cache, sizeof(float));
-    if (!s->key_cache || !s->value_cache) {
+    s->n_layers = c->n_layers;
+    s->kv_dim = (int)kvd;
+    s->head_dim = c->head_dim;
+    s->key_cache = xcalloc(c->n_layers, sizeof(float*));
+    s->value_cache = xcalloc(c->n_layers, sizeof(float*));
+    if (kv_reserve(s, max_seq < 64 ? max_seq : 64, err)) {
         runstate_free(s);
-        return err_set(err, "cannot allocate a KV cache of %zu MB for %d positions", 2 * cache * 4 >> 20, max_seq);
+        return -1;
     }
     // Scratch slots for every thread any caller's parallel loops may use: the thread count is a
     // per-thread OpenMP setting, so a forward() from another thread may differ from this one's.
@@ -72,6 +98,10 @@ int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, in
 }
 
 void runstate_free(RunState* s) {
+    for (int l = 0; l < s->n_layers && s->key_cache; l++) {
+        free(s->key_cache[l]);
+        free(s->value_cache[l]);
+    }
     free(s->key_cache); free(s->value_cache); free(s->x); free(s->xb); free(s->xb2); free(s->q); free(s->k);
     free(s->v); free(s->att); free(s->hb); free(s->hb2); free(s->hmix); free(s->route_buf); free(s->scratch);
     free(s->iscratch); free(s->lens_buf); free(s->rope_inv_freq);
@@ -202,8 +232,9 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
 
     for (int l = 0; l < L; l++) {
         const LayerWeights* w = &m->layers[l];
-        float* kc = s->key_cache + (size_t)l * s->max_seq * kvd;
-        float* vc = s->value_cache + (size_t)l * s->max_seq * kvd;
+        float* kc = s->key_cache[l];
+        float* vc = s->value_cache[l];
+        size_t cap = s->kv_cap;
         int adapted = use_adapter && a->layers[l].active;
         float* wts = NULL;
         if (tr) {  // defaults for blocks without a router at this position
@@ -233,8 +264,11 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
             cpu_rope(s->q + (size_t)t * qd, Hq, D, pos + t, s->rope_inv_freq);
             cpu_rope(s->k + (size_t)t * kvd, Hkv, D, pos + t, s->rope_inv_freq);
         }
-        memcpy(kc + (size_t)pos * kvd, s->k, (size_t)n * kvd * sizeof(float));
-        memcpy(vc + (size_t)pos * kvd, s->v, (size_t)n * kvd * sizeof(float));
+        for (int t = 0; t < n; t++)
+            for (int h = 0; h < Hkv; h++) {
+                memcpy(kc + ((size_t)h * cap + pos + t) * D, s->k + (size_t)t * kvd + (size_t)h * D, D * sizeof(float));
+                memcpy(vc + ((size_t)h * cap + pos + t) * D, s->v + (size_t)t * kvd + (size_t)h * D, D * sizeof(float));
+            }
         // threads only pay off when there is real work: (tokens x heads x context x head size)
         long att_work = (long)n * Hq * (pos + n) * D;
 #pragma omp parallel for collapse(2) schedule(dynamic, 1) if (att_work > 200000)
@@ -242,8 +276,9 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
             for (int h = 0; h < Hq; h++) {
                 float* att = s->att + (size_t)omp_get_thread_num() * s->max_seq;
                 // causal: position pos+t sees cache rows 0..pos+t
-                cpu_attention_head(s->xb2 + (size_t)t * qd + (size_t)h * D, s->q + (size_t)t * qd + (size_t)h * D, kc,
-                                   vc, pos + t + 1, kvd, h / (Hq / Hkv), D, att);
+                size_t kvh = h / (Hq / Hkv);  // GQA: the key/value head of query head h
+                cpu_attention_head(s->xb2 + (size_t)t * qd + (size_t)h * D, s->q + (size_t)t * qd + (size_t)h * D,
+                                   kc + kvh * cap * D, vc + kvh * cap * D, pos + t + 1, D, D, att);
             }
         memcpy(s->q, s->xb2, (size_t)n * qd * sizeof(float));  // o_proj input, kept for its adapter
         matmul(s->xb2, s->q, &w->w[PROJ_O], w->b[PROJ_O], n);
@@ -290,6 +325,7 @@ int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, c
             return err_set(err, "token id %d at index %d is outside the vocabulary (0..%d)", tokens[t], t, c->vocab_size - 1);
     if (run && !(run->mask_ratio >= 0.0f && run->mask_ratio < 1.0f))
         return err_set(err, "mask ratio p = %g is outside [0, 1)", run->mask_ratio);
+    if (kv_reserve(s, pos + n, err)) return -1;
     if (tr) {
         trace_reserve(tr, pos + n);
         if (tr->n < pos + n) tr->n = pos + n;

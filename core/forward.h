@@ -8,9 +8,13 @@
 #include "trace.h"
 
 typedef struct {
-    int max_seq, max_batch;
-    float* key_cache;          // (L, max_seq, Hkv*D)
-    float* value_cache;        // (L, max_seq, Hkv*D)
+    int max_seq, max_batch;    // context limit; tokens per chunk
+    // KV cache, grown as positions are used (never more than max_seq): per block (Hkv, kv_cap, D),
+    // so that one head's keys are read front to back.
+    float** key_cache;         // (L) -> (Hkv, kv_cap, D)
+    float** value_cache;       // (L) -> (Hkv, kv_cap, D)
+    int kv_cap;                // positions allocated
+    int n_layers, kv_dim, head_dim;
     float* x;                  // (B, C) residual stream
     float* xb;                 // (B, C) normed input
     float* xb2;                // (B, max(C, Hq*D)) attention output / projection output
