@@ -8,7 +8,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-sign-
            $(OPT) $(ARCH) -g -fopenmp -I. -Icore
 PKGS    := ncursesw readline openblas libcjson libpcre2-8 libutf8proc
 DEB_PKGS := pkg-config libncurses-dev libreadline-dev libopenblas-dev libcjson-dev libpcre2-dev \
-            libcmocka-dev libutf8proc-dev tmux
+            libcmocka-dev libutf8proc-dev tmux time
 
 BUILD   := build
 DEPS_OK := $(BUILD)/.deps-ok
