@@ -1,131 +1,206 @@
-// cmd_bench.c: `slimscope bench`: speed figures measured side by side in one run (the machines are
-// shared and noisy, so variants are interleaved and the best of several rounds is kept).
+// cmd_bench.c: `slimscope bench`: one table measured in one run. The machine's limits first
+// (bandwidth, GEMM peaks), then decode against its roofline and prefill against the GEMM peak for
+// the demo and the 110M / 1B / 8B shapes, SLIM and masking and the trace as ratios to the base
+// model, decode at growing context, then training throughput and the TUI's refresh time.
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter.h"
+#include "bench.h"
 #include "commands.h"
 #include "forward.h"
-#include "sampler.h"
 #include "session.h"
 #include "train.h"
 #include "views/tui.h"
 
-// Decodes n_new tokens after a prompt; returns decode tokens/s.
-static double decode_speed(const Model* m, const Adapter* a, SlimRun* run, RunState* s, int n_new) {
-    int V = m->cfg.vocab_size, prompt[16];
-    for (int i = 0; i < 16; i++) prompt[i] = (i * 131 + 7) % V;
-    float* logits = xmalloc(V * sizeof(float));
+typedef struct {
+    double bandwidth;  // GB/s
+    double sgemm;      // GFLOP/s
+} Limits;
+
+static int load(Model* m, const char* dir, WeightsMode mode) {
     Err err;
-    if (forward(m, a, run, s, prompt, 16, 0, logits, 0, NULL, &err)) {
+    if (model_load_as(m, dir, mode, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
-        exit(1);
+        return -1;
     }
-    double t0 = now_seconds();
-    for (int i = 0; i < n_new; i++) {
-        int next = argmax(logits, V);
-        forward(m, a, run, s, &next, 1, 16 + i, logits, 0, NULL, &err);
-    }
-    double dt = now_seconds() - t0;
-    free(logits);
-    return n_new / dt;
+    return 0;
 }
 
-static void bench_decode(int threads) {
-    ModelConfig c = {0};
-    c.arch = ARCH_LLAMA;
-    c.dim = 512;
-    c.hidden_dim = 1536;
-    c.n_layers = 8;
-    c.n_heads = c.n_kv_heads = 8;
-    c.head_dim = 64;
-    c.vocab_size = 8192;
-    c.max_seq_len = 256;
-    c.norm_eps = 1e-5f;
-    c.rope_theta = 10000;
+static int cached(char* dir, size_t n, const char* name, ModelConfig c, DType dt) {
+    Err err;
+    if (bench_checkpoint(dir, n, name, &c, dt, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+// One decode row: load, decode at context 16, roofline from the bytes streamed per token.
+static void decode_row(const char* label, const char* dir, WeightsMode mode, const Limits* lim) {
+    bench_rss_reset();
     Model m;
-    model_init_random(&m, &c, 0.02f, 1);
+    if (load(&m, dir, mode)) return;
+    RunState s;
+    Err err;
+    if (runstate_init(&s, &m, NULL, 256, 64, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        model_free(&m);
+        return;
+    }
+    int n = m.cfg.dim >= 4096 ? 8 : m.cfg.dim >= 2048 ? 16 : 32;
+    double sec = bench_decode_seconds(&m, NULL, NULL, &s, NULL, 16, n);
+    double mb = bench_bytes_per_token(&m) / 1e6, roof = lim->bandwidth * 1e3 / mb;
+    printf("  %-14s %-5s %9.1f %11.1f %11.1f %8.0f%% %9.0f\n", label, weight_type_name(m.layers[0].w[PROJ_Q].type), mb, roof,
+           1 / sec, 100 / sec / roof, bench_rss_peak_mb());
+    runstate_free(&s);
+    model_free(&m);
+}
+
+static void prefill_row(const char* label, const char* dir, WeightsMode mode, const Limits* lim) {
+    Model m;
+    if (load(&m, dir, mode)) return;
+    RunState s;
+    Err err;
+    if (runstate_init(&s, &m, NULL, 512, 64, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        model_free(&m);
+        return;
+    }
+    double flops, sec = bench_prefill_seconds(&m, &s, 512, m.cfg.dim >= 2048 ? 1 : 3, &flops);
+    printf("  %-14s %-5s %10.1f %10.1f %9.0f%%\n", label, weight_type_name(m.layers[0].w[PROJ_Q].type), 512 / sec,
+           flops / sec / 1e9, 100 * flops / sec / 1e9 / lim->sgemm);
+    runstate_free(&s);
+    model_free(&m);
+}
+
+// SLIM (E = 10, 2 identity, r 16, top 2, gate/up/down; clusters wide enough that LoRA experts win)
+// on the 110M BF16 shape: masking ratios and the trace, interleaved per round, as ratios to base.
+static void slim_rows(const char* dir) {
+    Model m;
+    if (load(&m, dir, WEIGHTS_NATIVE)) return;
     AdapterSpec sp;
-    adapter_spec_default(&sp);  // E = 10 (2 identity + 8 LoRA), r = 16, top 2, gate/up/down
+    adapter_spec_default(&sp);
     Adapter a;
     adapter_alloc(&a, &m, &sp);
-    Rng r;
-    rng_seed(&r, 2);
-    for (size_t i = 0; i < a.n_params; i++) a.storage[i] = 0.02f * rng_normal(&r);
+    adapter_init_random(&a, 0.02f, 2);
     for (int l = 0; l < a.n_layers; l++)
         for (int i = 0; i < a.n_clusters * a.dim; i++) a.layers[l].sigma[i] = 100.0f;  // d < 0: LoRA experts win
-    SlimRun slim0, slim5;
-    slim_run_init(&slim0, &a, c.n_layers);
-    slim_run_init(&slim5, &a, c.n_layers);
-    slim5.mask_ratio = 0.5f;
+    enum { NV = 6 };
+    const char* names[NV] = {"base", "SLIM p = 0", "SLIM p = 0.3", "SLIM p = 0.6", "SLIM p = 0.9", "SLIM p = 0 + trace"};
+    float ps[NV] = {0, 0, 0.3f, 0.6f, 0.9f, 0};
+    SlimRun runs[NV];
     Err err;
-    slim_run_prepare(&slim0, &a, &err);
-    slim_run_prepare(&slim5, &a, &err);
+    for (int v = 0; v < NV; v++) {
+        slim_run_init(&runs[v], &a, m.cfg.n_layers);
+        runs[v].mask_ratio = ps[v];
+        slim_run_prepare(&runs[v], &a, &err);
+    }
+    Trace tr;
+    trace_init(&tr, m.cfg.n_layers, a.n_experts, a.n_id, 64);
     RunState s;
     if (runstate_init(&s, &m, &a, 256, 64, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
-        exit(1);
+        return;
     }
-    const char* names[3] = {"base", "SLIM p=0", "SLIM p=0.5"};
-    double best[3] = {0, 0, 0};
-    for (int round = 0; round < 5; round++)
-        for (int v = 0; v < 3; v++) {
-            double tps = decode_speed(&m, v ? &a : NULL, v == 0 ? NULL : v == 1 ? &slim0 : &slim5, &s, 64);
-            if (tps > best[v]) best[v] = tps;
-        }
-    printf("\ndecode: %.1fM-parameter Llama (C %d, F %d, %d blocks, V %d), SLIM E = 10 (2 identity), r 16, top 2,\n"
-           "gate/up/down; %d threads; best of 5 interleaved rounds of 64 tokens\n",
-           config_param_count(&c) / 1e6, c.dim, c.hidden_dim, c.n_layers, c.vocab_size, threads);
-    printf("  %-12s %12s %14s %10s\n", "variant", "tokens/s", "ms/token", "vs base");
-    for (int v = 0; v < 3; v++)
-        printf("  %-12s %12.1f %14.3f %9.3fx\n", names[v], best[v], 1000.0 / best[v], best[0] / best[v]);
-    printf("  SLIM overhead per token: %+.1f%% (target <= 15%%); p = 0.5 vs p = 0: %.3fx the time\n",
-           100.0 * (best[0] / best[1] - 1), best[1] / best[2]);
-    // the masked merge alone: one block's three adapted projections, two kept LoRA experts
-    float w[10] = {0}, *v = xmalloc(c.hidden_dim * sizeof(float)), *y = xmalloc(c.hidden_dim * sizeof(float));
-    w[3] = 0.6f;
-    w[7] = 0.4f;
-    for (int i = 0; i < c.hidden_dim; i++) v[i] = rng_normal(&r);
-    float* scratch = xmalloc(slim_scratch_floats(a.r, c.hidden_dim) * sizeof(float));
-    int* iscratch = xmalloc(2 * c.hidden_dim * sizeof(int));
-    float ps[4] = {0, 0.3f, 0.5f, 0.9f};
-    double us[4] = {1e30, 1e30, 1e30, 1e30};
-    for (int round = 0; round < 5; round++)
-        for (int k = 0; k < 4; k++) {
-            SlimRun run;
-            slim_run_init(&run, &a, c.n_layers);
-            run.mask_ratio = ps[k];
-            slim_run_prepare(&run, &a, &err);
-            double t0 = now_seconds();
-            for (int it = 0; it < 2000; it++)
-                for (int p = PROJ_GATE; p <= PROJ_DOWN; p++) slim_apply_proj(y, v, &a, &run, 0, (Proj)p, w, 0, scratch, iscratch);
-            double t = (now_seconds() - t0) / 2000 * 1e6;
-            if (t < us[k]) us[k] = t;
-            slim_run_free(&run);
-        }
-    printf("  masked merge alone (one block, gate/up/down, 2 kept experts, 1 thread), best of 5:\n");
-    for (int k = 0; k < 4; k++) printf("    p = %.1f  %7.2f us  %5.3fx the time of p = 0\n", ps[k], us[k], us[k] / us[0]);
-    free(v);
-    free(y);
-    free(scratch);
-    free(iscratch);
+    enum { ROUNDS = 5 };
+    double t[NV][ROUNDS];
+    for (int r = 0; r < ROUNDS; r++)
+        for (int v = 0; v < NV; v++)
+            t[v][r] = bench_decode_seconds(&m, v ? &a : NULL, v ? &runs[v] : NULL, &s, v == NV - 1 ? &tr : NULL, 16, 16);
+    double med[NV];
+    for (int v = 0; v < NV; v++) med[v] = bench_median(t[v], ROUNDS);
+    for (int v = 0; v < NV; v++)
+        printf("  %-20s %10.1f %10.2f %10.3fx\n", names[v], 1 / med[v], 1e3 * med[v], med[v] / med[0]);
+    printf("  SLIM over base %+.1f%% (target <= 10%%); p = 0.6 vs p = 0: %.3fx the time (target <= 1); trace %+.1f%% (target <= 3%%)\n",
+           100 * (med[1] / med[0] - 1), med[3] / med[1], 100 * (med[5] / med[1] - 1));
     runstate_free(&s);
-    slim_run_free(&slim0);
-    slim_run_free(&slim5);
+    trace_free(&tr);
+    for (int v = 0; v < NV; v++) slim_run_free(&runs[v]);
     adapter_free(&a);
     model_free(&m);
 }
 
+static void context_rows(const char* dir) {
+    Model m;
+    if (load(&m, dir, WEIGHTS_NATIVE)) return;
+    RunState s;
+    Err err;
+    if (runstate_init(&s, &m, NULL, 2100, 64, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return;
+    }
+    int ctx[3] = {64, 512, 2048};
+    double sec[3];
+    for (int k = 0; k < 3; k++) sec[k] = bench_decode_seconds(&m, NULL, NULL, &s, NULL, ctx[k], 16);
+    for (int k = 0; k < 3; k++) printf("  context %-6d %10.1f tokens/s %8.3fx the time at 64\n", ctx[k], 1 / sec[k], sec[k] / sec[0]);
+    runstate_free(&s);
+    model_free(&m);
+}
+
+static void engine_tables(int quick) {
+    cpu_features_detect();
+    Limits lim;
+    lim.bandwidth = bench_read_bandwidth_gbs();
+    lim.sgemm = bench_gemm_gflops(WEIGHT_F32);
+    double bf16 = bench_gemm_gflops(WEIGHT_BF16);
+    printf("engine: %d threads; CPU: %s%s%s\n", forward_get_threads(), g_cpu.avx512bf16 ? "avx512-bf16 " : "",
+           g_cpu.avx512f ? "avx512f " : "", g_cpu.avx2 ? "avx2" : "");
+    printf("\nlimits (medians after warm-up)\n");
+    printf("  streaming read bandwidth (1 GiB)       %8.1f GB/s\n", lim.bandwidth);
+    printf("  sgemm peak (512 x 2048 x 2048)         %8.1f GFLOP/s\n", lim.sgemm);
+    printf("  BF16 GEMM, widened tiles + sgemm       %8.1f GFLOP/s  (%.2fx sgemm)\n", bf16, bf16 / lim.sgemm);
+
+    char d110f[4096], d110b[4096], d1b[4096], d8b[4096];
+    int have110 = cached(d110f, sizeof d110f, "110m-f32", bench_shape_110m(), DT_F32) == 0 &&
+                  cached(d110b, sizeof d110b, "110m-bf16", bench_shape_110m(), DT_BF16) == 0;
+    int have1b = !quick && cached(d1b, sizeof d1b, "1b-bf16", bench_shape_1b(), DT_BF16) == 0;
+    int have8b = !quick && cached(d8b, sizeof d8b, "8b-bf16", bench_shape_8b(), DT_BF16) == 0;
+
+    printf("\ndecode at context 16 (median of 8-32 tokens after 3 warm-up); roofline = bandwidth / bytes per token\n");
+    printf("  %-14s %-5s %9s %11s %11s %9s %9s\n", "model", "dtype", "MB/token", "roofline/s", "tokens/s", "achieved", "RSS MB");
+    if (file_exists("models/demo/base/config.json")) decode_row("demo 5.4M", "models/demo/base", WEIGHTS_NATIVE, &lim);
+    if (have110) {
+        decode_row("110M", d110f, WEIGHTS_NATIVE, &lim);
+        decode_row("110M", d110b, WEIGHTS_NATIVE, &lim);
+    }
+    if (have1b) {
+        decode_row("1B", d1b, WEIGHTS_NATIVE, &lim);
+        decode_row("1B", d1b, WEIGHTS_Q8, &lim);
+    }
+    if (have8b) decode_row("8B", d8b, WEIGHTS_NATIVE, &lim);
+
+    printf("\nprefill of a 512-token prompt (median after warm-up); FLOPs: 2 per weight per token + attention\n");
+    printf("  %-14s %-5s %10s %10s %10s\n", "model", "dtype", "tokens/s", "GFLOP/s", "of sgemm");
+    if (have110) {
+        prefill_row("110M", d110f, WEIGHTS_NATIVE, &lim);
+        prefill_row("110M", d110b, WEIGHTS_NATIVE, &lim);
+    }
+    if (have1b) prefill_row("1B", d1b, WEIGHTS_NATIVE, &lim);
+
+    if (have110) {
+        printf("\nSLIM on the 110M BF16 shape: E = 10 (2 identity), r 16, top 2, gate/up/down; medians of 5 interleaved rounds\n");
+        printf("  %-20s %10s %10s %11s\n", "variant", "tokens/s", "ms/token", "time/base");
+        slim_rows(d110b);
+        printf("\ndecode at growing context (110M BF16)\n");
+        context_rows(d110b);
+    }
+}
+
 int cmd_bench(int argc, char** argv) {
-    int threads = 0;
+    int threads = 0, quick = 0;
     const char* only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--help")) {
-            printf("usage: slimscope bench [--threads N] [--only decode|train|tui]\n"
-                   "Prints speed tables: decode with and without SLIM and masking, training throughput,\n"
-                   "and the TUI's masking-panel refresh time.\n");
+            printf("usage: slimscope bench [--threads N] [--only engine|train|tui] [--quick]\n"
+                   "Prints speed tables: the machine's bandwidth and GEMM peaks, decode against the roofline and\n"
+                   "prefill against the GEMM peak (demo, 110M F32/BF16, 1B BF16/Q8_0, 8B BF16), SLIM, masking and\n"
+                   "the trace as ratios to base, decode at context 64/512/2048, training throughput, and the TUI's\n"
+                   "masking-panel refresh. The random 110M/1B/8B checkpoints (0.8 + 2.5 + 16 GB) are written once into\n"
+                   "$SLIMSCOPE_BENCH_CACHE (default ~/.cache/slimscope/bench). --quick skips the 1B and 8B shapes.\n");
             return 0;
         } else {
             fprintf(stderr, "bench: unknown option '%s'\n", argv[i]);
@@ -133,7 +208,7 @@ int cmd_bench(int argc, char** argv) {
         }
     }
     if (threads) forward_set_threads(threads);
-    if (!only || !strcmp(only, "decode")) bench_decode(forward_get_threads());
+    if (!only || !strcmp(only, "engine")) engine_tables(quick);
     if (!only || !strcmp(only, "train")) {
         printf("\n");
         train_bench();

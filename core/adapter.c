@@ -450,7 +450,7 @@ int adapter_save(const Adapter* a, const char* dir, DType dtype, Err* err) {
         }                                                                        \
         names[n] = xmalloc(256);                                                 \
         snprintf(names[n], 256, __VA_ARGS__);                                    \
-        w[n] = (StWrite){names[n], dtype, (d1) ? 2 : 1, {(d0), (d1)}, (ptr)};    \
+        w[n] = (StWrite){.name = names[n], .dtype = dtype, .ndim = (d1) ? 2 : 1, .shape = {(d0), (d1)}, .data = (ptr)}; \
         n++;                                                                     \
     } while (0)
     const char* pre = "base_model.model.model.layers";

@@ -3,6 +3,8 @@
 // Tensor names follow transformers' Llama layout.
 #include "model.h"
 
+#include "mask.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -421,6 +423,55 @@ int model_save(const Model* m, const char* dir, DType dtype, int shards, Err* er
     }
     for (int i = 0; i < n; i++) free(widened[i]);
     free(widened);
+    free(w);
+    free(refs);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// random checkpoints written as they are made (the benchmark's 1B and 8B shapes)
+
+typedef struct {
+    uint64_t key;
+    float amp;   // uniform in [-amp, amp]; 0: the constant `value`
+    float value;
+} RandomFill;
+
+static void random_fill(float* dst, size_t start, size_t n, const void* ctx) {
+    const RandomFill* f = ctx;
+    for (size_t i = 0; i < n; i++) {
+        if (f->amp == 0) {
+            dst[i] = f->value;
+            continue;
+        }
+        uint64_t h = mask_hash(f->key, start + i);
+        dst[i] = f->amp * (float)((double)(h >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+    }
+}
+
+int model_write_random(const ModelConfig* cfg, const char* dir, DType dtype, float std, uint64_t seed, Err* err) {
+    if (mkdir_p(dir, err)) return -1;
+    Model m = {0};  // no storage: the table gives names and shapes only
+    m.cfg = *cfg;
+    proj_shapes(cfg, m.proj_in, m.proj_out);
+    int n;
+    TensorRef* refs = tensor_refs(&m, &n);
+    StWrite* w = xcalloc(n, sizeof *w);
+    RandomFill* fills = xcalloc(n, sizeof *fills);
+    for (int i = 0; i < n; i++) {
+        int is_norm = strstr(refs[i].name, "norm") != NULL;
+        fills[i] = (RandomFill){mask_hash(seed, (uint64_t)i), refs[i].ndim == 2 ? std * 1.7320508f : 0, is_norm ? 1.0f : 0.0f};
+        w[i] = (StWrite){.name = refs[i].name, .dtype = dtype, .ndim = refs[i].ndim, .fill = random_fill, .fill_ctx = &fills[i]};
+        w[i].shape[0] = refs[i].shape[0];
+        w[i].shape[1] = refs[i].shape[1];
+    }
+    char path[4200];
+    ModelConfig c = *cfg;
+    snprintf(c.torch_dtype, sizeof c.torch_dtype, "%s", dtype == DT_F32 ? "float32" : dtype == DT_F16 ? "float16" : "bfloat16");
+    const char* md[] = {"format", "pt", NULL};
+    int rc = config_save(&c, path_join(path, sizeof path, dir, "config.json"), err);
+    if (rc == 0) rc = st_write(path_join(path, sizeof path, dir, "model.safetensors"), w, n, md, err);
+    free(fills);
     free(w);
     free(refs);
     return rc;

@@ -57,6 +57,10 @@ void model_init_random(Model* m, const ModelConfig* cfg, float std, uint64_t see
 // shards > 1 writes model-0000i-of-0000n.safetensors plus model.safetensors.index.json.
 int model_save(const Model* m, const char* dir, DType dtype, int shards, Err* err);
 void model_free(Model* m);
+// Writes config.json + model.safetensors for cfg with random weights (uniform of standard deviation
+// std, norms 1, biases 0; the same for a given seed), each tensor made as it is written, so that
+// checkpoints larger than memory can be made.
+int model_write_random(const ModelConfig* cfg, const char* dir, DType dtype, float std, uint64_t seed, Err* err);
 
 // Name of tensor number i in HF naming (i < model_tensor_count); fills shape, and ptr with its float32
 // data (NULL when the tensor is not float32 in memory: use a model that owns_all for saving/training).

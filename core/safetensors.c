@@ -231,17 +231,23 @@ int st_write(const char* path, const StWrite* t, int n, const char* const* metad
     for (size_t i = jl; i < padded && ok; i++) ok = fputc(' ', af.f) != EOF;
     free(json);
     uint16_t buf[4096];
+    float made[4096];
     for (int i = 0; i < n && ok; i++) {
         size_t numel = 1;
         for (int d = 0; d < t[i].ndim; d++) numel *= (size_t)t[i].shape[d];
-        if (t[i].dtype == DT_F32) {
+        if (t[i].dtype == DT_F32 && t[i].data) {
             ok = fwrite(t[i].data, 4, numel, af.f) == numel;
             continue;
         }
         for (size_t s = 0; s < numel && ok; s += 4096) {
             size_t m = numel - s < 4096 ? numel - s : 4096;
-            for (size_t k = 0; k < m; k++)
-                buf[k] = t[i].dtype == DT_BF16 ? f32_to_bf16(t[i].data[s + k]) : f32_to_f16(t[i].data[s + k]);
+            const float* src = t[i].data ? t[i].data + s : made;
+            if (!t[i].data) t[i].fill(made, s, m, t[i].fill_ctx);
+            if (t[i].dtype == DT_F32) {
+                ok = fwrite(src, 4, m, af.f) == m;
+                continue;
+            }
+            for (size_t k = 0; k < m; k++) buf[k] = t[i].dtype == DT_BF16 ? f32_to_bf16(src[k]) : f32_to_f16(src[k]);
             ok = fwrite(buf, 2, m, af.f) == m;
         }
     }

@@ -38,13 +38,16 @@ void st_close(StFile* f);
 // Converts n elements of src (dtype d) to float32 dst.
 void st_to_f32(float* dst, const void* src, DType d, size_t n);
 
-// A tensor to write: float32 data converted to `dtype` on the way out.
+// A tensor to write: float32 data converted to `dtype` on the way out. Without data, fill() makes
+// elements [start, start + n) as they are written (tensors too large to hold in memory).
 typedef struct {
     const char* name;
     DType dtype;
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     const float* data;
+    void (*fill)(float* dst, size_t start, size_t n, const void* ctx);
+    const void* fill_ctx;
 } StWrite;
 
 // Writes the tensors (in the given order) to path via a temporary file and rename.

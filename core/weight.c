@@ -104,20 +104,45 @@ static float dot_bf16_avx512bf16(const void* row, const float* scale, const void
     const uint16_t* w = row;
     const uint16_t* hi = xs;
     const uint16_t* lo = hi + cols;
-    __m512 acc_hi = _mm512_setzero_ps(), acc_lo = _mm512_setzero_ps();
+    __m512 acc_hi = _mm512_setzero_ps();
     int i = 0;
     for (; i + 32 <= cols; i += 32) {
         __m512i wv = _mm512_loadu_si512(w + i);
-        acc_hi = _mm512_dpbf16_ps(acc_hi, (__m512bh)_mm512_loadu_si512(hi + i), (__m512bh)wv);
-        acc_lo = _mm512_dpbf16_ps(acc_lo, (__m512bh)_mm512_loadu_si512(lo + i), (__m512bh)wv);
+        acc_hi = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc_hi, (__m512bh)_mm512_loadu_si512(hi + i), (__m512bh)wv),
+                                  (__m512bh)_mm512_loadu_si512(lo + i), (__m512bh)wv);
     }
     if (i < cols) {
         __mmask32 m = (__mmask32)((1ull << (cols - i)) - 1);
         __m512i wv = _mm512_maskz_loadu_epi16(m, w + i);
-        acc_hi = _mm512_dpbf16_ps(acc_hi, (__m512bh)_mm512_maskz_loadu_epi16(m, hi + i), (__m512bh)wv);
-        acc_lo = _mm512_dpbf16_ps(acc_lo, (__m512bh)_mm512_maskz_loadu_epi16(m, lo + i), (__m512bh)wv);
+        acc_hi = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc_hi, (__m512bh)_mm512_maskz_loadu_epi16(m, hi + i), (__m512bh)wv),
+                                  (__m512bh)_mm512_maskz_loadu_epi16(m, lo + i), (__m512bh)wv);
     }
-    return hsum512(_mm512_add_ps(acc_hi, acc_lo));
+    return hsum512(acc_hi);
+}
+
+// Four consecutive rows at once: x's halves are loaded once for four rows of W.
+__attribute__((target("avx512f,avx512bw,avx512bf16,avx512vl")))
+static void dot4_bf16_avx512bf16(float* out, const uint16_t* w, size_t stride, const void* xs, int cols) {
+    const uint16_t* hi = xs;
+    const uint16_t* lo = hi + cols;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int i = 0;
+    for (; i + 32 <= cols; i += 32) {
+        __m512bh h = (__m512bh)_mm512_loadu_si512(hi + i), l = (__m512bh)_mm512_loadu_si512(lo + i);
+        for (int k = 0; k < 4; k++) {
+            __m512bh wv = (__m512bh)_mm512_loadu_si512(w + k * stride + i);
+            acc[k] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[k], h, wv), l, wv);
+        }
+    }
+    if (i < cols) {
+        __mmask32 m = (__mmask32)((1ull << (cols - i)) - 1);
+        __m512bh h = (__m512bh)_mm512_maskz_loadu_epi16(m, hi + i), l = (__m512bh)_mm512_maskz_loadu_epi16(m, lo + i);
+        for (int k = 0; k < 4; k++) {
+            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + k * stride + i);
+            acc[k] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[k], h, wv), l, wv);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum512(acc[k]);
 }
 
 // x -> (hi, lo) bf16 halves for dot_bf16_avx512bf16: hi = x rounded to bf16, lo = the rest rounded.
@@ -304,7 +329,15 @@ static void matmul_tiles(float* y, const float* x, const Weight* w, int n, int o
 static void matmul_dots(float* y, const void* xs, size_t xs_stride, const Weight* w, int n, int o0, int o1, DotFn fn) {
     const char* base = w->data;
     size_t rb = row_bytes(w), nb = w->cols / Q8_BLOCK;
-    for (int o = o0; o < o1; o++) {
+    int o = o0;
+    if (fn == dot_bf16_avx512bf16)  // same sums as the one-row kernel, four rows per pass over x
+        for (; o + 4 <= o1; o += 4)
+            for (int t = 0; t < n; t++) {
+                float r4[4];
+                dot4_bf16_avx512bf16(r4, (const uint16_t*)(base + (size_t)o * rb), w->cols, (const char*)xs + t * xs_stride, w->cols);
+                for (int k = 0; k < 4; k++) y[(size_t)t * w->rows + o + k] = r4[k];
+            }
+    for (; o < o1; o++) {
         const float* sc = w->type == WEIGHT_Q8 ? w->scale + (size_t)o * nb : NULL;
         for (int t = 0; t < n; t++)
             y[(size_t)t * w->rows + o] = fn(base + (size_t)o * rb, sc, (const char*)xs + t * xs_stride, w->cols);
