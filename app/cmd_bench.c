@@ -144,7 +144,7 @@ static void engine_tables(int quick) {
     lim.bandwidth = bench_read_bandwidth_gbs();
     lim.sgemm = bench_gemm_gflops(WEIGHT_F32);
     double bf16 = bench_gemm_gflops(WEIGHT_BF16);
-    printf("engine: %d threads; CPU: %s%s%s\n", forward_get_threads(), g_cpu.avx512bf16 ? "avx512-bf16 " : "",
+    printf("engine: %d threads; CPU: %s%s%s\n", ops_get_threads(), g_cpu.avx512bf16 ? "avx512-bf16 " : "",
            g_cpu.avx512f ? "avx512f " : "", g_cpu.avx2 ? "avx2" : "");
     printf("\nlimits (medians after warm-up)\n");
     printf("  streaming read bandwidth (1 GiB)       %8.1f GB/s\n", lim.bandwidth);
@@ -207,7 +207,7 @@ int cmd_bench(int argc, char** argv) {
             return 2;
         }
     }
-    if (threads) forward_set_threads(threads);
+    if (threads) ops_set_threads(threads);
     if (!only || !strcmp(only, "engine")) engine_tables(quick);
     if (!only || !strcmp(only, "train")) {
         printf("\n");

@@ -147,7 +147,7 @@ int cmd_eval(int argc, char** argv) {
         fprintf(stderr, "error: eval: --metric exact needs prompt/response JSONL (a .jsonl file)\n");
         return 2;
     }
-    forward_set_threads(A.threads > 0 ? A.threads : forward_get_threads());
+    ops_set_threads(A.threads > 0 ? A.threads : ops_get_threads());
 
     int rc = 1;
     Model m;

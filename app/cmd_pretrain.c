@@ -115,8 +115,8 @@ int cmd_pretrain(int argc, char** argv) {
         fprintf(stderr, "error: pretrain: --batch, --accum >= 1, --seq-len >= 2, --val-frac in [0, 1)\n");
         return 2;
     }
-    if (A.threads > 0) train_set_threads(A.threads);
-    int threads = train_get_threads();
+    if (A.threads > 0) ops_set_threads(A.threads);
+    int threads = ops_get_threads();
 
     int rc = 1;
     ModelConfig cfg;

@@ -142,8 +142,8 @@ int cmd_train(int argc, char** argv) {
         fprintf(stderr, "error: train: --train-mask-ratio %g is outside [0, 1)\n", A.mask_ratio);
         return 2;
     }
-    if (A.threads > 0) train_set_threads(A.threads);
-    int threads = train_get_threads();
+    if (A.threads > 0) ops_set_threads(A.threads);
+    int threads = ops_get_threads();
 
     int rc = 1;
     Model m;

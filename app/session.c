@@ -38,8 +38,8 @@ static int apply_settings(Session* s, const Settings* st, Err* err) {
 int session_open(Session* s, const Settings* st, Err* err) {
     memset(s, 0, sizeof *s);
     if (!st->model_dir) return err_set(err, "%s: --model DIR is required", st->cmd);
-    if (st->threads) forward_set_threads(st->threads);
-    s->threads = forward_get_threads();
+    if (st->threads) ops_set_threads(st->threads);
+    s->threads = ops_get_threads();
     if (model_load_as(&s->model, st->model_dir, (WeightsMode)st->weights, err)) return -1;
     char path[4200];
     if (file_exists(path_join(path, sizeof path, st->model_dir, "tokenizer.json"))) {

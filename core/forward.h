@@ -3,33 +3,33 @@
 #ifndef SLIMSCOPE_FORWARD_H
 #define SLIMSCOPE_FORWARD_H
 
+#include "backend.h"
 #include "model.h"
+#include "ops.h"
 #include "slim.h"
 #include "trace.h"
 
 typedef struct {
+    Backend* be;               // where the forward pass runs (backend_cpu() by default)
     int max_seq, max_batch;    // context limit; tokens per chunk
-    // KV cache, grown as positions are used (never more than max_seq): per block (Hkv, kv_cap, D),
-    // so that one head's keys are read front to back.
-    float** key_cache;         // (L) -> (Hkv, kv_cap, D)
-    float** value_cache;       // (L) -> (Hkv, kv_cap, D)
-    int kv_cap;                // positions allocated
-    int n_layers, kv_dim, head_dim;
+    KVCache kv;                // grown as positions are used
     float* x;                  // (B, C) residual stream
     float* xb;                 // (B, C) normed input
     float* xb2;                // (B, max(C, Hq*D)) attention output / projection output
     float* q;                  // (B, Hq*D)
     float* k;                  // (B, Hkv*D)
     float* v;                  // (B, Hkv*D)
-    float* att;                // (threads, max_seq) attention scores
     float* hb;                 // (B, F) gate
     float* hb2;                // (B, F) up
     float* hmix;               // (B, F) silu(gate) * up
     float* route_buf;          // (B, 4 * E) routing scratch
+    float* rel_buf;            // (2, B) relative sizes of adapter deltas (for the trace; 2 side-by-side callers)
+    float* host_buf;           // host copies of device buffers (backends without host memory)
+    size_t host_cap;
     float* scratch;            // (threads, scratch_stride) LoRA scratch (slim_scratch_floats)
     int* iscratch;             // (threads, iscratch_stride) mask index scratch
     size_t scratch_stride, iscratch_stride;
-    float* lens_buf;           // (V) logit-lens scratch
+    float* lens_buf;           // (B, V) logits of a chunk / logit-lens scratch
     float* rope_inv_freq;      // (D/2)
 } RunState;
 
@@ -42,8 +42,5 @@ void runstate_free(RunState* s);
 int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, const int* tokens, int n, int pos,
             float* logits, int all_logits, Trace* tr, Err* err);
 
-// Threads used by OpenBLAS and the OpenMP loops.
-void forward_set_threads(int n);
-int forward_get_threads(void);
 
 #endif

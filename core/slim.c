@@ -3,7 +3,7 @@
 
 #include <cblas.h>
 
-#include "cpu.h"
+#include "ops.h"
 
 #include <math.h>
 #include <stdlib.h>

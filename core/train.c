@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu.h"
 
 #define PAR(work) ((work) >= 32768)  // as in train_ops.c: small loops stay on one thread
 
@@ -355,10 +354,10 @@ int trainer_init(Trainer* t, Model* m, Adapter* a, const TrainConfig* tc, Err* e
     t->acts_memory = xcalloc(t->n_acts, sizeof(float));
     t->iacts_memory = xcalloc(t->n_iacts, sizeof(int));
     float* inv = xmalloc(t->D / 2 * sizeof(float));
-    cpu_rope_inv_freq(inv, c);
+    rope_inv_freq(inv, c);
     t->rope_cos = xmalloc((size_t)tc->seq_len * t->D / 2 * sizeof(float));
     t->rope_sin = xmalloc((size_t)tc->seq_len * t->D / 2 * sizeof(float));
-    rope_tables(t->rope_cos, t->rope_sin, inv, tc->seq_len, t->D);
+    rope_tables(t->rope_cos, t->rope_sin, inv, 0, tc->seq_len, t->D);
     free(inv);
     return 0;
 }
@@ -649,7 +648,7 @@ static void route_block(Trainer* t, ActViews* av, int l, const float* x, int BT,
 
 double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
     double t0 = now_seconds();
-    train_set_threads(0);  // OpenBLAS single-threaded inside training (see train_ops.c mm())
+    ops_set_threads(0);  // OpenBLAS single-threaded inside training (see train_ops.c mm())
     ActViews av;
     act_views(t, &av);
     const Model* m = t->model;
@@ -680,7 +679,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         if (t->mask_storage) prepare_masks(t, av.i[I_MASK]);
     }
     float* res = av.a[A_RES];
-    embedding_forward(res, tokens, weight_f32(&m->embed), BT, C);
+    embedding_forward(res, tokens, &m->embed, BT);
     for (int l = 0; l < L; l++) {
         const LayerWeights* w = &m->layers[l];
         float* x = res + (size_t)l * BTmax * C;
@@ -702,9 +701,9 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
 
         // attention: x -> rmsnorm -> q, k, v (+ bias, + LoRA) -> RoPE -> causal attention -> o_proj -> residual
         rmsnorm_forward(ln1, ln1_rstd, x, w->attn_norm, BT, C, eps);
-        linear_forward(q, ln1, weight_f32(&w->w[PROJ_Q]), w->b[PROJ_Q], BT, C, qd);
-        linear_forward(k, ln1, weight_f32(&w->w[PROJ_K]), w->b[PROJ_K], BT, C, kvd);
-        linear_forward(v, ln1, weight_f32(&w->w[PROJ_V]), w->b[PROJ_V], BT, C, kvd);
+        linear_forward(q, ln1, &w->w[PROJ_Q], w->b[PROJ_Q], BT);
+        linear_forward(k, ln1, &w->w[PROJ_K], w->b[PROJ_K], BT);
+        linear_forward(v, ln1, &w->w[PROJ_V], w->b[PROJ_V], BT);
         if (attn_targeted(t, l)) {
             adapter_proj_forward(t, &av, l, PROJ_Q, q, ln1, BT);
             adapter_proj_forward(t, &av, l, PROJ_K, k, ln1, BT);
@@ -713,7 +712,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         rope_forward(q, q, t->rope_cos, t->rope_sin, pos, BT, t->Hq, t->D);
         rope_forward(k, k, t->rope_cos, t->rope_sin, pos, BT, t->Hkv, t->D);
         attention_forward(atty, att, q, k, v, B, T, t->Hq, t->Hkv, t->D);
-        linear_forward(res_mid, atty, weight_f32(&w->w[PROJ_O]), w->b[PROJ_O], BT, qd, C);
+        linear_forward(res_mid, atty, &w->w[PROJ_O], w->b[PROJ_O], BT);
         if (attn_targeted(t, l)) adapter_proj_forward(t, &av, l, PROJ_O, res_mid, atty, BT);
 #pragma omp parallel for simd schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) res_mid[i] += x[i];
@@ -722,14 +721,14 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
         //      -> down (+ experts) -> residual (SLIM.md section 3)
         rmsnorm_forward(ln2, ln2_rstd, res_mid, w->mlp_norm, BT, C, eps);
         if (adapted) route_block(t, &av, l, ln2, BT, train, real, n_real);
-        linear_forward(gate, ln2, weight_f32(&w->w[PROJ_GATE]), w->b[PROJ_GATE], BT, C, F);
-        linear_forward(up, ln2, weight_f32(&w->w[PROJ_UP]), w->b[PROJ_UP], BT, C, F);
+        linear_forward(gate, ln2, &w->w[PROJ_GATE], w->b[PROJ_GATE], BT);
+        linear_forward(up, ln2, &w->w[PROJ_UP], w->b[PROJ_UP], BT);
         if (adapted) {
             adapter_proj_forward(t, &av, l, PROJ_GATE, gate, ln2, BT);
             adapter_proj_forward(t, &av, l, PROJ_UP, up, ln2, BT);
         }
         swiglu_forward(hmix, gate, up, (size_t)BT * F);
-        linear_forward(out, hmix, weight_f32(&w->w[PROJ_DOWN]), w->b[PROJ_DOWN], BT, F, C);
+        linear_forward(out, hmix, &w->w[PROJ_DOWN], w->b[PROJ_DOWN], BT);
         if (adapted) adapter_proj_forward(t, &av, l, PROJ_DOWN, out, hmix, BT);
 #pragma omp parallel for simd schedule(static) if (PAR((size_t)BT * C))
         for (size_t i = 0; i < (size_t)BT * C; i++) out[i] += res_mid[i];
@@ -739,7 +738,7 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
     float* lnf = av.a[A_LNF];
     rmsnorm_forward(lnf, av.a[A_LNF_RSTD], res + (size_t)L * BTmax * C, m->final_norm, BT, C, eps);
     float* logits = av.a[A_LOGITS];
-    linear_forward(logits, lnf, weight_f32(&m->lm_head), NULL, BT, C, V);
+    linear_forward(logits, lnf, &m->lm_head, NULL, BT);
     crossentropy_forward(av.a[A_LOSSES], logits, logits, targets, BT, V);
     double sum = 0;
     int cnt = 0;
@@ -805,7 +804,7 @@ void trainer_zero_grad(Trainer* t) { memset(t->grads, 0, t->n_params * sizeof(fl
 void trainer_backward(Trainer* t, float dloss) {
     if (!t->cur_has_acts) return;
     double t0 = now_seconds();
-    train_set_threads(0);
+    ops_set_threads(0);
     ActViews av;
     act_views(t, &av);
     const Model* m = t->model;

@@ -1,5 +1,5 @@
 // train.h: the training engine. Op pairs (x_forward / x_backward, llm.c style: outputs, inputs,
-// weights, dims; every backward accumulates with +=) in core/train_ops.c; the training model
+// weights, dims; every backward accumulates with +=) in core/ops.c (shared with inference); the training model
 // (parameters, gradients, activations and AdamW state, each one allocation sliced by a size
 // table), SLIM / LoRA / MoE-LoRA blocks, sliding clusters, the optimiser step and the learning-rate
 // schedule in core/train.c; checkpoints, the progress log and the bench in core/train_io.c.
@@ -14,79 +14,8 @@
 
 #include "adapter.h"
 #include "model.h"
+#include "ops.h"
 #include "slim.h"
-
-// ---------------------------------------------------------------------------------------------
-// ops (core/train_ops.c). N = B*T rows. Activations are row-major (N, channels).
-
-// Threads for the OpenMP loops and OpenBLAS (both); 0 = leave as is.
-void train_set_threads(int n);
-int train_get_threads(void);
-// Seconds spent in sgemm calls made outside parallel regions (the bench's matmul share).
-double train_matmul_seconds(int reset);
-// Wall seconds inside attention_forward / attention_backward (their sgemm calls are not in the above).
-double train_attention_seconds(int reset);
-
-// out (N, C) = wte[tokens]
-void embedding_forward(float* out, const int* tokens, const float* wte, int N, int C);
-void embedding_backward(float* dwte, const float* dout, const int* tokens, int N, int C);
-
-// out = inp / sqrt(mean(inp^2) + eps) * weight, per row; rstd (N) saved for the backward.
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int N, int C, float eps);
-void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
-                      const float* rstd, int N, int C);
-
-// PyTorch: out (N, OC) = inp (N, IC) @ weight.T + bias; weight (OC, IC); bias may be NULL.
-// Backward: any of dinp, dweight, dbias may be NULL (frozen weights, first layer).
-void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int IC, int OC);
-void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int N, int IC, int OC);
-
-// RoPE in Hugging Face's rotate_half layout (element i pairs with i + D/2) on (N, H, D) where row
-// n sits at position pos[n]; cos/sin tables are (max_pos, D/2). out may alias inp.
-void rope_forward(float* out, const float* inp, const float* cos_t, const float* sin_t, const int* pos, int N, int H,
-                  int D);
-void rope_backward(float* dinp, const float* dout, const float* cos_t, const float* sin_t, const int* pos, int N,
-                   int H, int D);
-// cos_t/sin_t (max_pos, D/2) from inv_freq, with the same float arithmetic as core/cpu.c.
-void rope_tables(float* cos_t, float* sin_t, const float* inv_freq, int max_pos, int D);
-
-// Causal self-attention with GQA (query head h reads key/value head h / (Hq/Hkv)).
-// q (B, T, Hq*D), k, v (B, T, Hkv*D), out (B, T, Hq*D); att (B, Hq, T, T) saves the probabilities
-// (zeros above the diagonal). Backward: dq, dk, dv accumulate.
-void attention_forward(float* out, float* att, const float* q, const float* k, const float* v, int B, int T, int Hq,
-                       int Hkv, int D);
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* att, int B, int T, int Hq, int Hkv, int D);
-
-// out = silu(gate) * up, elementwise.
-void swiglu_forward(float* out, const float* gate, const float* up, size_t n);
-void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n);
-
-// losses (N) = -log softmax(logits)[target]; rows with target < 0 get loss 0. probs (N, V) may
-// alias logits. Backward WRITES dlogits = dloss * (probs - onehot) (0 on ignored rows), so that
-// dlogits may alias probs (the logits buffer is used three times); it does not accumulate.
-void crossentropy_forward(float* losses, float* probs, const float* logits, const int* targets, int N, int V);
-void crossentropy_backward(float* dlogits, const float* probs, const int* targets, float dloss, int N, int V);
-
-// One LoRA expert applied to a gathered set of n rows: for i < n, t = idx[i] (idx NULL: t = i),
-//   y[t] += w[i] * scale * B (A v[t])            (w NULL: weight 1)
-// A (r, IC), B (OC, r). h (n, r) saves A v[t] for the backward; scratch: n * (IC + r + OC) floats.
-void lora_forward(float* y, float* h, float* scratch, const float* v, const int* idx, const float* w, int n,
-                  const float* A, const float* B, float scale, int IC, int OC, int r);
-// dv[t] += ..., dA += ..., dB += ..., dw[i] += scale * <B^T dy[t], h[i]> (dw may be NULL).
-// scratch: at least n * (2 IC + OC + 2 r) floats.
-void lora_backward(float* dv, float* dA, float* dB, float* dw, const float* dy, const float* v, const int* idx,
-                   const float* w, const float* h, int n, const float* A, const float* B, float scale, int IC,
-                   int OC, int r, float* scratch);
-
-// Router backward through the renormalised softmax over the kept set (SLIM.md section 2 step 5):
-// kept weights are w_i = exp(z'_i) / sum_{j kept} exp(z'_j), so dz'_i = w_i (dw_i - sum_j w_j dw_j)
-// on the kept set; the top-k choice and the yield term gamma * d are constants. dpi (N, E), may be
-// NULL: gradient w.r.t. the full softmax pi (the balance loss). dz = dz'. Then dW_r += dz^T x,
-// db_r += sum dz, dx += dz W_r. dz: scratch (N, E). Any of dx, dWr, dbr may be NULL.
-void router_backward(float* dx, float* dWr, float* dbr, float* dz, const float* dw, const float* dpi, const float* x,
-                     const float* Wr, const float* w, const float* pi, int N, int C, int E);
 
 // ---------------------------------------------------------------------------------------------
 // the training model (core/train.c)

@@ -263,7 +263,7 @@ void train_bench(void) {
     snprintf(c.torch_dtype, sizeof c.torch_dtype, "float32");
     Model m;
     model_init_random(&m, &c, 0.02f, 1);
-    int threads = train_get_threads();
+    int threads = ops_get_threads();
     printf("training bench: Llama %d layers, hidden %d, mlp %d, heads %d/%d, vocab %d: %.2fM parameters; "
            "batch 16 x 256 tokens, %d threads\n",
            c.n_layers, c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.vocab_size, m.n_params / 1e6, threads);

@@ -1,5 +1,5 @@
-// gpu.h: the CUDA + cuBLAS backend: the same ops as core/cpu.h on device memory. Each kernel has
-// its CPU twin in core/cpu.c (or core/slim.c) and tests/unit/test_gpu.c compares the two on a GPU.
+// gpu.h: CUDA + cuBLAS kernels: the same ops as core/ops.c on device memory. Each kernel has
+// its CPU twin in core/ops.c (or core/slim.c) and tests/unit/test_gpu.c compares the two on a GPU.
 // Built when nvcc is found (GPU=0 disables); every function is safe to call without a device:
 // gpu_available() says whether one is there.
 #ifndef SLIMSCOPE_GPU_H

@@ -530,7 +530,7 @@ static void job_load(Worker* w, const Job* j) {
     set_busy(w, "loading the adapter");
     if (session_load_adapter(s, j->text[0] ? j->text : NULL, &err)) {
         message(w, 1, err.msg);
-        if (s->rs.key_cache) return;  // the old adapter is still in place
+        if (s->rs.kv.k) return;  // the old adapter is still in place
     }
     w->tok_ver++;
     w->run_ver++;
@@ -594,7 +594,7 @@ static void* worker_main(void* arg) {
     Worker* w = arg;
     // OpenMP's thread count is per thread: without this the worker would run the session's
     // parallel loops with the default count, not the one its RunState scratch was sized for
-    forward_set_threads(w->s->threads);
+    ops_set_threads(w->s->threads);
     for (;;) {
         pthread_mutex_lock(&w->mu);
         while (!w->quit && !w->qn && !derived_pending(w)) {

@@ -2,7 +2,7 @@
 // against itself under equivalences (KV cache = prefill, GQA = replicated MHA, BF16 ~ F32, ...).
 #include "testutil.h"
 
-#include "cpu.h"
+#include "ops.h"
 #include "forward.h"
 #include "reference.h"
 
@@ -50,16 +50,19 @@ static void test_rope_hand_values(void** st) {
     ModelConfig c = reference_config(1, 1, 1);
     c.head_dim = 4;
     float inv[2];
-    cpu_rope_inv_freq(inv, &c);
+    rope_inv_freq(inv, &c);
     assert_float_equal(inv[0], 1.0f, 1e-7);
     assert_float_equal(inv[1], 0.01f, 1e-9);
+    float cos_t[4], sin_t[4];  // positions 0 and 1
+    rope_tables(cos_t, sin_t, inv, 0, 2, 4);
+    int p0 = 0, p1 = 1;
     float x[4] = {1, 2, 3, 4};
-    cpu_rope(x, 1, 4, 1, inv);
+    rope_forward(x, x, cos_t, sin_t, &p1, 1, 1, 4);
     // 1 cos1 - 3 sin1, 2 cos.01 - 4 sin.01, 3 cos1 + 1 sin1, 4 cos.01 + 2 sin.01
     float want[4] = {-1.9841106486f, 1.9599006675f, 2.4623778862f, 4.0197996684f};
     assert_close_f(x, want, 4, 1e-6, "rope position 1");
     float y[4] = {1, 2, 3, 4};
-    cpu_rope(y, 1, 4, 0, inv);  // position 0 is the identity
+    rope_forward(y, y, cos_t, sin_t, &p0, 1, 1, 4);  // position 0 is the identity
     float same[4] = {1, 2, 3, 4};
     assert_close_f(y, same, 4, 0, "rope position 0");
 }
@@ -75,7 +78,7 @@ static void test_llama3_rope_scaling(void** st) {
     c.rope_high_freq_factor = 4;
     c.rope_original_max_pos = 8192;
     float inv[64];
-    cpu_rope_inv_freq(inv, &c);
+    rope_inv_freq(inv, &c);
     for (int i = 0; i < 64; i++) {
         double f = pow(500000.0, -2.0 * i / 128), wl = 2 * M_PI / f, want;
         if (wl < 2048) want = f;

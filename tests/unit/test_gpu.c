@@ -2,7 +2,7 @@
 // passed) when slimscope was built without CUDA or no device is present.
 #include "testutil.h"
 
-#include "cpu.h"
+#include "ops.h"
 #include "mask.h"
 #include "model.h"
 
@@ -49,14 +49,14 @@ static void test_ops_match_cpu(void** st) {
     int n = 5, in = 96, out = 80, C = 96, Hq = 4, Hkv = 2, D = 16, pos0 = 3;
     // matmul with bias
     float *x = randv(&r, n * in), *w = randv(&r, out * in), *b = randv(&r, out), *y = malloc(n * out * 4), *yg = malloc(n * out * 4);
-    cpu_matmul(y, x, w, b, n, in, out);
+    linear_forward(y, x, &(Weight){.data = w, .type = WEIGHT_F32, .rows = out, .cols = in}, b, n);
     float *dx = dev(x, n * in), *dw = dev(w, out * in), *db = dev(b, out), *dy = gpu_alloc(n * out);
     gpu_matmul(dy, dx, dw, db, n, in, out);
     back(yg, dy, n * out);
     assert_true(nse(yg, y, n * out) < 1e-10);
     // rmsnorm
     float *nw = randv(&r, C), *o = malloc(n * C * 4), *og = malloc(n * C * 4);
-    cpu_rmsnorm(o, x, nw, n, C, 1e-5f);
+    rmsnorm_forward(o, NULL, x, nw, n, C, 1e-5f);
     float *dnw = dev(nw, C), *dout = gpu_alloc(n * C);
     gpu_rmsnorm(dout, dx, dnw, n, C, 1e-5f);
     back(og, dout, n * C);
@@ -66,11 +66,15 @@ static void test_ops_match_cpu(void** st) {
     ModelConfig c = {0};
     c.head_dim = D;
     c.rope_theta = 10000;
-    cpu_rope_inv_freq(inv, &c);
+    rope_inv_freq(inv, &c);
     float* q = randv(&r, n * Hq * D);
     float* qg = malloc(n * Hq * D * 4);
     float *dq = dev(q, n * Hq * D), *dinv = dev(inv, 8);
-    for (int t = 0; t < n; t++) cpu_rope(q + t * Hq * D, Hq, D, pos0 + t, inv);
+    float cos_t[8 * 8], sin_t[8 * 8];  // positions 0..7 (pos0 + n = 8)
+    rope_tables(cos_t, sin_t, inv, 0, pos0 + n, D);
+    int pos[5];
+    for (int t = 0; t < n; t++) pos[t] = pos0 + t;
+    rope_forward(q, q, cos_t, sin_t, pos, n, Hq, D);
     gpu_rope(dq, n, Hq, D, pos0, dinv);
     back(qg, dq, n * Hq * D);
     assert_true(nse(qg, q, n * Hq * D) < 1e-10);
@@ -78,7 +82,10 @@ static void test_ops_match_cpu(void** st) {
     int rows = pos0 + n;
     float *kc = randv(&r, rows * Hkv * D), *vc = randv(&r, rows * Hkv * D), *att = malloc(rows * 4);
     float *ao = malloc(n * Hq * D * 4), *aog = malloc(n * Hq * D * 4);
-    for (int t = 0; t < n; t++) cpu_attention(ao + t * Hq * D, q + t * Hq * D, kc, vc, pos0 + t + 1, Hq, Hkv, D, att);
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < Hq; h++)  // GQA: query head h reads key/value head h / (Hq / Hkv)
+            attention_cached_head(ao + (t * Hq + h) * D, q + (t * Hq + h) * D, kc + h / (Hq / Hkv) * D, vc + h / (Hq / Hkv) * D,
+                                  pos0 + t + 1, Hkv * D, D, att);
     float *dkc = dev(kc, rows * Hkv * D), *dvc = dev(vc, rows * Hkv * D), *dao = gpu_alloc(n * Hq * D);
     gpu_upload(dq, q, n * Hq * D * 4);
     gpu_attention(dao, dq, dkc, dvc, n, pos0, Hq, Hkv, D);
@@ -86,7 +93,7 @@ static void test_ops_match_cpu(void** st) {
     assert_true(nse(aog, ao, n * Hq * D) < 1e-10);
     // silu * up
     float *u = randv(&r, n * in), *su = malloc(n * in * 4), *sug = malloc(n * in * 4);
-    cpu_silu_mul(su, x, u, n * in);
+    swiglu_forward(su, x, u, n * in);
     float *du = dev(u, n * in), *dsu = gpu_alloc(n * in);
     gpu_silu_mul(dsu, dx, du, n * in);
     back(sug, dsu, n * in);

@@ -575,7 +575,7 @@ static void test_first_step_and_determinism(void** state) {
 }
 
 int main(void) {
-    train_set_threads(2);
+    ops_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_adamw_and_decay_groups),

@@ -446,7 +446,7 @@ static void test_grad_moelora(void** state) { run_finetune_check(1, 0.0f, 0.0f, 
 static void test_grad_lora_all_projections(void** state) { run_finetune_check(2, 0.3f, 0.01f, 0.0f); }
 
 int main(void) {
-    train_set_threads(2);
+    ops_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_pretrain_untied_bias),
         cmocka_unit_test(test_grad_pretrain_tied),

@@ -138,8 +138,8 @@ static void test_embedding(void** state) {
     double *wd = dalloc(V * C), *dd = dalloc(N * C);
     fill(wte, wd, V * C, 1);
     fill(dout, dd, N * C, 1);
-    train_set_threads(2);
-    embedding_forward(out, tok, wte, N, C);
+    ops_set_threads(2);
+    embedding_forward(out, tok, &(Weight){.data = wte, .type = WEIGHT_F32, .rows = V, .cols = C}, N);
     for (int n = 0; n < N; n++) assert_close_f(out + n * C, wte + tok[n] * C, C, 0, "embedding forward");
     embedding_backward(dwte, dout, tok, N, C);
     EmbCtx c = {wd, dd, tok, N, C, V};
@@ -205,7 +205,7 @@ static void test_linear(void** state) {
     fill(W, Wd, OC * IC, 1);
     fill(b, bd, OC, 1);
     fill(dout, dd, N * OC, 1);
-    linear_forward(out, x, W, b, N, IC, OC);
+    linear_forward(out, x, &(Weight){.data = W, .type = WEIGHT_F32, .rows = OC, .cols = IC}, b, N);
     ref_linear(ref, xd, Wd, bd, N, IC, OC);
     check_fwd("linear", out, ref, N * OC, 1e-5);
     linear_backward(dx, dW, db, dout, x, W, N, IC, OC);
@@ -214,7 +214,7 @@ static void test_linear(void** state) {
     check_grad("linear dweight", Wd, dW, OC * IC, lin_loss, &c);
     check_grad("linear dbias", bd, db, OC, lin_loss, &c);
     // without bias, and a NULL dinp is allowed
-    linear_forward(out, x, W, NULL, N, IC, OC);
+    linear_forward(out, x, &(Weight){.data = W, .type = WEIGHT_F32, .rows = OC, .cols = IC}, NULL, N);
     ref_linear(ref, xd, Wd, NULL, N, IC, OC);
     check_fwd("linear (no bias)", out, ref, N * OC, 1e-5);
     memset(dW, 0, OC * IC * sizeof(float));
@@ -246,7 +246,7 @@ static void test_rope(void** state) {
     int pos[5] = {0, 1, 7, 19, 3};
     float inv[4], *ct = falloc(P * D / 2), *st = falloc(P * D / 2);
     for (int i = 0; i < D / 2; i++) inv[i] = powf(10000.0f, -2.0f * i / D);
-    rope_tables(ct, st, inv, P, D);
+    rope_tables(ct, st, inv, 0, P, D);
     assert_true(fabsf(ct[7 * 4 + 1] - cosf(7 * inv[1])) < 1e-7f);  // HF: angle = pos * inv_freq
     size_t n = N * H * D;
     float *x = falloc(n), *out = falloc(n), *dout = falloc(n), *dx = falloc(n);
@@ -291,7 +291,7 @@ static void run_attention(int B, int T, int Hq, int Hkv, int D) {
     fill(v, vd, nk, 1);
     fill(dout, dd, nq, 1);
     for (int threads = 1; threads <= 2; threads++) {
-        train_set_threads(threads);
+        ops_set_threads(threads);
         attention_forward(out, att, q, k, v, B, T, Hq, Hkv, D);
         ref_attention(ref, qd, kd, vd, B, T, Hq, Hkv, D);
         check_fwd("attention", out, ref, nq, 1e-5);
@@ -550,7 +550,7 @@ static void test_router(void** state) {
 }
 
 int main(void) {
-    train_set_threads(2);
+    ops_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_embedding), cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_linear),
         cmocka_unit_test(test_rope),      cmocka_unit_test(test_attention), cmocka_unit_test(test_swiglu),

@@ -220,7 +220,7 @@ static void test_kv_cache_grows_and_keeps_its_rows(void** st) {
     RunState a, b;
     Err err;
     if (runstate_init(&a, &m, NULL, 4096, 8, &err) || runstate_init(&b, &m, NULL, 4096, 64, &err)) fail_msg("%s", err.msg);
-    assert_int_equal(a.kv_cap, 64);
+    assert_int_equal(a.kv.cap, 64);
     int n = 150, toks[150];
     for (int i = 0; i < n; i++) toks[i] = (i * 7 + 3) % c.vocab_size;
     float* pre = malloc((size_t)n * c.vocab_size * sizeof(float));
@@ -228,9 +228,9 @@ static void test_kv_cache_grows_and_keeps_its_rows(void** st) {
     if (forward(&m, NULL, NULL, &b, toks, n, 0, pre, 1, NULL, &err)) fail_msg("%s", err.msg);
     for (int i = 0; i < n; i++) {
         if (forward(&m, NULL, NULL, &a, toks + i, 1, i, dec, 0, NULL, &err)) fail_msg("%s", err.msg);
-        if (i == 64) assert_int_equal(a.kv_cap, 128);
+        if (i == 64) assert_int_equal(a.kv.cap, 128);
     }
-    assert_int_equal(a.kv_cap, 256);
+    assert_int_equal(a.kv.cap, 256);
     assert_close_f(dec, pre + (size_t)(n - 1) * c.vocab_size, c.vocab_size, 1e-4, "decode across growth = prefill");
     free(pre), free(dec);
     runstate_free(&a), runstate_free(&b);

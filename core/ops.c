@@ -1,9 +1,10 @@
-// train_ops.c: the op pairs of the training engine, llm.c style: each x_forward saves what its
-// x_backward needs, arguments are ordered outputs, inputs, weights, dims, and backward passes
-// accumulate (+=) into gradients. Matrix products go to OpenBLAS sgemm; other loops use OpenMP with
+// ops.c: the engine's op pairs (see ops.h), used by inference and training alike. Matrix products
+// go to matmul() (weight.c) forward and OpenBLAS sgemm backward; other loops use OpenMP with
 // static schedules and no floating-point reductions across threads, so results depend only on the
 // thread count (deterministic runs for a given --threads).
-#include "train.h"
+#include "ops.h"
+
+#include "common.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -18,7 +19,7 @@ static int g_threads = 0;
 static double g_matmul_s = 0, g_attention_s = 0;
 static int g_in_attention = 0;  // attention's products are counted as attention, not as matmul
 
-void train_set_threads(int n) {
+void ops_set_threads(int n) {
     if (n > 0) {
         g_threads = n;
         omp_set_num_threads(n);
@@ -26,7 +27,12 @@ void train_set_threads(int n) {
     openblas_set_num_threads(1);  // see mm(): the OpenMP threads split the products
 }
 
-int train_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+int ops_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+void ops_apply_threads(void) {
+    if (g_threads) omp_set_num_threads(g_threads);
+    openblas_set_num_threads(1);
+}
 
 double train_matmul_seconds(int reset) {
     double s = g_matmul_s;
@@ -54,7 +60,7 @@ static void mm(int ta, int tb, int M, int N, int K, float alpha, const float* A,
         return;
     }
     CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-    int nt = train_get_threads();
+    int nt = ops_get_threads();
     if (omp_in_parallel() || nt <= 1 || (double)M * N * K < 262144.0) {
         int timed = !omp_in_parallel() && !g_in_attention;
         double t0 = timed ? now_seconds() : 0;
@@ -95,9 +101,10 @@ static void chunk(size_t n, int nt, int i, size_t* lo, size_t* hi) {
 // ---------------------------------------------------------------------------------------------
 // embedding
 
-void embedding_forward(float* out, const int* tokens, const float* wte, int N, int C) {
+void embedding_forward(float* out, const int* tokens, const Weight* wte, int N) {
+    int C = wte->cols;
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * C))
-    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * C, wte + (size_t)tokens[n] * C, C * sizeof(float));
+    for (int n = 0; n < N; n++) weight_row(out + (size_t)n * C, wte, tokens[n]);
 }
 
 void embedding_backward(float* dwte, const float* dout, const int* tokens, int N, int C) {
@@ -129,7 +136,7 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* wei
         float s = (float)(1.0 / sqrt(ss / C + eps));
 #pragma omp simd
         for (int i = 0; i < C; i++) o[i] = x[i] * s * weight[i];
-        rstd[n] = s;
+        if (rstd) rstd[n] = s;
     }
 }
 
@@ -170,13 +177,11 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
 // ---------------------------------------------------------------------------------------------
 // linear
 
-void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int IC, int OC) {
-    if (bias) {
-#pragma omp parallel for schedule(static) if (PAR((size_t)N * OC))
-        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, OC * sizeof(float));
-    }
-    // PyTorch: out = inp @ weight.T + bias
-    mm(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, bias ? 1.0f : 0.0f, out, OC);
+void linear_forward(float* out, const float* inp, const Weight* weight, const float* bias, int N) {
+    int timed = !omp_in_parallel() && !g_in_attention;
+    double t0 = timed ? now_seconds() : 0;
+    matmul(out, inp, weight, bias, N);  // PyTorch: out = inp @ weight.T + bias
+    if (timed) g_matmul_s += now_seconds() - t0;
 }
 
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -200,11 +205,32 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // ---------------------------------------------------------------------------------------------
 // RoPE (rotate_half layout)
 
-void rope_tables(float* cos_t, float* sin_t, const float* inv_freq, int max_pos, int D) {
+void rope_inv_freq(float* inv_freq, const ModelConfig* c) {
+    int D = c->head_dim;
+    for (int i = 0; i < D / 2; i++) {
+        double f = pow((double)c->rope_theta, -2.0 * i / D);
+        if (c->rope_scaling == ROPE_LINEAR) {
+            f /= c->rope_factor;
+        } else if (c->rope_scaling == ROPE_LLAMA3) {
+            // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between.
+            double old = c->rope_original_max_pos, lo = c->rope_low_freq_factor, hi = c->rope_high_freq_factor;
+            double wavelen = 2 * M_PI / f;
+            if (wavelen > old / lo) {
+                f /= c->rope_factor;
+            } else if (wavelen >= old / hi) {
+                double smooth = (old / wavelen - lo) / (hi - lo);
+                f = (1 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        inv_freq[i] = (float)f;
+    }
+}
+
+void rope_tables(float* cos_t, float* sin_t, const float* inv_freq, int p0, int p1, int D) {
     int half = D / 2;
-    for (int p = 0; p < max_pos; p++)
+    for (int p = p0; p < p1; p++)
         for (int i = 0; i < half; i++) {
-            float angle = p * inv_freq[i];  // the same float product as cpu_rope
+            float angle = p * inv_freq[i];
             cos_t[(size_t)p * half + i] = cosf(angle);
             sin_t[(size_t)p * half + i] = sinf(angle);
         }
@@ -289,7 +315,7 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
                        int Hkv, int D) {
     int qd = Hq * D, kvd = Hkv * D, group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
-    int nt = train_get_threads();
+    int nt = ops_get_threads();
     double t0 = now_seconds();
     g_in_attention = 1;
 #pragma omp parallel for schedule(static) num_threads(nt) if (PAR((size_t)B * Hq * T * T * D / 8))
@@ -329,7 +355,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const float* v, const float* att, int B, int T, int Hq, int Hkv, int D) {
     int qd = Hq * D, kvd = Hkv * D, group = Hq / Hkv;
     float scale = 1.0f / sqrtf((float)D);
-    int nt = train_get_threads();
+    int nt = ops_get_threads();
     float* scratch = xmalloc((size_t)nt * ATT_BLOCK * T * sizeof(float));
     double t0 = now_seconds();
     g_in_attention = 1;
@@ -374,6 +400,31 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     free(scratch);
     g_in_attention = 0;
     g_attention_s += now_seconds() - t0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// attention of one position over a KV cache (inference)
+
+void attention_cached_head(float* oh, const float* qh, const float* kh, const float* vh, int n_ctx, size_t stride, int D,
+                           float* att) {
+    float scale = 1.0f / sqrtf((float)D);
+    float mx = -INFINITY;
+    for (int t = 0; t < n_ctx; t++) {
+        att[t] = dot_f32(qh, kh + (size_t)t * stride, D) * scale;
+        mx = att[t] > mx ? att[t] : mx;
+    }
+    double sum = 0;
+    for (int t = 0; t < n_ctx; t++) {
+        att[t] = expf(att[t] - mx);
+        sum += att[t];
+    }
+    float inv = (float)(1.0 / sum);
+    memset(oh, 0, D * sizeof(float));
+    for (int t = 0; t < n_ctx; t++) {
+        const float* vt = vh + (size_t)t * stride;
+        float a = att[t] * inv;
+        for (int i = 0; i < D; i++) oh[i] += a * vt[i];
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
