@@ -315,17 +315,6 @@ static void matmul_f32(float* y, const float* x, const Weight* w, int n, int o0,
     else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, in, 1.0f, x, in, wb, in, 0.0f, y + o0, w->rows);
 }
 
-static void matmul_tiles(float* y, const float* x, const Weight* w, int n, int o0, int o1) {
-    int in = w->cols;
-    float* tile = xmalloc((size_t)TILE_ROWS * in * sizeof(float));
-    for (int r = o0; r < o1; r += TILE_ROWS) {
-        int nr = o1 - r < TILE_ROWS ? o1 - r : TILE_ROWS;
-        widen_rows(tile, w, r, nr);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, in, 1.0f, x, in, tile, in, 0.0f, y + r, w->rows);
-    }
-    free(tile);
-}
-
 static void matmul_dots(float* y, const void* xs, size_t xs_stride, const Weight* w, int n, int o0, int o1, DotFn fn) {
     const char* base = w->data;
     size_t rb = row_bytes(w), nb = w->cols / Q8_BLOCK;
@@ -344,17 +333,34 @@ static void matmul_dots(float* y, const void* xs, size_t xs_stride, const Weight
     }
 }
 
+// Rows of W are handed out in blocks, dynamically: when another process takes a core for a while,
+// the other threads take over its blocks instead of waiting (each output is computed the same way
+// whichever thread computes it, so results do not depend on the schedule).
+static int block_rows(int out, int nt, int align) {
+    int rows = out / (nt * 8);
+    rows = rows < 16 ? 16 : rows;
+    return (rows + align - 1) / align * align;
+}
+
 void matmul(float* y, const float* x, const Weight* w, const float* b, int n) {
     int out = w->rows, in = w->cols;
     int nt = threads_for((long)n * in * out, out);
-    if (w->type == WEIGHT_F32 || n > DOT_MAX_N) {
-        int tiles = w->type != WEIGHT_F32;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int k = 0; k < nt; k++) {
-            int o0 = (int)((long)out * k / nt), o1 = (int)((long)out * (k + 1) / nt);
-            if (o1 <= o0) continue;
-            if (tiles) matmul_tiles(y, x, w, n, o0, o1);
-            else matmul_f32(y, x, w, n, o0, o1);
+    if (w->type == WEIGHT_F32) {
+        int br = block_rows(out, nt, 4), nb = (out + br - 1) / br;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+        for (int k = 0; k < nb; k++) matmul_f32(y, x, w, n, k * br, (k + 1) * br < out ? (k + 1) * br : out);
+    } else if (n > DOT_MAX_N) {
+        int nb = (out + TILE_ROWS - 1) / TILE_ROWS;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            float* tile = xmalloc((size_t)TILE_ROWS * in * sizeof(float));
+#pragma omp for schedule(dynamic, 1)
+            for (int k = 0; k < nb; k++) {
+                int r = k * TILE_ROWS, nr = out - r < TILE_ROWS ? out - r : TILE_ROWS;
+                widen_rows(tile, w, r, nr);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, in, 1.0f, x, in, tile, in, 0.0f, y + r, out);
+            }
+            free(tile);
         }
     } else {
         DotKernel k = dot_kernel(w->type);
@@ -368,11 +374,9 @@ void matmul(float* y, const float* x, const Weight* w, const float* b, int n) {
             xs = split;
             stride = (size_t)2 * in * sizeof(uint16_t);
         }
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int j = 0; j < nt; j++) {
-            int o0 = (int)((long)out * j / nt), o1 = (int)((long)out * (j + 1) / nt);
-            matmul_dots(y, xs, stride, w, n, o0, o1, k.fn);
-        }
+        int br = block_rows(out, nt, 4), nb = (out + br - 1) / br;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+        for (int j = 0; j < nb; j++) matmul_dots(y, xs, stride, w, n, j * br, (j + 1) * br < out ? (j + 1) * br : out, k.fn);
         free(split);
     }
     if (b)
