@@ -13,6 +13,10 @@
 #include "train.h"
 #include "views/tui.h"
 
+
+
+
+
 typedef struct {
     double bandwidth;  // GB/s
     double sgemm;      // GFLOP/s
@@ -62,7 +66,7 @@ static void prefill_row(const char* label, const char* dir, WeightsMode mode, co
     if (load(&m, dir, mode)) return;
     RunState s;
     Err err;
-    if (runstate_init(&s, &m, NULL, 512, 64, &err)) {
+    if (runstate_init(&s, &m, NULL, 512, 0, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         model_free(&m);
         return;

@@ -9,8 +9,8 @@
 
 static int session_alloc_state(Session* s, int max_seq, Err* err) {
     const Adapter* a = s->has_adapter ? &s->adapter : NULL;
-    if (runstate_init(&s->rs, &s->model, a, max_seq, 64, err)) return -1;
-    if (runstate_init(&s->aux, &s->model, a, max_seq, 64, err)) return -1;
+    if (runstate_init(&s->rs, &s->model, a, max_seq, 0, err)) return -1;
+    if (runstate_init(&s->aux, &s->model, a, max_seq, 0, err)) return -1;
     trace_init(&s->trace, s->model.cfg.n_layers, a ? a->n_experts : 1, a ? a->n_id : 0, 64);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "ops.h"
 
 static void* cpu_alloc(Backend* be, size_t bytes) { return calloc(1, bytes ? bytes : 1); }
@@ -47,6 +48,20 @@ static void cpu_attention(Backend* be, float* out, const float* q, const float* 
             memcpy(kc + ((size_t)h * cap + pos + t) * D, k + (size_t)t * kvd + (size_t)h * D, D * sizeof(float));
             memcpy(vc + ((size_t)h * cap + pos + t) * D, v + (size_t)t * kvd + (size_t)h * D, D * sizeof(float));
         }
+    if (n > 4) {  // prefill: each head's chunk through sgemm, heads split between threads
+#pragma omp parallel
+        {
+            float* S = xmalloc((size_t)n * (pos + n) * sizeof(float));
+#pragma omp for schedule(dynamic, 1)
+            for (int h = 0; h < Hq; h++) {
+                size_t kvh = h / (Hq / Hkv);
+                attention_cached_rows(out + (size_t)h * D, qd, q + (size_t)h * D, qd, kc + kvh * cap * D, vc + kvh * cap * D, n,
+                                      pos, D, S);
+            }
+            free(S);
+        }
+        return;
+    }
     // threads only pay off when there is real work: (tokens x heads x context x head size)
     long work = (long)n * Hq * (pos + n) * D;
 #pragma omp parallel for collapse(2) schedule(dynamic, 1) if (work > 200000)

@@ -55,7 +55,7 @@ int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, in
     ops_apply_threads();
     const ModelConfig* c = &m->cfg;
     if (max_seq <= 0) max_seq = c->max_seq_len;
-    if (max_batch <= 0) max_batch = 64;
+    if (max_batch <= 0) max_batch = 256;  // prefill chunks: sgemm and the attention products run at speed from here
     s->be = backend_cpu();
     s->max_seq = max_seq;
     s->max_batch = max_batch;
@@ -97,7 +97,8 @@ int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, in
     s->scratch = xcalloc((size_t)nt * s->scratch_stride, sizeof(float));
     s->iscratch_stride = 2 * (size_t)max_io;
     s->iscratch = xcalloc((size_t)nt * s->iscratch_stride, sizeof(int));
-    s->lens_buf = xcalloc(B * V, sizeof(float));
+    s->lens_buf = xcalloc(V, sizeof(float));  // one row; grown when a chunk's rows are all needed
+    s->lens_rows = 1;
     return 0;
 }
 
@@ -313,6 +314,11 @@ int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, c
     if (run && !(run->mask_ratio >= 0.0f && run->mask_ratio < 1.0f))
         return err_set(err, "mask ratio p = %g is outside [0, 1)", run->mask_ratio);
     if (kv_reserve(&s->kv, s->rope_inv_freq, pos + n, err)) return -1;
+    if ((all_logits || tr) && s->lens_rows < s->max_batch) {  // logits of every row of a chunk
+        free(s->lens_buf);
+        s->lens_buf = xcalloc((size_t)s->max_batch * c->vocab_size, sizeof(float));
+        s->lens_rows = s->max_batch;
+    }
     if (tr) {
         trace_reserve(tr, pos + n);
         if (tr->n < pos + n) tr->n = pos + n;

@@ -29,10 +29,12 @@ typedef struct {
     float* scratch;            // (threads, scratch_stride) LoRA scratch (slim_scratch_floats)
     int* iscratch;             // (threads, iscratch_stride) mask index scratch
     size_t scratch_stride, iscratch_stride;
-    float* lens_buf;           // (B, V) logits of a chunk / logit-lens scratch
+    float* lens_buf;           // (lens_rows, V) logits: one row, or a chunk's when all rows are wanted
+    int lens_rows;
     float* rope_inv_freq;      // (D/2)
 } RunState;
 
+// max_seq <= 0: the model's maximum; max_batch <= 0: 256 tokens per chunk.
 int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, int max_batch, Err* err);
 void runstate_free(RunState* s);
 

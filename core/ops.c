@@ -427,6 +427,30 @@ void attention_cached_head(float* oh, const float* qh, const float* kh, const fl
     }
 }
 
+void attention_cached_rows(float* out, size_t out_stride, const float* q, size_t q_stride, const float* kh,
+                           const float* vh, int n, int pos, int D, float* S) {
+    int ctx = pos + n;
+    float scale = 1.0f / sqrtf((float)D);
+    // PyTorch: S = q @ k.T / sqrt(D); row t sees keys 0..pos + t
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, ctx, D, scale, q, (int)q_stride, kh, D, 0.0f, S, ctx);
+    for (int t = 0; t < n; t++) {
+        float* row = S + (size_t)t * ctx;
+        int len = pos + t + 1;
+        float mx = -INFINITY;
+        for (int j = 0; j < len; j++) mx = row[j] > mx ? row[j] : mx;
+        double sum = 0;
+        for (int j = 0; j < len; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < len; j++) row[j] *= inv;
+        for (int j = len; j < ctx; j++) row[j] = 0;  // causal mask
+    }
+    // out = P @ v
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, ctx, 1.0f, S, ctx, vh, D, 0.0f, out, (int)out_stride);
+}
+
 // ---------------------------------------------------------------------------------------------
 // SiLU gate
 

@@ -73,6 +73,12 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 void attention_cached_head(float* oh, const float* qh, const float* kh, const float* vh, int n_ctx, size_t stride, int D,
                            float* att);
 
+// The same for n query rows at positions pos..pos+n-1 (a prefill chunk) of one head, through two
+// sgemm calls: rows of q and out at the given strides, key/value rows contiguous (stride D);
+// S: scratch of n * (pos + n) floats.
+void attention_cached_rows(float* out, size_t out_stride, const float* q, size_t q_stride, const float* kh,
+                           const float* vh, int n, int pos, int D, float* S);
+
 // out = silu(gate) * up, elementwise.
 void swiglu_forward(float* out, const float* gate, const float* up, size_t n);
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, size_t n);
