@@ -6,7 +6,7 @@
 //   tokref_driver ids DIR TEXT          prints the ids of TEXT with and without special tokens.
 //   tokref_driver train CORPUS.jsonl VOCAB OUT_DIR   trains a byte-level BPE on the corpus strings
 //       (joined by blank lines) and writes OUT_DIR/tokenizer.json and tokenizer_config.json.
-// Built by the e2e script from core/tokenizer.c and core/common.c.
+// Built by the e2e script from core/tokenizer/*.c, core/bpe_train.c and core/common.c.
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
