@@ -43,6 +43,15 @@ static void encode_section(const Tokenizer* t, Ctx* c, const char* s, size_t n, 
     tok_split_added(t, c, &t->impl->norm_index, ns, nn, section_index, tok_pretokenize_encode, out);
 }
 
+// The input as valid UTF-8: text itself, or a copy in clean with U+FFFD for invalid bytes.
+static const char* valid_text(const char* text, size_t* len, Buf* clean) {
+    const char* s = text ? text : "";
+    if (tok_utf8_is_valid(s, *len)) return s;
+    tok_utf8_sanitize(s, *len, clean);
+    *len = clean->n;
+    return clean->p;
+}
+
 int tokenizer_encode(const Tokenizer* t, const char* text, size_t len, int add_special, int** ids, int* n, Err* err) {
     *ids = NULL;
     *n = 0;
@@ -50,12 +59,7 @@ int tokenizer_encode(const Tokenizer* t, const char* text, size_t len, int add_s
     if (!text && len) return err_set(err, "tokenizer_encode: text is NULL");
     const TokenizerImpl* m = t->impl;
     Buf clean = {0};
-    const char* s = text ? text : "";
-    if (!tok_utf8_is_valid(s, len)) {
-        tok_utf8_sanitize(s, len, &clean);
-        s = clean.p;
-        len = clean.n;
-    }
+    const char* s = valid_text(text, &len, &clean);
     Ctx c;
     tok_ctx_init(&c);
     tok_ctx_cache_init(&c, len);
@@ -75,12 +79,7 @@ int tokenizer_pre_tokenize(const Tokenizer* t, const char* text, size_t len,
                            void (*fn)(void* ctx, const char* piece, size_t n), void* ctx, Err* err) {
     if (!t || !t->impl) return err_set(err, "tokenizer_pre_tokenize: tokenizer not loaded");
     Buf clean = {0};
-    const char* s = text ? text : "";
-    if (!tok_utf8_is_valid(s, len)) {
-        tok_utf8_sanitize(s, len, &clean);
-        s = clean.p;
-        len = clean.n;
-    }
+    const char* s = valid_text(text, &len, &clean);
     Ctx c;
     tok_ctx_init(&c);
     c.piece_fn = fn;

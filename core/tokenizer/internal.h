@@ -393,16 +393,19 @@ const cJSON* tok_jget(const cJSON* o, const char* k);
 const char* tok_jstr(const cJSON* o, const char* k);
 int tok_jbool(const cJSON* o, const char* k, int dflt);
 int tok_jint(const cJSON* o, const char* k, int dflt);
+typedef int (*ComponentFn)(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
+const char* tok_component_type(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path, const char* key,
+                               ComponentFn fn, int* rc);
 int tok_parse_pattern(LoadCtx* L, const cJSON* o, const char* path, Regex* re);
 int tok_parse_prepend_scheme(LoadCtx* L, const cJSON* j, const char* path, int* out);
 int tok_parse_replacement(LoadCtx* L, const cJSON* j, const char* path, char* repl, int* repl_len);
 
 // load_<component>.c
 int tok_load_model(LoadCtx* L, Tokenizer* t, const cJSON* root);
-int tok_parse_normalizer(LoadCtx* L, TokenizerImpl* m, const cJSON* j, const char* path);
-int tok_parse_pre_tokenizer(LoadCtx* L, TokenizerImpl* m, const cJSON* j, const char* path);
+int tok_parse_normalizer(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
+int tok_parse_pre_tokenizer(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
 int tok_has_byte_level(const cJSON* j);
 int tok_parse_post_processor(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
-int tok_parse_decoder(LoadCtx* L, TokenizerImpl* m, const cJSON* j, const char* path);
+int tok_parse_decoder(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
 
 #endif

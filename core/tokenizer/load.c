@@ -28,6 +28,28 @@ static const char* jtoken(const cJSON* o, const char* k) {
     return NULL;
 }
 
+// A component object's "type". Returns NULL with *rc set when the caller is done: 0 for an absent
+// (null) component or a Sequence, whose elements went through fn one by one (path key[i]); -1 on
+// an error.
+const char* tok_component_type(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path, const char* key,
+                               ComponentFn fn, int* rc) {
+    *rc = 0;
+    if (!j || cJSON_IsNull(j)) return NULL;
+    const char* type = tok_jstr(j, "type");
+    if (!type) { *rc = err_set(L->err, "%s: %s.type missing", L->name, path); return NULL; }
+    if (strcmp(type, "Sequence") != 0) return type;
+    const cJSON* arr = tok_jget(j, key);
+    if (!cJSON_IsArray(arr)) { *rc = err_set(L->err, "%s: %s.%s: expected an array", L->name, path, key); return NULL; }
+    int i = 0;
+    const cJSON* it;
+    cJSON_ArrayForEach(it, arr) {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s.%s[%d]", path, key, i++);
+        if (fn(L, t, it, sub)) { *rc = -1; return NULL; }
+    }
+    return NULL;
+}
+
 // {"String": s} or {"Regex": r}
 int tok_parse_pattern(LoadCtx* L, const cJSON* o, const char* path, Regex* re) {
     const cJSON* p = tok_jget(o, "pattern");
@@ -64,10 +86,10 @@ int tok_parse_replacement(LoadCtx* L, const cJSON* j, const char* path, char* re
 static int load_all(LoadCtx* L, Tokenizer* t, const cJSON* root, const cJSON* cfg) {
     TokenizerImpl* m = t->impl;
     if (tok_load_model(L, t, root)) return -1;
-    if (tok_parse_normalizer(L, m, tok_jget(root, "normalizer"), "normalizer")) return -1;
-    if (tok_parse_pre_tokenizer(L, m, tok_jget(root, "pre_tokenizer"), "pre_tokenizer")) return -1;
+    if (tok_parse_normalizer(L, t, tok_jget(root, "normalizer"), "normalizer")) return -1;
+    if (tok_parse_pre_tokenizer(L, t, tok_jget(root, "pre_tokenizer"), "pre_tokenizer")) return -1;
     if (tok_parse_post_processor(L, t, tok_jget(root, "post_processor"), "post_processor")) return -1;
-    if (tok_parse_decoder(L, m, tok_jget(root, "decoder"), "decoder")) return -1;
+    if (tok_parse_decoder(L, t, tok_jget(root, "decoder"), "decoder")) return -1;
 
     // normalized added tokens are matched after normalization, so normalize their content
     Ctx c;

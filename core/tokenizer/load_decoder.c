@@ -3,22 +3,11 @@
 
 #include <stdlib.h>
 
-int tok_parse_decoder(LoadCtx* L, TokenizerImpl* m, const cJSON* j, const char* path) {
-    if (!j || cJSON_IsNull(j)) return 0;
-    const char* type = tok_jstr(j, "type");
-    if (!type) return err_set(L->err, "%s: %s.type missing", L->name, path);
-    if (strcmp(type, "Sequence") == 0) {
-        const cJSON* arr = tok_jget(j, "decoders");
-        if (!cJSON_IsArray(arr)) return err_set(L->err, "%s: %s.decoders: expected an array", L->name, path);
-        int i = 0;
-        const cJSON* it;
-        cJSON_ArrayForEach(it, arr) {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.decoders[%d]", path, i++);
-            if (tok_parse_decoder(L, m, it, sub)) return -1;
-        }
-        return 0;
-    }
+int tok_parse_decoder(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path) {
+    TokenizerImpl* m = t->impl;
+    int rc;
+    const char* type = tok_component_type(L, t, j, path, "decoders", tok_parse_decoder, &rc);
+    if (!type) return rc;
     DecStep st;
     memset(&st, 0, sizeof st);
     if (strcmp(type, "ByteLevel") == 0) st.kind = DEC_BYTELEVEL;

@@ -3,22 +3,11 @@
 
 #include <stdlib.h>
 
-int tok_parse_normalizer(LoadCtx* L, TokenizerImpl* m, const cJSON* j, const char* path) {
-    if (!j || cJSON_IsNull(j)) return 0;
-    const char* type = tok_jstr(j, "type");
-    if (!type) return err_set(L->err, "%s: %s.type missing", L->name, path);
-    if (strcmp(type, "Sequence") == 0) {
-        const cJSON* arr = tok_jget(j, "normalizers");
-        if (!cJSON_IsArray(arr)) return err_set(L->err, "%s: %s.normalizers: expected an array", L->name, path);
-        int i = 0;
-        const cJSON* it;
-        cJSON_ArrayForEach(it, arr) {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.normalizers[%d]", path, i++);
-            if (tok_parse_normalizer(L, m, it, sub)) return -1;
-        }
-        return 0;
-    }
+int tok_parse_normalizer(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path) {
+    TokenizerImpl* m = t->impl;
+    int rc;
+    const char* type = tok_component_type(L, t, j, path, "normalizers", tok_parse_normalizer, &rc);
+    if (!type) return rc;
     NormStep st;
     memset(&st, 0, sizeof st);
     if (strcmp(type, "NFC") == 0) st.kind = NORM_NFC;

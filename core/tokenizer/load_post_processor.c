@@ -23,22 +23,11 @@ static int special_ids(LoadCtx* L, const Tokenizer* t, const cJSON* specials, co
 
 int tok_parse_post_processor(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path) {
     TokenizerImpl* m = t->impl;
-    if (!j || cJSON_IsNull(j)) return 0;
-    const char* type = tok_jstr(j, "type");
-    if (!type) return err_set(L->err, "%s: %s.type missing", L->name, path);
+    int rc;
+    const char* type = tok_component_type(L, t, j, path, "processors", tok_parse_post_processor, &rc);
+    if (!type) return rc;
     IntVec pre = {0}, suf = {0};
-    if (strcmp(type, "Sequence") == 0) {
-        const cJSON* arr = tok_jget(j, "processors");
-        if (!cJSON_IsArray(arr)) return err_set(L->err, "%s: %s.processors: expected an array", L->name, path);
-        int i = 0;
-        const cJSON* it;
-        cJSON_ArrayForEach(it, arr) {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.processors[%d]", path, i++);
-            if (tok_parse_post_processor(L, t, it, sub)) return -1;
-        }
-        return 0;
-    } else if (strcmp(type, "ByteLevel") == 0) {
+    if (strcmp(type, "ByteLevel") == 0) {
         return 0; // offsets only
     } else if (strcmp(type, "TemplateProcessing") == 0) {
         const cJSON* single = tok_jget(j, "single");

@@ -38,22 +38,11 @@ static int parse_behavior(LoadCtx* L, const cJSON* j, const char* path, int dflt
 #define GPT2_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 #define PUNCT_CLASS "[\\p{P}!-/:-@\\[-`{-~]"
 
-int tok_parse_pre_tokenizer(LoadCtx* L, TokenizerImpl* m, const cJSON* j, const char* path) {
-    if (!j || cJSON_IsNull(j)) return 0;
-    const char* type = tok_jstr(j, "type");
-    if (!type) return err_set(L->err, "%s: %s.type missing", L->name, path);
-    if (strcmp(type, "Sequence") == 0) {
-        const cJSON* arr = tok_jget(j, "pretokenizers");
-        if (!cJSON_IsArray(arr)) return err_set(L->err, "%s: %s.pretokenizers: expected an array", L->name, path);
-        int i = 0;
-        const cJSON* it;
-        cJSON_ArrayForEach(it, arr) {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.pretokenizers[%d]", path, i++);
-            if (tok_parse_pre_tokenizer(L, m, it, sub)) return -1;
-        }
-        return 0;
-    }
+int tok_parse_pre_tokenizer(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path) {
+    TokenizerImpl* m = t->impl;
+    int rc;
+    const char* type = tok_component_type(L, t, j, path, "pretokenizers", tok_parse_pre_tokenizer, &rc);
+    if (!type) return rc;
     if (strcmp(type, "Split") == 0) {
         int behavior;
         if (parse_behavior(L, j, path, SPLIT_ISOLATED, &behavior)) return -1;
