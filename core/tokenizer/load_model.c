@@ -65,7 +65,7 @@ int tok_load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
         if (id > max_id) max_id = id;
         ai++;
     }
-    if (max_id < 0) return err_set(L->err, "%s: model.vocab is empty", L->name);
+    if (n_vocab == 0) return err_set(L->err, "%s: model.vocab is empty (expected at least one token)", L->name);
     int V = max_id + 1;
     t->vocab_size = V;
     m->piece = xcalloc((size_t)V, sizeof(char*));
@@ -74,7 +74,11 @@ int tok_load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
     Buf key = {0};
     cJSON_ArrayForEach(it, vocab) {
         int id = (int)it->valuedouble;
-        free(m->piece[id]);
+        if (m->piece[id]) { // the id could not decode to both, and piece -> id would depend on order
+            buf_free(&key);
+            return err_set(L->err, "%s: model.vocab['%s'] and model.vocab['%s'] both have id %d (expected one token per id)",
+                           L->name, m->piece[id], it->string, id);
+        }
         m->piece[id] = xstrdup(it->string);
         // Tokens outside the byte alphabet can never come out of byte-level BPE: keep them out
         // of the map so raw text cannot hit them by accident.
