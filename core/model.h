@@ -5,6 +5,7 @@
 #define SLIMSCOPE_MODEL_H
 
 #include "config.h"
+#include "rng.h"
 #include "safetensors.h"
 
 // The seven linear projections of a block, in one enum so that adapters address them uniformly.
@@ -46,12 +47,5 @@ void model_free(Model* m);
 // Name of tensor number i in HF naming (i < model_tensor_count); fills ptr/shape; used by save.
 int model_tensor_count(const Model* m);
 const char* model_tensor_info(const Model* m, int i, char* name, size_t n, float** ptr, int* ndim, int64_t shape[2]);
-
-// Deterministic random numbers used for initialisation and tests (xorshift*).
-typedef struct { uint64_t s; } Rng;
-void rng_seed(Rng* r, uint64_t seed);
-uint64_t rng_u64(Rng* r);
-float rng_uniform(Rng* r);  // [0, 1)
-float rng_normal(Rng* r);
 
 #endif
