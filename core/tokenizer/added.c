@@ -1,5 +1,5 @@
-// added.c: added tokens: the per-first-byte index (longest first), and splitting text on them
-// before the model runs (lstrip, rstrip, single_word, normalized).
+// added.c: splitting text on the added tokens before the model runs (leftmost-longest match,
+// lstrip, rstrip, single_word, normalized); the index it searches is built by load_added_tokens.c.
 #include "internal.h"
 
 // Finds the leftmost-longest added token in s[from..n); returns its index or -1.
@@ -68,42 +68,4 @@ void tok_split_added(const Tokenizer* t, Ctx* c, const AddedIndex* ix, const cha
         pos = scan = stop;
     }
     if (pos < n) fn(t, c, s + pos, n - pos, section, out);
-}
-
-typedef struct {
-    unsigned char first;
-    size_t len;
-    int idx;
-} AddedKey;
-
-static int cmp_added_key(const void* a, const void* b) {
-    const AddedKey* x = a;
-    const AddedKey* y = b;
-    if (x->first != y->first) return x->first < y->first ? -1 : 1;
-    if (x->len != y->len) return x->len > y->len ? -1 : 1; // longest first
-    return x->idx - y->idx;
-}
-
-void tok_build_added_index(TokenizerImpl* m, AddedIndex* ix, int normalized) {
-    AddedKey* keys = xmalloc((size_t)(m->n_added + 1) * sizeof(AddedKey));
-    ix->order = xmalloc((size_t)(m->n_added + 1) * sizeof(int));
-    ix->n = 0;
-    for (int i = 0; i < m->n_added; i++) {
-        const AddedTok* a = &m->added[i];
-        if (a->normalized != normalized) continue;
-        size_t len = normalized ? a->norm_len : a->len;
-        if (len == 0) continue;
-        keys[ix->n].first = (unsigned char)(normalized ? a->norm : a->content)[0];
-        keys[ix->n].len = len;
-        keys[ix->n].idx = i;
-        ix->n++;
-    }
-    qsort(keys, (size_t)ix->n, sizeof(AddedKey), cmp_added_key);
-    int k = 0;
-    for (int i = 0; i < ix->n; i++) ix->order[i] = keys[i].idx;
-    for (int b = 0; b <= 256; b++) {
-        while (k < ix->n && keys[k].first < b) k++;
-        ix->start[b] = k;
-    }
-    free(keys);
 }

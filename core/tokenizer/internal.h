@@ -3,7 +3,7 @@
 // per-call scratch of encode, and each file's functions. One file per job:
 //   utf8.c      UTF-8 primitives           regex.c        Oniguruma -> PCRE2, compile, match
 //   normalize.c normalizer steps           pretokenize.c  pre-tokenizer steps
-//   bpe.c       the BPE model              added.c        added tokens (index, splitting)
+//   bpe.c       the BPE model              added.c        splitting on added tokens
 //   encode.c    encode entry points        decode.c       decode table and streaming decoder
 //   vocab.c     id <-> piece lookups       load*.c        tokenizer.json, one file per component
 // The pipeline follows the Rust `tokenizers` library. Hugging Face's JS port (our test oracle,
@@ -380,7 +380,6 @@ void tok_model_pieces(const Tokenizer* t, Ctx* c, const char* base, SpanVec* sp,
 // added.c
 void tok_split_added(const Tokenizer* t, Ctx* c, const AddedIndex* ix, const char* s, size_t n, int section,
                  SegFn fn, IntVec* out);
-void tok_build_added_index(TokenizerImpl* m, AddedIndex* ix, int normalized);
 
 // decode.c
 void tok_build_decode_table(Tokenizer* t);
@@ -396,12 +395,16 @@ int tok_jint(const cJSON* o, const char* k, int dflt);
 typedef int (*ComponentFn)(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
 const char* tok_component_type(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path, const char* key,
                                ComponentFn fn, int* rc);
+int tok_parse_id(const cJSON* v, int* out);
 int tok_parse_pattern(LoadCtx* L, const cJSON* o, const char* path, Regex* re);
 int tok_parse_prepend_scheme(LoadCtx* L, const cJSON* j, const char* path, int* out);
 int tok_parse_replacement(LoadCtx* L, const cJSON* j, const char* path, char* repl, int* repl_len);
 
 // load_<component>.c
 int tok_load_model(LoadCtx* L, Tokenizer* t, const cJSON* root);
+int tok_added_tokens_check(LoadCtx* L, const cJSON* added, int* max_id); // ids, contents; raises max_id
+void tok_load_added_tokens(Tokenizer* t, const cJSON* added);            // after the vocab
+void tok_added_tokens_index(TokenizerImpl* m);                           // after the normalizer
 int tok_parse_normalizer(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
 int tok_parse_pre_tokenizer(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
 int tok_has_byte_level(const cJSON* j);

@@ -28,6 +28,15 @@ static const char* jtoken(const cJSON* o, const char* k) {
     return NULL;
 }
 
+// An id in tokenizer.json: an integer in [0, 2^24). Returns 0, or -1 for anything else.
+int tok_parse_id(const cJSON* v, int* out) {
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    if (d < 0 || d >= (1 << 24) || d != (double)(int)d) return -1;
+    *out = (int)d;
+    return 0;
+}
+
 // A component object's "type". Returns NULL with *rc set when the caller is done: 0 for an absent
 // (null) component or a Sequence, whose elements went through fn one by one (path key[i]); -1 on
 // an error.
@@ -91,22 +100,7 @@ static int load_all(LoadCtx* L, Tokenizer* t, const cJSON* root, const cJSON* cf
     if (tok_parse_post_processor(L, t, tok_jget(root, "post_processor"), "post_processor")) return -1;
     if (tok_parse_decoder(L, t, tok_jget(root, "decoder"), "decoder")) return -1;
 
-    // normalized added tokens are matched after normalization, so normalize their content
-    Ctx c;
-    tok_ctx_init(&c);
-    for (int i = 0; i < m->n_added; i++) {
-        AddedTok* a = &m->added[i];
-        if (!a->normalized) continue;
-        size_t nn;
-        const char* ns = tok_normalize(m, &c, a->content, a->len, &nn);
-        a->norm = xmalloc(nn + 1);
-        memcpy(a->norm, ns, nn);
-        a->norm[nn] = 0;
-        a->norm_len = nn;
-    }
-    tok_ctx_free(&c);
-    tok_build_added_index(m, &m->raw_index, 0);
-    tok_build_added_index(m, &m->norm_index, 1);
+    tok_added_tokens_index(m); // needs the normalizer
 
     // tokenizer_config.json: named special tokens and add_bos_token / add_eos_token
     const char* bos = jtoken(cfg, "bos_token");

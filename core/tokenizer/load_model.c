@@ -1,17 +1,9 @@
-// load_model.c: tokenizer.json "model" (BPE: vocab, merges, byte_fallback, unk) and "added_tokens"
-// -> the vocab map, merge table, byte tables and added-token list.
+// load_model.c: tokenizer.json "model" (BPE: vocab, merges, byte_fallback, unk) -> the vocab map,
+// merge table and byte tables; the added tokens' ids count towards the vocab size.
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-
-static int parse_id(const cJSON* v, int* out) {
-    if (!cJSON_IsNumber(v)) return -1;
-    double d = v->valuedouble;
-    if (d < 0 || d >= (1 << 24) || d != (double)(int)d) return -1;
-    *out = (int)d;
-    return 0;
-}
 
 int tok_load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
     TokenizerImpl* m = t->impl;
@@ -53,18 +45,11 @@ int tok_load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
     const cJSON* it;
     cJSON_ArrayForEach(it, vocab) {
         int id;
-        if (parse_id(it, &id)) return err_set(L->err, "%s: model.vocab['%s']: expected an integer id in [0, 2^24)", L->name, it->string);
+        if (tok_parse_id(it, &id)) return err_set(L->err, "%s: model.vocab['%s']: expected an integer id in [0, 2^24)", L->name, it->string);
         if (id > max_id) max_id = id;
         n_vocab++;
     }
-    int ai = 0;
-    if (cJSON_IsArray(added)) cJSON_ArrayForEach(it, added) {
-        int id;
-        if (parse_id(tok_jget(it, "id"), &id)) return err_set(L->err, "%s: added_tokens[%d].id: expected an integer id in [0, 2^24)", L->name, ai);
-        if (!tok_jstr(it, "content")) return err_set(L->err, "%s: added_tokens[%d].content: expected a string", L->name, ai);
-        if (id > max_id) max_id = id;
-        ai++;
-    }
+    if (tok_added_tokens_check(L, added, &max_id)) return -1;
     if (n_vocab == 0) return err_set(L->err, "%s: model.vocab is empty (expected at least one token)", L->name);
     int V = max_id + 1;
     t->vocab_size = V;
@@ -88,27 +73,7 @@ int tok_load_model(LoadCtx* L, Tokenizer* t, const cJSON* root) {
         strmap_put(&m->vocab_map, m->model_bytes.p, off, (uint32_t)key.n, id);
     }
 
-    // added tokens
-    if (cJSON_IsArray(added)) {
-        m->added = xcalloc((size_t)cJSON_GetArraySize(added) + 1, sizeof(AddedTok));
-        cJSON_ArrayForEach(it, added) {
-            AddedTok* a = &m->added[m->n_added];
-            const char* content = tok_jstr(it, "content");
-            a->id = (int)tok_jget(it, "id")->valuedouble;
-            a->content = xstrdup(content);
-            a->len = strlen(content);
-            a->special = (unsigned char)tok_jbool(it, "special", 0);
-            a->lstrip = (unsigned char)tok_jbool(it, "lstrip", 0);
-            a->rstrip = (unsigned char)tok_jbool(it, "rstrip", 0);
-            a->single_word = (unsigned char)tok_jbool(it, "single_word", 0);
-            a->normalized = (unsigned char)tok_jbool(it, "normalized", !a->special);
-            if (a->len == 0) { free(a->content); continue; }
-            free(m->piece[a->id]);
-            m->piece[a->id] = xstrdup(content);
-            m->flags[a->id] |= FLAG_ADDED | (a->special ? FLAG_SPECIAL : 0);
-            m->n_added++;
-        }
-    }
+    tok_load_added_tokens(t, added); // after the vocab: an added token's content is its piece
 
     // merges, ranked by position; both "a b" and ["a", "b"] forms
     pairmap_init(&m->merges, (size_t)cJSON_GetArraySize(merges));
