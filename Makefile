@@ -18,7 +18,8 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 
-LIB_SRC  := $(wildcard core/*.c) $(wildcard views/*.c) $(filter-out app/main.c,$(wildcard app/*.c))
+CORE_SRC := $(wildcard core/*.c) $(wildcard core/tokenizer/*.c)
+LIB_SRC  := $(CORE_SRC) $(wildcard views/*.c) $(filter-out app/main.c,$(wildcard app/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 LIB      := $(BUILD)/libslimscope.a
 TEST_SRC := $(wildcard tests/unit/test_*.c)
@@ -91,7 +92,7 @@ fuzz: | $(DEPS_OK)
 	@for f in $(FUZZ_SRC); do \
 	    b=$(BUILD)/fuzz/$$(basename $$f .c); \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. -Icore $(PKG_CFLAGS) \
-	        -o $$b $$f $(wildcard core/*.c) $(PKG_LIBS) -fopenmp || exit 1; \
+	        -o $$b $$f $(CORE_SRC) $(PKG_LIBS) -fopenmp || exit 1; \
 	    mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f .c); \
 	    echo "fuzzing $$f for $(FUZZ_SECONDS) s"; \
 	    seeds=tests/fuzz/$$(basename $$f .c | sed 's/^fuzz_//')_seeds; [ -d $$seeds ] || seeds=; \

@@ -55,7 +55,7 @@ static Span* split_docs(const char* text, size_t len, const char* sep, int* n_ou
 }
 
 static int in_val(uint64_t seed, int doc, float frac) {
-    return frac > 0 && (double)(mask_hash(seed ^ 0x76616c5f73706c74ull, (uint64_t)doc) >> 11) / 9007199254740992.0 < frac;
+    return frac > 0 && (double)(rng_hash(seed ^ 0x76616c5f73706c74ull, (uint64_t)doc) >> 11) / 9007199254740992.0 < frac;
 }
 
 static void append(int** buf, size_t* n, size_t* cap, const int* ids, size_t k) {
@@ -309,9 +309,9 @@ void sft_data_free(SftData* d) {
 
 static void sft_shuffle(SftSampler* s) {
     for (int i = 0; i < s->n; i++) s->perm[i] = i;
-    uint64_t key = mask_hash(s->seed ^ 0x7368756666ull, (uint64_t)s->epoch);
+    uint64_t key = rng_hash(s->seed ^ 0x7368756666ull, (uint64_t)s->epoch);
     for (int i = s->n - 1; i > 0; i--) {
-        int j = (int)(mask_hash(key, (uint64_t)i) % (uint64_t)(i + 1));
+        int j = (int)(rng_hash(key, (uint64_t)i) % (uint64_t)(i + 1));
         int t = s->perm[i];
         s->perm[i] = s->perm[j];
         s->perm[j] = t;

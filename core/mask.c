@@ -1,22 +1,14 @@
-// mask.c: counter-based PRNG and the row/column keep-sets of SLIM.md section 4.
+// mask.c: the row/column keep-sets of SLIM.md section 4, drawn with the counter hash of rng.h.
 #include "mask.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-// splitmix64's finaliser over (key, counter): stateless, so any draw can be recomputed anywhere.
-uint64_t mask_hash(uint64_t key, uint64_t counter) {
-    uint64_t z = key + (counter + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 uint64_t mask_key(uint64_t seed, int layer, int expert, int proj, uint64_t epoch) {
-    uint64_t k = mask_hash(seed, (uint64_t)layer);
-    k = mask_hash(k, (uint64_t)expert);
-    k = mask_hash(k, (uint64_t)proj);
-    return mask_hash(k, epoch);
+    uint64_t k = rng_hash(seed, (uint64_t)layer);
+    k = rng_hash(k, (uint64_t)expert);
+    k = rng_hash(k, (uint64_t)proj);
+    return rng_hash(k, epoch);
 }
 
 static int cmp_int(const void* a, const void* b) { return *(const int*)a - *(const int*)b; }
@@ -26,7 +18,7 @@ static int cmp_int(const void* a, const void* b) { return *(const int*)a - *(con
 static void choose(int* idx, int n, int k, uint64_t key) {
     for (int i = 0; i < n; i++) idx[i] = i;
     for (int i = 0; i < k; i++) {
-        int j = i + (int)(mask_hash(key, (uint64_t)i) % (uint64_t)(n - i));
+        int j = i + (int)(rng_hash(key, (uint64_t)i) % (uint64_t)(n - i));
         int t = idx[i];
         idx[i] = idx[j];
         idx[j] = t;
@@ -51,7 +43,7 @@ void mask_build(MaskSet* m, int out, int in, float p, uint64_t key) {
     float q = sqrtf(1.0f - p);  // keep a q-fraction of rows and of columns: about (1 - p) of B A survives
     m->n_row = keep_count(q, out);
     m->n_col = keep_count(q, in);
-    choose(m->rows, out, m->n_row, mask_hash(key, 0x524f5753ull));   // "ROWS"
-    choose(m->cols, in, m->n_col, mask_hash(key, 0x434f4c53ull));    // "COLS"
+    choose(m->rows, out, m->n_row, rng_hash(key, 0x524f5753ull));   // "ROWS"
+    choose(m->cols, in, m->n_col, rng_hash(key, 0x434f4c53ull));    // "COLS"
     m->rescale = (float)((double)out * in / ((double)m->n_row * m->n_col));
 }

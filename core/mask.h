@@ -1,10 +1,12 @@
 // mask.h: the fast masking of shared/SLIM.md section 4. Whole input columns of A and output rows
-// of B are kept or dropped; the keep-sets come from a counter-based PRNG keyed by
+// of B are kept or dropped; the keep-sets come from the counter hash of rng.h keyed by
 // (mask_seed, layer, expert, projection, epoch), so every machine and backend draws the same masks.
 #ifndef SLIMSCOPE_MASK_H
 #define SLIMSCOPE_MASK_H
 
 #include <stdint.h>
+
+#include "rng.h"
 
 typedef struct {
     int n_row, n_col;          // kept rows of B (of out) and kept columns of A (of in)
@@ -17,8 +19,6 @@ typedef struct {
     float* b_packed;
 } MaskSet;
 
-// Counter-based random 64-bit value for (key, counter): a stateless hash, same on every machine.
-uint64_t mask_hash(uint64_t key, uint64_t counter);
 uint64_t mask_key(uint64_t seed, int layer, int expert, int proj, uint64_t epoch);
 
 // Fills m (whose rows/cols buffers hold out/in ints) with the keep-sets for ratio p in [0, 1).

@@ -30,22 +30,30 @@ double kl_logits(const float* p_logits, const float* q_logits, int V) {
 
 double cross_entropy(const float* logits, int V, int target) { return log_sum_exp(logits, V) - logits[target]; }
 
-void top_k_probs(const float* logits, int V, int k, int* ids, float* probs) {
-    double lse = log_sum_exp(logits, V);
+void top_k_clear(int* ids, float* probs, int k) {
     for (int j = 0; j < k; j++) {
         ids[j] = -1;
         probs[j] = -1;
     }
-    for (int i = 0; i < V; i++) {
-        float p = (float)exp(logits[i] - lse);
-        if (p <= probs[k - 1]) continue;
-        int j = k - 1;
-        while (j > 0 && p > probs[j - 1]) {
-            probs[j] = probs[j - 1];
-            ids[j] = ids[j - 1];
-            j--;
-        }
-        probs[j] = p;
-        ids[j] = i;
+}
+
+// Insertion into a short sorted list: k is small (5 in the trace), V large, and most ids fail the
+// first comparison. p is compared in double so a caller with double probabilities sees no rounding
+// before the comparison; a float p promoted to double compares exactly as in float.
+void top_k_insert(int* ids, float* probs, int k, int id, double p) {
+    if (p <= probs[k - 1]) return;
+    int j = k - 1;
+    while (j > 0 && p > probs[j - 1]) {
+        probs[j] = probs[j - 1];
+        ids[j] = ids[j - 1];
+        j--;
     }
+    probs[j] = (float)p;
+    ids[j] = id;
+}
+
+void top_k_probs(const float* logits, int V, int k, int* ids, float* probs) {
+    double lse = log_sum_exp(logits, V);
+    top_k_clear(ids, probs, k);
+    for (int i = 0; i < V; i++) top_k_insert(ids, probs, k, i, (float)exp(logits[i] - lse));
 }

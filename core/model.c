@@ -25,26 +25,6 @@ int proj_from_name(const char* name) {
 int proj_is_mlp(Proj p) { return p >= PROJ_GATE; }
 
 // ---------------------------------------------------------------------------------------------
-// random numbers (xorshift64*, Box-Muller)
-
-void rng_seed(Rng* r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull; if (!r->s) r->s = 1; }
-
-uint64_t rng_u64(Rng* r) {
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return r->s * 0x2545F4914F6CDD1Dull;
-}
-
-float rng_uniform(Rng* r) { return (float)((rng_u64(r) >> 40) * (1.0 / 16777216.0)); }
-
-float rng_normal(Rng* r) {
-    float u1 = rng_uniform(r), u2 = rng_uniform(r);
-    if (u1 < 1e-7f) u1 = 1e-7f;
-    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
-}
-
-// ---------------------------------------------------------------------------------------------
 // the tensor table: every weight's HF name, shape and place in the single allocation
 
 static void proj_shapes(const ModelConfig* c, int in[PROJ_COUNT], int out[PROJ_COUNT]) {

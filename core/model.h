@@ -6,6 +6,7 @@
 #define SLIMSCOPE_MODEL_H
 
 #include "config.h"
+#include "rng.h"
 #include "safetensors.h"
 #include "weight.h"
 
@@ -66,12 +67,5 @@ int model_write_random(const ModelConfig* cfg, const char* dir, DType dtype, flo
 // data (NULL when the tensor is not float32 in memory: use a model that owns_all for saving/training).
 int model_tensor_count(const Model* m);
 const char* model_tensor_info(const Model* m, int i, char* name, size_t n, float** ptr, int* ndim, int64_t shape[2]);
-
-// Deterministic random numbers used for initialisation and tests (xorshift*).
-typedef struct { uint64_t s; } Rng;
-void rng_seed(Rng* r, uint64_t seed);
-uint64_t rng_u64(Rng* r);
-float rng_uniform(Rng* r);  // [0, 1)
-float rng_normal(Rng* r);
 
 #endif

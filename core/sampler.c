@@ -11,8 +11,7 @@ void sampler_init(Sampler* s, int vocab_size, float temperature, float top_p, ui
     s->vocab_size = vocab_size;
     s->temperature = temperature;
     s->top_p = top_p;
-    s->state = seed * 0x9E3779B97F4A7C15ull + 0x853C49E6748FEA9Bull;
-    if (!s->state) s->state = 1;
+    rng_seed_stream(&s->rng, seed, RNG_STREAM_SAMPLER);
     s->idx = xmalloc(vocab_size * sizeof(int));
     s->probs = xmalloc(vocab_size * sizeof(float));
 }
@@ -20,13 +19,6 @@ void sampler_init(Sampler* s, int vocab_size, float temperature, float top_p, ui
 void sampler_free(Sampler* s) {
     free(s->idx);
     free(s->probs);
-}
-
-static float random_f32(uint64_t* st) {
-    *st ^= *st >> 12;
-    *st ^= *st << 25;
-    *st ^= *st >> 27;
-    return (float)(((*st * 0x2545F4914F6CDD1Dull) >> 40) * (1.0 / 16777216.0));
 }
 
 int argmax(const float* x, int n) {
@@ -54,7 +46,7 @@ int sampler_sample(Sampler* s, const float* logits) {
         sum += p[i];
     }
     for (int i = 0; i < V; i++) p[i] = (float)(p[i] / sum);
-    float u = random_f32(&s->state);
+    float u = rng_uniform(&s->rng);
     if (s->top_p <= 0.0f || s->top_p >= 1.0f) {
         double cdf = 0;
         for (int i = 0; i < V; i++) {

@@ -4,11 +4,13 @@
 
 #include <stdint.h>
 
+#include "rng.h"
+
 typedef struct {
     int vocab_size;
     float temperature;  // 0 = greedy
     float top_p;        // 1 = off
-    uint64_t state;     // xorshift state; the same seed gives the same samples
+    Rng rng;            // the same seed gives the same samples
     int* idx;           // (V) scratch
     float* probs;       // (V) scratch
 } Sampler;

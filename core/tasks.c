@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
+
 static const char* TASK_NAMES[N_TASKS] = {"add", "date", "reverse", "max"};
 
 static const char* MONTHS[12] = {"January", "February", "March",     "April",   "May",      "June",
@@ -112,26 +114,15 @@ void task_format_max(TaskExample* ex, const int* nums, int n) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// generation: a counter-based PRNG (splitmix64) keyed by (seed, task, i)
+// generation: a splitmix64 stream (rng_hash) keyed by (seed, task, i)
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t mix64(uint64_t z) { return rng_hash(z, 0); }
 
 typedef struct {
-    uint64_t s;
+    uint64_t key, n; // the stream's start and the draws made
 } TaskRng;
 
-static uint64_t trng_next(TaskRng* r) {
-    r->s += 0x9E3779B97F4A7C15ull;
-    uint64_t z = r->s;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t trng_next(TaskRng* r) { return rng_hash(r->key, r->n++); }
 
 // Uniform integer in [lo, hi] (multiply-shift on the high 32 bits: integer arithmetic only).
 static int trng_range(TaskRng* r, int lo, int hi) {
@@ -140,7 +131,7 @@ static int trng_range(TaskRng* r, int lo, int hi) {
 }
 
 void task_example(TaskExample* ex, int task, uint64_t seed, uint64_t i) {
-    TaskRng r = {mix64(mix64(mix64(seed) ^ (uint64_t)(task + 1)) ^ i)};
+    TaskRng r = {mix64(mix64(mix64(seed) ^ (uint64_t)(task + 1)) ^ i), 0};
     switch (task) {
     case TASK_ADD: {
         int a = trng_range(&r, 10, 99), b = trng_range(&r, 10, 99);
@@ -262,7 +253,7 @@ int task_make_train(TaskSet* out, const int* tasks, const int* n_per_task, int n
         n += n_per_task[k];
     }
     // Fisher-Yates shuffle of the mixture, from its own stream of the seed
-    TaskRng r = {mix64(seed ^ 0x73687566666c65ull)};
+    TaskRng r = {mix64(seed ^ 0x73687566666c65ull), 0};
     for (int i = n - 1; i > 0; i--) {
         int j = trng_range(&r, 0, i);
         TaskExample t = ex[i];

@@ -6,7 +6,7 @@
 //   tokref_driver ids DIR TEXT          prints the ids of TEXT with and without special tokens.
 //   tokref_driver train CORPUS.jsonl VOCAB OUT_DIR   trains a byte-level BPE on the corpus strings
 //       (joined by blank lines) and writes OUT_DIR/tokenizer.json and tokenizer_config.json.
-// Built by the e2e script from core/tokenizer.c and core/common.c.
+// Built by the e2e script from core/tokenizer/*.c, core/bpe_train.c and core/common.c.
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +93,22 @@ static void fail_note(Check* c, int i, const char* text, const char* what) {
     }
 }
 
+// Notes a failure of c unless ids[0..n) are the reference's ids.
+static void check_ids(Check* c, int i, const char* text, const cJSON* want_ids, const int* ids, int n) {
+    if (ids_equal(want_ids, ids, n)) return;
+    char* want = cJSON_PrintUnformatted(want_ids);
+    char* got = NULL;
+    size_t gl = 0;
+    FILE* f = open_memstream(&got, &gl);
+    print_ids(f, ids, n);
+    fclose(f);
+    char msg[4096];
+    snprintf(msg, sizeof msg, "want %.1500s got %.1500s", want, got);
+    fail_note(c, i, text, msg);
+    free(want);
+    free(got);
+}
+
 static int report(int* tap, Check* c, const char* name, int total) {
     printf("%s %d - %s: %s for %d/%d strings\n", c->bad ? "not ok" : "ok", (*tap)++, name, c->label, total - c->bad, total);
     return c->bad != 0;
@@ -127,31 +143,9 @@ static int cmd_check(int argc, char** argv) {
             fail_note(&ca, i, text, err.msg);
             continue;
         }
+        check_ids(&ca, i, text, cJSON_GetObjectItem(e, "a"), a, na);
+        check_ids(&cb, i, text, cJSON_GetObjectItem(e, "b"), b, nb);
         char msg[4096];
-        if (!ids_equal(cJSON_GetObjectItem(e, "a"), a, na)) {
-            char* want = cJSON_PrintUnformatted(cJSON_GetObjectItem(e, "a"));
-            char* got = NULL;
-            size_t gl = 0;
-            FILE* f = open_memstream(&got, &gl);
-            print_ids(f, a, na);
-            fclose(f);
-            snprintf(msg, sizeof msg, "want %.1500s got %.1500s", want, got);
-            fail_note(&ca, i, text, msg);
-            free(want);
-            free(got);
-        }
-        if (!ids_equal(cJSON_GetObjectItem(e, "b"), b, nb)) {
-            char* want = cJSON_PrintUnformatted(cJSON_GetObjectItem(e, "b"));
-            char* got = NULL;
-            size_t gl = 0;
-            FILE* f = open_memstream(&got, &gl);
-            print_ids(f, b, nb);
-            fclose(f);
-            snprintf(msg, sizeof msg, "want %.1500s got %.1500s", want, got);
-            fail_note(&cb, i, text, msg);
-            free(want);
-            free(got);
-        }
         // decode the reference's ids, so decoding is checked even where encoding differs
         int nea, neb;
         int* ea = json_ids(cJSON_GetObjectItem(e, "a"), &nea);

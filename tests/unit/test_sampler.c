@@ -29,6 +29,18 @@ static void test_same_seed_same_sequence(void** st) {
     sampler_free(&c);
 }
 
+// The sampler draws u from rng.h's xorshift* stream of the seed with RNG_STREAM_SAMPLER (the first
+// two uniforms of seed 7 are 1991636 / 2^24 = 0.11871 and 7154739 / 2^24 = 0.42646, see
+// test_rng.c); with 100 equally likely tokens, u picks token floor(100 u): 11, then 42.
+static void test_stream_of_the_seed(void** st) {
+    float lg[100] = {0};
+    Sampler s;
+    sampler_init(&s, 100, 1.0f, 1.0f, 7);
+    assert_int_equal(sampler_sample(&s, lg), 11);
+    assert_int_equal(sampler_sample(&s, lg), 42);
+    sampler_free(&s);
+}
+
 static void test_temperature_frequencies(void** st) {
     // logits log(0.5), log(0.3), log(0.2) at T = 1 give probabilities 0.5, 0.3, 0.2;
     // at T = 2 they become proportional to sqrt: 0.7071, 0.5477, 0.4472 / 1.7020.
@@ -65,6 +77,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_is_argmax_lowest_on_ties),
         cmocka_unit_test(test_same_seed_same_sequence),
+        cmocka_unit_test(test_stream_of_the_seed),
         cmocka_unit_test(test_temperature_frequencies),
         cmocka_unit_test(test_top_p_keeps_the_nucleus),
     };

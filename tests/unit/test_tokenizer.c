@@ -435,6 +435,12 @@ static void test_malformed(void** state) {
                       "merged token 'ab' is not in model.vocab");
     expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': ['a']}}", NULL, "model.merges[0] 'a'");
     expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': -3}, 'merges': []}}", NULL, "model.vocab['a']");
+    // several tokens for one id, and an empty vocab (also when added tokens name ids)
+    expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': 0, 'b': 1, 'c': 1}, 'merges': []}}", NULL,
+                      "model.vocab['b'] and model.vocab['c'] both have id 1");
+    expect_load_error("{'model': {'type': 'BPE', 'vocab': {}, 'merges': []}}", NULL, "model.vocab is empty");
+    expect_load_error("{'model': {'type': 'BPE', 'vocab': {}, 'merges': []}, 'added_tokens': [{'id': 0, 'content': '<s>'}]}",
+                      NULL, "model.vocab is empty");
     expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []}, 'pre_tokenizer': {'type': 'Fancy'}}", NULL,
                       "pre_tokenizer.type 'Fancy' is not supported");
     expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []},"
