@@ -3,7 +3,7 @@
 // Tensor names follow transformers' Llama layout.
 #include "model.h"
 
-#include "mask.h"
+#include "rng.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -424,7 +424,7 @@ static void random_fill(float* dst, size_t start, size_t n, const void* ctx) {
             dst[i] = f->value;
             continue;
         }
-        uint64_t h = mask_hash(f->key, start + i);
+        uint64_t h = rng_hash(f->key, start + i);
         dst[i] = f->amp * (float)((double)(h >> 11) * (2.0 / 9007199254740992.0) - 1.0);
     }
 }
@@ -440,7 +440,7 @@ int model_write_random(const ModelConfig* cfg, const char* dir, DType dtype, flo
     RandomFill* fills = xcalloc(n, sizeof *fills);
     for (int i = 0; i < n; i++) {
         int is_norm = strstr(refs[i].name, "norm") != NULL;
-        fills[i] = (RandomFill){mask_hash(seed, (uint64_t)i), refs[i].ndim == 2 ? std * 1.7320508f : 0, is_norm ? 1.0f : 0.0f};
+        fills[i] = (RandomFill){rng_hash(seed, (uint64_t)i), refs[i].ndim == 2 ? std * 1.7320508f : 0, is_norm ? 1.0f : 0.0f};
         w[i] = (StWrite){.name = refs[i].name, .dtype = dtype, .ndim = refs[i].ndim, .fill = random_fill, .fill_ctx = &fills[i]};
         w[i].shape[0] = refs[i].shape[0];
         w[i].shape[1] = refs[i].shape[1];
