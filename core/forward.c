@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "ops.h"
 
 static int max_int(int a, int b) { return a > b ? a : b; }
@@ -119,22 +120,11 @@ static void trace_next_token(Trace* tr, int pos, const float* logits, int V) {
     double lse = mx + log(sum);
     int* ids = tr->top_id + (size_t)pos * TRACE_TOPK;
     float* ps = tr->top_p + (size_t)pos * TRACE_TOPK;
-    for (int k = 0; k < TRACE_TOPK; k++) {
-        ids[k] = -1;
-        ps[k] = -1;
-    }
+    top_k_clear(ids, ps, TRACE_TOPK);
     for (int i = 0; i < V; i++) {
         double lp = logits[i] - lse, p = exp(lp);
         ent -= p * lp;
-        if (p <= ps[TRACE_TOPK - 1]) continue;
-        int k = TRACE_TOPK - 1;
-        while (k > 0 && p > ps[k - 1]) {
-            ps[k] = ps[k - 1];
-            ids[k] = ids[k - 1];
-            k--;
-        }
-        ps[k] = (float)p;
-        ids[k] = i;
+        top_k_insert(ids, ps, TRACE_TOPK, i, p);
     }
     tr->entropy[pos] = (float)ent;
 }
