@@ -363,7 +363,7 @@ int adapter_load(Adapter* a, const char* dir, const Model* m, Err* err) {
     a->layers = xcalloc(a->n_layers, sizeof(AdapterLayer));
     char path[4200], tpath[4200];
     path_join(path, sizeof path, dir, "adapter_config.json");
-    char* text = read_file_text(path, NULL, err);
+    char* text = read_json_file(path, err);
     if (!text) {
         adapter_free(a);
         return -1;

@@ -166,7 +166,7 @@ done:
 }
 
 int config_load(ModelConfig* c, const char* path, Err* err) {
-    char* text = read_file_text(path, NULL, err);
+    char* text = read_json_file(path, err);
     if (!text) return -1;
     int rc = config_parse(c, text, path, err);
     free(text);

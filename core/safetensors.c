@@ -83,6 +83,7 @@ static int parse_entry(StTensor* t, const cJSON* e, const char* path, const char
 
 int st_open(StFile* f, const char* path, Err* err) {
     memset(f, 0, sizeof *f);
+    if (require_regular_file(path, NULL, err)) return -1;  // before open(), which blocks on a FIFO
     int fd = open(path, O_RDONLY);
     if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <sys/stat.h>
+
 static char g_dir[64];
 
 static int setup(void** state) {
@@ -251,6 +253,28 @@ static void test_missing_file(void** state) {
     expect_load_error("absent.json", NULL, "cannot open");
 }
 
+// A FIFO would block open() and /dev/zero would never end a read: both refused before opening, and an
+// alarm turns a hang into a failure. A regular file over the JSON cap is refused without reading it.
+static void test_not_regular_or_too_large(void** state) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/fifo.json", g_dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(20);
+    expect_load_error("fifo.json", NULL, "not a regular file");
+    expect_load_error(".", NULL, "is a directory");
+    ModelConfig c;
+    Err err = {{0}};
+    assert_int_equal(config_load(&c, "/dev/zero", &err), -1);
+    if (!strstr(err.msg, "/dev/zero: not a regular file")) fail_msg("unexpected: %s", err.msg);
+    alarm(0);
+    snprintf(path, sizeof path, "%s/huge.json", g_dir);
+    FILE* f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (64 << 20) + 1), 0);  // sparse: costs no disk
+    fclose(f);
+    expect_load_error("huge.json", NULL, "67108865 bytes, larger than the 64 MB");
+}
+
 static void test_unknown_model_type(void** state) {
     expect_load_error("config.json",
                       "{\"model_type\": \"gpt2\", \"hidden_size\": 64, \"intermediate_size\": 128,"
@@ -454,6 +478,7 @@ int main(void) {
         cmocka_unit_test(test_variants),
         cmocka_unit_test(test_not_json),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_not_regular_or_too_large),
         cmocka_unit_test(test_unknown_model_type),
         cmocka_unit_test(test_each_missing_field),
         cmocka_unit_test(test_non_integer_values),
