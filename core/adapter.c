@@ -128,6 +128,9 @@ static int cfg_number(const cJSON* root, const char* key, double def, double* ou
         return 0;
     }
     if (!cJSON_IsNumber(v)) return err_set(err, "%s: field '%s' must be a number", path, key);
+    // stored as float: 1e39 would become inf (and inf * 0 = NaN in the deltas)
+    if (!isfinite((float)v->valuedouble))
+        return err_set(err, "%s: field '%s' = %g must be a finite number", path, key, v->valuedouble);
     *out = v->valuedouble;
     return 0;
 }
@@ -210,6 +213,8 @@ static int load_slim(Adapter* a, const cJSON* root, const StFile* f, const Model
     if (top_k > n_id + n_lora)
         return err_set(err, "%s: top_k = %d is larger than the number of experts E = %d", path, top_k, n_id + n_lora);
     if (!(mr >= 0 && mr < 1)) return err_set(err, "%s: mask_ratio = %g is outside [0, 1)", path, mr);
+    if (ys < 0) return err_set(err, "%s: field 'yield_scale' = %g must be >= 0", path, ys);
+    if (!(mom >= 0 && mom <= 1)) return err_set(err, "%s: field 'cluster_momentum' = %g is outside [0, 1]", path, mom);
     a->lora_alpha = (float)alpha;
     a->n_id = n_id;
     a->n_lora = n_lora;

@@ -275,6 +275,35 @@ static void test_not_regular_or_too_large(void** state) {
     expect_load_error("huge.json", NULL, "67108865 bytes, larger than the 64 MB");
 }
 
+// Values that would make NaN or garbage downstream: each refused with the field and its range.
+static void test_float_ranges(void** state) {
+    const char* base = "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128,"
+                       " \"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"vocab_size\": 10, ";
+    struct { const char* extra; const char* phrase; } cases[] = {
+        {"\"rms_norm_eps\": 0}", "field 'rms_norm_eps' = 0 must be a number in (0, 0.1]"},
+        {"\"rms_norm_eps\": -1e-5}", "field 'rms_norm_eps' = -1e-05 must be"},
+        {"\"rms_norm_eps\": 5}", "field 'rms_norm_eps' = 5 must be"},
+        {"\"rms_norm_eps\": 1e300}", "field 'rms_norm_eps'"},
+        {"\"rope_theta\": 0}", "field 'rope_theta' = 0 must be"},
+        {"\"rope_theta\": -10000}", "field 'rope_theta' = -10000 must be"},
+        {"\"rope_theta\": 1e39}", "field 'rope_theta' = 1e+39 must be"},  // inf as float
+        {"\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 0}}", "field 'factor' = 0 must be"},
+        {"\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": -2}}", "field 'factor' = -2 must be"},
+        {"\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 0,"
+         " \"original_max_position_embeddings\": 8192}}", "field 'low_freq_factor' = 0 must be"},
+    };
+    char json[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(json, sizeof json, "%s%s", base, cases[i].extra);
+        expect_load_error("config.json", json, cases[i].phrase);
+    }
+    // the edges of the ranges load
+    ModelConfig c;
+    snprintf(json, sizeof json, "%s\"rms_norm_eps\": 0.1, \"rope_theta\": 1e-3}", base);
+    parse_ok(&c, json);
+    assert_true(c.norm_eps == 0.1f && c.rope_theta == 1e-3f);
+}
+
 static void test_unknown_model_type(void** state) {
     expect_load_error("config.json",
                       "{\"model_type\": \"gpt2\", \"hidden_size\": 64, \"intermediate_size\": 128,"
@@ -479,6 +508,7 @@ int main(void) {
         cmocka_unit_test(test_not_json),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_not_regular_or_too_large),
+        cmocka_unit_test(test_float_ranges),
         cmocka_unit_test(test_unknown_model_type),
         cmocka_unit_test(test_each_missing_field),
         cmocka_unit_test(test_non_integer_values),
