@@ -149,9 +149,8 @@ static int load_tensor(float* dst, const StFile* f, const char* name, int64_t d0
     if (!t) return err_set(err, "%s: missing tensor '%s'", f->path, name);
     int nd = d1 ? 2 : 1;
     if (t->ndim != nd || t->shape[0] != d0 || (nd == 2 && t->shape[1] != d1)) {
-        char got[64] = "";
-        for (int d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        char got[ST_MAX_DIMS * 21 + 8];
+        st_shape_str(t, got, sizeof got);
         if (nd == 2)
             return err_set(err, "%s: tensor '%s' has shape [%s] but %s needs [%lld, %lld]", f->path, name, got, what,
                            (long long)d0, (long long)d1);
