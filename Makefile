@@ -96,7 +96,9 @@ fuzz: | $(DEPS_OK)
 	    mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f .c); \
 	    echo "fuzzing $$f for $(FUZZ_SECONDS) s"; \
 	    seeds=tests/fuzz/$$(basename $$f .c | sed 's/^fuzz_//')_seeds; [ -d $$seeds ] || seeds=; \
-	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus-$$(basename $$f .c) $$seeds 2>&1 | tail -2 || exit 1; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=$$b- \
+	        $(BUILD)/fuzz/corpus-$$(basename $$f .c) $$seeds >$$b.log 2>&1; rc=$$?; tail -2 $$b.log; \
+	    [ $$rc -eq 0 ] || { echo "fuzz: $$f failed (exit $$rc): see $$b.log and $$b-crash-*" >&2; exit 1; }; \
 	done
 
 # The unit tests built with AddressSanitizer and UBSan into build-asan/.

@@ -31,6 +31,7 @@ typedef struct {
 } Example;
 
 static int load_examples(const char* path, int skip_bad, int limit, Example** out, int* n_out, Err* err) {
+    if (require_regular_file(path, NULL, err)) return -1;  // a FIFO would block fopen()
     FILE* f = fopen(path, "rb");
     if (!f) return err_set(err, "%s: cannot open", path);
     Example* ex = NULL;

@@ -128,6 +128,9 @@ static int cfg_number(const cJSON* root, const char* key, double def, double* ou
         return 0;
     }
     if (!cJSON_IsNumber(v)) return err_set(err, "%s: field '%s' must be a number", path, key);
+    // stored as float: 1e39 would become inf (and inf * 0 = NaN in the deltas)
+    if (!isfinite((float)v->valuedouble))
+        return err_set(err, "%s: field '%s' = %g must be a finite number", path, key, v->valuedouble);
     *out = v->valuedouble;
     return 0;
 }
@@ -146,9 +149,8 @@ static int load_tensor(float* dst, const StFile* f, const char* name, int64_t d0
     if (!t) return err_set(err, "%s: missing tensor '%s'", f->path, name);
     int nd = d1 ? 2 : 1;
     if (t->ndim != nd || t->shape[0] != d0 || (nd == 2 && t->shape[1] != d1)) {
-        char got[64] = "";
-        for (int d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        char got[ST_MAX_DIMS * 21 + 8];
+        st_shape_str(t, got, sizeof got);
         if (nd == 2)
             return err_set(err, "%s: tensor '%s' has shape [%s] but %s needs [%lld, %lld]", f->path, name, got, what,
                            (long long)d0, (long long)d1);
@@ -210,6 +212,8 @@ static int load_slim(Adapter* a, const cJSON* root, const StFile* f, const Model
     if (top_k > n_id + n_lora)
         return err_set(err, "%s: top_k = %d is larger than the number of experts E = %d", path, top_k, n_id + n_lora);
     if (!(mr >= 0 && mr < 1)) return err_set(err, "%s: mask_ratio = %g is outside [0, 1)", path, mr);
+    if (ys < 0) return err_set(err, "%s: field 'yield_scale' = %g must be >= 0", path, ys);
+    if (!(mom >= 0 && mom <= 1)) return err_set(err, "%s: field 'cluster_momentum' = %g is outside [0, 1]", path, mom);
     a->lora_alpha = (float)alpha;
     a->n_id = n_id;
     a->n_lora = n_lora;
@@ -363,7 +367,7 @@ int adapter_load(Adapter* a, const char* dir, const Model* m, Err* err) {
     a->layers = xcalloc(a->n_layers, sizeof(AdapterLayer));
     char path[4200], tpath[4200];
     path_join(path, sizeof path, dir, "adapter_config.json");
-    char* text = read_file_text(path, NULL, err);
+    char* text = read_json_file(path, err);
     if (!text) {
         adapter_free(a);
         return -1;

@@ -53,7 +53,27 @@ char* xstrdup(const char* s) {
     return p;
 }
 
+int require_regular_file(const char* path, size_t* size_out, Err* err) {
+    struct stat st;
+    if (stat(path, &st) != 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return err_set(err, "%s: is a directory, expected a regular file", path);
+    if (!S_ISREG(st.st_mode)) return err_set(err, "%s: not a regular file (a FIFO or device?), expected a regular file", path);
+    if (size_out) *size_out = (size_t)st.st_size;
+    return 0;
+}
+
+char* read_json_file(const char* path, Err* err) {
+    size_t size;
+    if (require_regular_file(path, &size, err)) return NULL;
+    if (size > JSON_MAX_BYTES) {
+        err_set(err, "%s: %zu bytes, larger than the %zu MB a JSON file may have", path, size, JSON_MAX_BYTES >> 20);
+        return NULL;
+    }
+    return read_file_text(path, NULL, err);
+}
+
 char* read_file_text(const char* path, size_t* len_out, Err* err) {
+    if (require_regular_file(path, NULL, err)) return NULL;
     FILE* f = fopen(path, "rb");
     if (!f) {
         err_set(err, "%s: cannot open: %s", path, strerror(errno));

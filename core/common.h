@@ -24,8 +24,17 @@ void* realloc_check(void* p, size_t size, const char* file, int line);
 #define xrealloc(p, size) realloc_check((p), (size), __FILE__, __LINE__)
 char* xstrdup(const char* s);
 
-// Reads a whole file into a NUL-terminated buffer. Returns NULL and fills err on failure.
+// Fails (naming path) unless path is a regular file: a FIFO would block open() and /dev/zero would
+// never end a read, so every loader calls this before opening. The size goes to *size_out if not NULL.
+int require_regular_file(const char* path, size_t* size_out, Err* err);
+
+// Reads a whole regular file into a NUL-terminated buffer. Returns NULL and fills err on failure.
 char* read_file_text(const char* path, size_t* len_out, Err* err);
+
+// As read_file_text, for the JSON files a loader reads whole (config.json, adapter_config.json...):
+// refuses files over JSON_MAX_BYTES so a huge file cannot exhaust memory.
+#define JSON_MAX_BYTES ((size_t)64 << 20)
+char* read_json_file(const char* path, Err* err);
 
 // Writes data to path through path.tmp.<pid> + rename, so a reader never sees a partial file.
 int write_file_atomic(const char* path, const void* data, size_t len, Err* err);

@@ -33,6 +33,16 @@ static int get_float(const cJSON* root, const char* key, float def, float* out, 
     return 0;
 }
 
+// A float field that must lie in (0, hi]: a zero, negative or overflowing (inf as float) value would
+// turn every activation into NaN or garbage downstream, so it is refused here with the range.
+static int get_positive(const cJSON* root, const char* key, float def, float hi, float* out, const char* path, Err* err) {
+    if (get_float(root, key, def, out, path, err)) return -1;
+    if (!(*out > 0 && *out <= hi))
+        return err_set(err, "%s: field '%s' = %g must be a number in (0, %g]", path, key,
+                       cJSON_GetObjectItemCaseSensitive(root, key)->valuedouble, hi);
+    return 0;
+}
+
 static int get_bool(const cJSON* root, const char* key, int def, int* out, const char* path, Err* err) {
     const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) {
@@ -91,8 +101,8 @@ int config_parse(ModelConfig* c, const char* json, const char* path, Err* err) {
         get_int(root, "vocab_size", 1, 0, &c->vocab_size, path, err) ||
         get_int(root, "num_key_value_heads", 0, c->n_heads, &c->n_kv_heads, path, err) ||
         get_int(root, "max_position_embeddings", 0, 2048, &c->max_seq_len, path, err) ||
-        get_float(root, "rms_norm_eps", 1e-6f, &c->norm_eps, path, err) ||
-        get_float(root, "rope_theta", 10000.0f, &c->rope_theta, path, err) ||
+        get_positive(root, "rms_norm_eps", 1e-6f, 0.1f, &c->norm_eps, path, err) ||
+        get_positive(root, "rope_theta", 10000.0f, 1e30f, &c->rope_theta, path, err) ||
         get_bool(root, "tie_word_embeddings", 0, &c->tie_embeddings, path, err) ||
         get_token_id(root, "bos_token_id", &c->bos_id, path, err) ||
         get_token_id(root, "eos_token_id", &c->eos_id, path, err))
@@ -140,15 +150,15 @@ int config_parse(ModelConfig* c, const char* json, const char* path, Err* err) {
             err_set(err, "%s: field 'rope_scaling' must be an object with a 'rope_type' string", path);
             goto done;
         }
-        if (get_float(rs, "factor", 1.0f, &c->rope_factor, path, err)) goto done;
+        if (get_positive(rs, "factor", 1.0f, 1e6f, &c->rope_factor, path, err)) goto done;
         if (strcmp(ty->valuestring, "default") == 0) {
             c->rope_scaling = ROPE_DEFAULT;
         } else if (strcmp(ty->valuestring, "linear") == 0) {
             c->rope_scaling = ROPE_LINEAR;
         } else if (strcmp(ty->valuestring, "llama3") == 0) {
             c->rope_scaling = ROPE_LLAMA3;
-            if (get_float(rs, "low_freq_factor", 1.0f, &c->rope_low_freq_factor, path, err) ||
-                get_float(rs, "high_freq_factor", 4.0f, &c->rope_high_freq_factor, path, err) ||
+            if (get_positive(rs, "low_freq_factor", 1.0f, 1e6f, &c->rope_low_freq_factor, path, err) ||
+                get_positive(rs, "high_freq_factor", 4.0f, 1e6f, &c->rope_high_freq_factor, path, err) ||
                 get_int(rs, "original_max_position_embeddings", 1, 0, &c->rope_original_max_pos, path, err))
                 goto done;
         } else {
@@ -166,7 +176,7 @@ done:
 }
 
 int config_load(ModelConfig* c, const char* path, Err* err) {
-    char* text = read_file_text(path, NULL, err);
+    char* text = read_json_file(path, err);
     if (!text) return -1;
     int rc = config_parse(c, text, path, err);
     free(text);

@@ -74,15 +74,26 @@ static int parse_entry(StTensor* t, const cJSON* e, const char* path, const char
     if (b != (double)(size_t)b || en != (double)(size_t)en)
         return err_set(err, "%s: tensor '%s': data_offsets [%g, %g] are not whole numbers", path, name, b, en);
     t->nbytes = (size_t)en - (size_t)b;
-    if (t->nbytes != numel * DTYPE_SIZES[found])
-        return err_set(err, "%s: tensor '%s': %zu bytes in data_offsets but shape x %s needs %zu", path, name, t->nbytes,
-                       DTYPE_NAMES[found], numel * DTYPE_SIZES[found]);
+    if (t->nbytes != numel * DTYPE_SIZES[found]) {
+        char shp[ST_MAX_DIMS * 21 + 8];
+        return err_set(err, "%s: tensor '%s': %zu bytes in data_offsets but shape [%s] x %s needs %zu", path, name,
+                       t->nbytes, st_shape_str(t, shp, sizeof shp), DTYPE_NAMES[found], numel * DTYPE_SIZES[found]);
+    }
     t->data = data_base + (size_t)b;
     return 0;
 }
 
+char* st_shape_str(const StTensor* t, char* buf, size_t n) {
+    size_t len = 0;
+    buf[0] = 0;
+    for (int d = 0; d < t->ndim && len < n; d++)
+        len += snprintf(buf + len, n - len, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    return buf;
+}
+
 int st_open(StFile* f, const char* path, Err* err) {
     memset(f, 0, sizeof *f);
+    if (require_regular_file(path, NULL, err)) return -1;  // before open(), which blocks on a FIFO
     int fd = open(path, O_RDONLY);
     if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

@@ -33,6 +33,8 @@ size_t dtype_size(DType d);
 
 int st_open(StFile* f, const char* path, Err* err);
 const StTensor* st_find(const StFile* f, const char* name);
+// Writes t's shape as "2, 3" (for messages: "[%s]") into buf of size n; returns buf.
+char* st_shape_str(const StTensor* t, char* buf, size_t n);
 void st_close(StFile* f);
 
 // Converts n elements of src (dtype d) to float32 dst.

@@ -134,7 +134,7 @@ fi
 # 6. shape/size mismatch: the embedding says [256,32] but its offsets hold 256*64 floats
 D=$(fresh_copy size)
 if with_header "$D" "$(printf '%s' "$HEADER" | sed 's/"shape":\[256,64\]/"shape":[256,32]/')"; then
-    check "shape/size mismatch" "$D" "$D/model.safetensors" "65536 bytes in data_offsets but shape x F32 needs 32768"
+    check "shape/size mismatch" "$D" "$D/model.safetensors" "65536 bytes in data_offsets but shape [256, 32] x F32 needs 32768"
 else
     not_ok "shape/size mismatch: could not build the file"
 fi

@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <sys/stat.h>
+
 static char g_dir[64];
 
 static int setup(void** state) {
@@ -251,6 +253,57 @@ static void test_missing_file(void** state) {
     expect_load_error("absent.json", NULL, "cannot open");
 }
 
+// A FIFO would block open() and /dev/zero would never end a read: both refused before opening, and an
+// alarm turns a hang into a failure. A regular file over the JSON cap is refused without reading it.
+static void test_not_regular_or_too_large(void** state) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/fifo.json", g_dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(20);
+    expect_load_error("fifo.json", NULL, "not a regular file");
+    expect_load_error(".", NULL, "is a directory");
+    ModelConfig c;
+    Err err = {{0}};
+    assert_int_equal(config_load(&c, "/dev/zero", &err), -1);
+    if (!strstr(err.msg, "/dev/zero: not a regular file")) fail_msg("unexpected: %s", err.msg);
+    alarm(0);
+    snprintf(path, sizeof path, "%s/huge.json", g_dir);
+    FILE* f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (64 << 20) + 1), 0);  // sparse: costs no disk
+    fclose(f);
+    expect_load_error("huge.json", NULL, "67108865 bytes, larger than the 64 MB");
+}
+
+// Values that would make NaN or garbage downstream: each refused with the field and its range.
+static void test_float_ranges(void** state) {
+    const char* base = "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128,"
+                       " \"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"vocab_size\": 10, ";
+    struct { const char* extra; const char* phrase; } cases[] = {
+        {"\"rms_norm_eps\": 0}", "field 'rms_norm_eps' = 0 must be a number in (0, 0.1]"},
+        {"\"rms_norm_eps\": -1e-5}", "field 'rms_norm_eps' = -1e-05 must be"},
+        {"\"rms_norm_eps\": 5}", "field 'rms_norm_eps' = 5 must be"},
+        {"\"rms_norm_eps\": 1e300}", "field 'rms_norm_eps'"},
+        {"\"rope_theta\": 0}", "field 'rope_theta' = 0 must be"},
+        {"\"rope_theta\": -10000}", "field 'rope_theta' = -10000 must be"},
+        {"\"rope_theta\": 1e39}", "field 'rope_theta' = 1e+39 must be"},  // inf as float
+        {"\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 0}}", "field 'factor' = 0 must be"},
+        {"\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": -2}}", "field 'factor' = -2 must be"},
+        {"\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 0,"
+         " \"original_max_position_embeddings\": 8192}}", "field 'low_freq_factor' = 0 must be"},
+    };
+    char json[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(json, sizeof json, "%s%s", base, cases[i].extra);
+        expect_load_error("config.json", json, cases[i].phrase);
+    }
+    // the edges of the ranges load
+    ModelConfig c;
+    snprintf(json, sizeof json, "%s\"rms_norm_eps\": 0.1, \"rope_theta\": 1e-3}", base);
+    parse_ok(&c, json);
+    assert_true(c.norm_eps == 0.1f && c.rope_theta == 1e-3f);
+}
+
 static void test_unknown_model_type(void** state) {
     expect_load_error("config.json",
                       "{\"model_type\": \"gpt2\", \"hidden_size\": 64, \"intermediate_size\": 128,"
@@ -454,6 +507,8 @@ int main(void) {
         cmocka_unit_test(test_variants),
         cmocka_unit_test(test_not_json),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_not_regular_or_too_large),
+        cmocka_unit_test(test_float_ranges),
         cmocka_unit_test(test_unknown_model_type),
         cmocka_unit_test(test_each_missing_field),
         cmocka_unit_test(test_non_integer_values),
