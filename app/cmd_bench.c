@@ -11,11 +11,9 @@
 #include "forward.h"
 #include "session.h"
 #include "train.h"
+#include "sampler.h"
 #include "views/tui.h"
-
-
-
-
+#include "views/worker.h"
 
 typedef struct {
     double bandwidth;  // GB/s
@@ -191,6 +189,91 @@ static void engine_tables(int quick) {
     }
 }
 
+// `generate`'s loop (untraced feed, greedy) on the session: tokens/s over the new tokens.
+static double generate_rate(Session* s, const int* ids, int n_ids, int n) {
+    Err err;
+    session_reset(s);
+    s->untraced = 1;
+    if (session_feed(s, ids, n_ids, &err)) return -1;
+    Sampler sm;
+    sampler_init(&sm, s->model.cfg.vocab_size, 0, 1, 0);
+    int eos = s->has_tok ? s->tok.eos_id : s->model.cfg.eos_id, produced = 0;
+    double t0 = now_seconds();
+    for (int i = 0; i < n && s->n_tokens < s->rs.max_seq; i++) {
+        int next = sampler_sample(&sm, s->logits);
+        if (next == eos || session_feed(s, &next, 1, &err)) break;
+        produced++;
+    }
+    double dt = now_seconds() - t0;
+    sampler_free(&sm);
+    s->untraced = 0;
+    return produced / dt;
+}
+
+// The TUI's worker on the same session and prompt: traced feed and snapshot published at every
+// token, the screen drawn at the terminal loop's frame rate; the rate the status bar shows.
+static double tui_rate(Session* s, const char* prompt, int n) {
+    session_reset(s);
+    Tui* t = tui_new(s, 1, 40, 160);
+    double rate = -1;
+    if (worker_wait_idle(t->w, 300)) goto done;
+    t->ui.n_new = n;
+    t->ui.temp = 0;
+    tui_submit_line(t, prompt);
+    double last = 0;
+    for (;;) {
+        const Snapshot* sn = worker_lock(t->w);
+        unsigned long v = sn->version;
+        worker_unlock(t->w);
+        if (now_seconds() - last >= TUI_FRAME_SECONDS) {
+            tui_render(t);
+            last = now_seconds();
+        }
+        if (worker_idle(t->w)) break;
+        worker_wait_version(t->w, v, 60);
+    }
+    const Snapshot* sn = worker_lock(t->w);
+    rate = sn->tok_per_s;
+    worker_unlock(t->w);
+done:
+    tui_free(t);
+    return rate;
+}
+
+// TUI decode against generate, interleaved rounds, medians (the target: >= 90%).
+static void tui_decode_row(const char* label, const char* model, const char* adapter, const char* prompt) {
+    Settings st;
+    settings_defaults(&st, "bench");
+    st.model_dir = model;
+    st.adapter_dir = adapter;
+    Session s;
+    Err err;
+    if (session_open(&s, &st, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return;
+    }
+    int *ids = NULL, n_ids = 0;
+    if (s.has_tok ? session_encode(&s, prompt, 1, &ids, &n_ids, &err) : 0) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        session_close(&s);
+        return;
+    }
+    if (!s.has_tok) {  // the TUI reads ids typed as "1 2 3"
+        ids = xmalloc(4 * sizeof(int));
+        for (n_ids = 0; n_ids < 4; n_ids++) ids[n_ids] = atoi(prompt + 2 * n_ids);
+    }
+    enum { ROUNDS = 3, N = 48 };
+    double g[ROUNDS], u[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        g[r] = generate_rate(&s, ids, n_ids, N);
+        u[r] = tui_rate(&s, prompt, N);
+    }
+    double gm = bench_median(g, ROUNDS), um = bench_median(u, ROUNDS);
+    printf("  %-28s %10.1f %10.1f %9.0f%%\n", label, gm, um, 100 * um / gm);
+    free(ids);
+    session_close(&s);
+}
+
 int cmd_bench(int argc, char** argv) {
     int threads = 0, quick = 0;
     const char* only = NULL;
@@ -218,6 +301,14 @@ int cmd_bench(int argc, char** argv) {
         train_bench();
     }
     if (only && strcmp(only, "tui")) return 0;
+    printf("\nTUI decode against generate (%s; greedy, 48 tokens, medians of 3 interleaved rounds; target >= 90%%)\n",
+           "the worker's traced feed and snapshot per token, drawing at 60 frames/s");
+    printf("  %-28s %10s %10s %10s\n", "model", "generate", "TUI", "TUI/gen");
+    if (file_exists("models/demo/slim/adapter_config.json"))
+        tui_decode_row("demo 5.4M + SLIM", "models/demo/base", "models/demo/slim", "Q: 45+78= A:");
+    char d110b[4096];
+    if (!quick && cached(d110b, sizeof d110b, "110m-bf16", bench_shape_110m(), DT_BF16) == 0)
+        tui_decode_row("110M BF16 (no adapter)", d110b, NULL, "1 2 3 4");
     // the TUI's masking panel: a change of p until the panel is redrawn, on the shipped demo
     Settings st;
     settings_defaults(&st, "bench");

@@ -27,7 +27,9 @@ int cmd_tui(int argc, char** argv) {
         settings_free(&st);
         return 0;
     }
-    st.lens = 1;  // the lens panel reads the logit lens from the trace
+    // No logit lens in the trace: it costs an lm_head product per block and token (a 110M model
+    // decoded at a third of `generate`'s rate). The worker computes it for the selected position.
+    st.lens = 0;
     Session s;
     if (session_open(&s, &st, &err)) {
         fprintf(stderr, "%s\n", err.msg);

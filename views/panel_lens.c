@@ -9,7 +9,7 @@
 typedef struct {
     View super;
     int pos, layer;
-    int have_on, have_off;
+    int have;
     int n_diff;
 } LensView;
 
@@ -17,11 +17,11 @@ static void lens_update(View* v, const Snapshot* s, const UiState* u) {
     LensView* lv = (LensView*)v;
     lv->pos = ui_sel_pos(u, s);
     lv->layer = u->layer < s->n_layers ? u->layer : s->n_layers - 1;
-    lv->have_on = lv->pos >= 0 && s->tr.want_lens;
-    lv->have_off = lv->pos >= 0 && s->cmp_valid && s->cmp_pos == lv->pos;
+    // both lenses come from the worker's comparison at the selected position (computed on demand)
+    lv->have = lv->pos >= 0 && s->cmp_valid && s->cmp_pos == lv->pos;
     lv->n_diff = 0;
-    if (lv->have_on && lv->have_off)
-        for (int l = 0; l < s->n_layers; l++) lv->n_diff += s->tr.lens_id[(size_t)lv->pos * s->n_layers + l] != s->lens_off_id[l];
+    if (lv->have)
+        for (int l = 0; l < s->n_layers; l++) lv->n_diff += s->lens_on_id[l] != s->lens_off_id[l];
 }
 
 static void lens_entry(Canvas* c, int row, int col, int w, const Snapshot* s, int id, float p, int color) {
@@ -36,7 +36,7 @@ static void lens_draw(View* v, Canvas* c) {
     const Snapshot* s = v->snap;
     int L = s->n_layers, pos = lv->pos;
     char info[128];
-    if (lv->have_on && lv->have_off) snprintf(info, sizeof info, "pos %d: on/off differ at %d/%d blocks", pos, lv->n_diff, L);
+    if (lv->have) snprintf(info, sizeof info, "pos %d: on/off differ at %d/%d blocks", pos, lv->n_diff, L);
     else snprintf(info, sizeof info, "pos %d", pos);
     draw_title(c, v, info);
     int y = v->y + 1, rows = v->h - 1;
@@ -45,8 +45,8 @@ static void lens_draw(View* v, Canvas* c) {
         canvas_putn(c, y, v->x, "no token selected", v->w, C_DIM);
         return;
     }
-    if (!lv->have_on) {
-        canvas_putn(c, y, v->x, "logit lens not recorded", v->w, C_DIM);
+    if (!lv->have) {
+        canvas_putn(c, y, v->x, "computing the logit lens…", v->w, C_DIM);
         return;
     }
     int colw = (v->w - 7) / 2;  // block number, two columns, the rule, the ≠ mark
@@ -57,15 +57,13 @@ static void lens_draw(View* v, Canvas* c) {
     int l0 = window_start(L, body, lv->layer);
     for (int i = 0; i < body && l0 + i < L; i++) {
         int l = l0 + i, row = y + 1 + i;
-        size_t pl = (size_t)pos * L + l;
-        int on_id = s->tr.lens_id[pl];
-        int differ = lv->have_off && on_id != s->lens_off_id[l];
+        int on_id = s->lens_on_id[l];
+        int differ = on_id != s->lens_off_id[l];
         int color = differ ? C_LENS_DIFF : C_LENS_SAME;
         canvas_printf(c, row, v->x, l == lv->layer ? C_SELECTED : C_NORMAL, "%3d", l);
-        lens_entry(c, row, v->x + 4, colw, s, on_id, s->tr.lens_p[pl], color);
+        lens_entry(c, row, v->x + 4, colw, s, on_id, s->lens_on_p[l], color);
         canvas_put_char(c, row, v->x + 4 + colw, 0x2502, C_SEPARATOR);
-        if (lv->have_off) lens_entry(c, row, v->x + 5 + colw, colw, s, s->lens_off_id[l], s->lens_off_p[l], color);
-        else canvas_put(c, row, v->x + 5 + colw, "…", C_DIM);
+        lens_entry(c, row, v->x + 5 + colw, colw, s, s->lens_off_id[l], s->lens_off_p[l], color);
         if (differ) canvas_put(c, row, v->x + 5 + 2 * colw, "≠", C_LENS_DIFF);
     }
 }

@@ -36,6 +36,8 @@ void snapshot_free(Snapshot* s) {
     free(s->force);
     free(s->lens_off_id);
     free(s->lens_off_p);
+    free(s->lens_on_id);
+    free(s->lens_on_p);
     free(s->regen_p0);
     memset(s, 0, sizeof *s);
 }
@@ -58,6 +60,8 @@ void snapshot_shape(Snapshot* s, int n_layers, int n_experts, int n_id) {
     for (int l = 0; l < n_layers; l++) s->force[l] = -1;
     s->lens_off_id = xrealloc(s->lens_off_id, n_layers * sizeof(int));
     s->lens_off_p = xrealloc(s->lens_off_p, n_layers * sizeof(float));
+    s->lens_on_id = xrealloc(s->lens_on_id, n_layers * sizeof(int));
+    s->lens_on_p = xrealloc(s->lens_on_p, n_layers * sizeof(float));
     s->cmp_valid = 0;
     s->sweep_n = s->sweep_total = 0;
     s->regen_state = 0;

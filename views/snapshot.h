@@ -49,6 +49,8 @@ typedef struct {
     double kl_p0, kl_base;     // KL(p=0 || p), KL(base || p)
     int* lens_off_id;          // (n_layers) logit lens at cmp_pos with the adapter off
     float* lens_off_p;
+    int* lens_on_id;           // (n_layers) logit lens at cmp_pos at the current p
+    float* lens_on_p;
     // KL and top-1 agreement with p = 0 against p, averaged over the context (background)
     int sweep_n, sweep_total;  // points done / planned
     int sweep_positions;

@@ -562,7 +562,7 @@ int tui_run(Tui* t) {
     tui_render(t);
     t->dirty = 0;
     double last_rss = 0, last_render = now_seconds();
-    const double frame = 1.0 / 60;  // worker updates are drawn at most 60 times a second; keys at once
+    const double frame = TUI_FRAME_SECONDS;
     t->ui.rss_mb = rss_mb();
     while (!t->quit) {
         struct pollfd fds[3] = {{STDIN_FILENO, POLLIN, 0}, {t->wake[0], POLLIN, 0}, {crt_signal_fd(), POLLIN, 0}};

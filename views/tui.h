@@ -32,6 +32,9 @@ typedef struct Tui {
 
 // Opens the UI on an open session. headless: no terminal (rows x cols canvas only); otherwise
 // the terminal is taken by tui_run.
+// Worker updates are drawn at most this often (keys at once).
+#define TUI_FRAME_SECONDS (1.0 / 60)
+
 Tui* tui_new(Session* s, int headless, int rows, int cols);
 void tui_free(Tui* t);
 // Runs until quit; restores the terminal on every way out. Returns the exit status.

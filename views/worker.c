@@ -42,8 +42,12 @@ struct Worker {
     int ref_pos;                                // key of the cached base / p = 0 logits
     unsigned long ref_tok_ver, ref_runx_ver;
     float *base_logits, *p0_logits, *cur_logits;
-    int* lens_id;
-    float* lens_p;
+    int* lens_off_id;          // logit lens at ref_pos: adapter off, p = 0, current p
+    float* lens_off_p;
+    int* lens_p0_id;
+    float* lens_p0_p;
+    int* lens_on_id;
+    float* lens_on_p;
     unsigned long sweep_tok_ver, sweep_runx_ver;
     int sweep_next, sweep_from;
     float *sweep_ref, *sweep_cur;
@@ -235,8 +239,9 @@ static int sweep_pending(const Worker* w) {
 
 static int derived_pending(const Worker* w) { return compare_pending(w, resolve_pos(w)) || sweep_pending(w); }
 
-// Next-token distributions after pos under the base model, p = 0 and the current p; the logit
-// lens with the adapter off. Base and p = 0 are cached: a change of p costs one forward pass.
+// Next-token distributions after pos under the base model, p = 0 and the current p, and the
+// logit lens at pos for each (one lm_head product per block at one position, so the main trace
+// does without it). Base and p = 0 are cached: a change of p costs one forward pass.
 static void do_compare(Worker* w, int pos) {
     Session* s = w->s;
     Err err;
@@ -244,8 +249,8 @@ static void do_compare(Worker* w, int pos) {
     if (pos != w->ref_pos || w->ref_tok_ver != w->tok_ver || w->ref_runx_ver != w->runx_ver) {
         SlimRun r0;
         rc = session_run_copy(s, &r0, &s->run, 0.0f, &err);
-        if (!rc) rc = session_probe_at(s, pos, NULL, w->base_logits, w->lens_id, w->lens_p, &err);
-        if (!rc) rc = session_probe_at(s, pos, &r0, w->p0_logits, NULL, NULL, &err);
+        if (!rc) rc = session_probe_at(s, pos, NULL, w->base_logits, w->lens_off_id, w->lens_off_p, &err);
+        if (!rc) rc = session_probe_at(s, pos, &r0, w->p0_logits, w->lens_p0_id, w->lens_p0_p, &err);
         slim_run_free(&r0);
         if (!rc) {
             w->ref_pos = pos;
@@ -256,8 +261,14 @@ static void do_compare(Worker* w, int pos) {
         }
     }
     if (!rc) {
-        if (s->run.mask_ratio == 0.0f) memcpy(w->cur_logits, w->p0_logits, V * sizeof(float));  // p = 0 is the plain adapter
-        else rc = session_probe_at(s, pos, &s->run, w->cur_logits, NULL, NULL, &err);
+        int L = s->model.cfg.n_layers;
+        if (s->run.mask_ratio == 0.0f) {  // p = 0 is the plain adapter
+            memcpy(w->cur_logits, w->p0_logits, V * sizeof(float));
+            memcpy(w->lens_on_id, w->lens_p0_id, L * sizeof(int));
+            memcpy(w->lens_on_p, w->lens_p0_p, L * sizeof(float));
+        } else {
+            rc = session_probe_at(s, pos, &s->run, w->cur_logits, w->lens_on_id, w->lens_on_p, &err);
+        }
     }
     w->cmp_pos = pos;
     w->cmp_tok_ver = w->tok_ver;
@@ -278,8 +289,10 @@ static void do_compare(Worker* w, int pos) {
     p->cmp_pos = pos;
     p->cmp_p = s->run.mask_ratio;
     p->cmp_valid = 1;
-    memcpy(p->lens_off_id, w->lens_id, p->n_layers * sizeof(int));
-    memcpy(p->lens_off_p, w->lens_p, p->n_layers * sizeof(float));
+    memcpy(p->lens_off_id, w->lens_off_id, p->n_layers * sizeof(int));
+    memcpy(p->lens_off_p, w->lens_off_p, p->n_layers * sizeof(float));
+    memcpy(p->lens_on_id, w->lens_on_id, p->n_layers * sizeof(int));
+    memcpy(p->lens_on_p, w->lens_on_p, p->n_layers * sizeof(float));
     fill_settings(w);
     p->version++;
     pthread_mutex_unlock(&w->snap_mu);
@@ -653,8 +666,12 @@ Worker* worker_new(Session* s, int wake_fd) {
     w->base_logits = xmalloc(V * sizeof(float));
     w->p0_logits = xmalloc(V * sizeof(float));
     w->cur_logits = xmalloc(V * sizeof(float));
-    w->lens_id = xcalloc(L, sizeof(int));
-    w->lens_p = xcalloc(L, sizeof(float));
+    w->lens_off_id = xcalloc(L, sizeof(int));
+    w->lens_off_p = xcalloc(L, sizeof(float));
+    w->lens_p0_id = xcalloc(L, sizeof(int));
+    w->lens_p0_p = xcalloc(L, sizeof(float));
+    w->lens_on_id = xcalloc(L, sizeof(int));
+    w->lens_on_p = xcalloc(L, sizeof(float));
     snapshot_init(&w->snap);
     w->snap.yield_scale = s->has_adapter ? s->adapter.yield_scale : 0;
     snapshot_shape(&w->snap, s->trace.n_layers, s->trace.n_experts, s->trace.n_id);
@@ -683,8 +700,12 @@ void worker_free(Worker* w) {
     free(w->base_logits);
     free(w->p0_logits);
     free(w->cur_logits);
-    free(w->lens_id);
-    free(w->lens_p);
+    free(w->lens_off_id);
+    free(w->lens_off_p);
+    free(w->lens_p0_id);
+    free(w->lens_p0_p);
+    free(w->lens_on_id);
+    free(w->lens_on_p);
     free(w->sweep_ref);
     free(w->sweep_cur);
     snapshot_free(&w->snap);

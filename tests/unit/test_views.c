@@ -477,6 +477,10 @@ static void test_lens_panel(void** st) {
     s.lens_off_id[1] = 7;  // "x": differs at blk 1
     s.lens_off_p[0] = 0.5f;
     s.lens_off_p[1] = 0.125f;
+    s.lens_on_id[0] = 3;  // "dog", "cat"
+    s.lens_on_id[1] = 4;
+    s.lens_on_p[0] = 0.25f;
+    s.lens_on_p[1] = 0.75f;
     Canvas c;
     canvas_init(&c, 6, 49);
     View* v = lens_view_new();
@@ -494,10 +498,10 @@ static void test_lens_panel(void** st) {
     assert_int_equal(canvas_color_at(&c, 2, 4), C_LENS_SAME);
     assert_row_has(&c, 3, "≠");
     assert_row_lacks(&c, 2, "≠");
-    // another position: the adapter-off column waits for the worker
+    // another position: the lens waits for the worker
     u.sel = 2;
     render(v, &c, &s, &u, 0, 0, 49, 5);
-    assert_text_at(&c, 2, 26, "…");
+    assert_row_has(&c, 1, "computing the logit lens");
     panel_done(v, &c, &s, &t);
 }
 
@@ -702,6 +706,25 @@ static void expect_comparison(Session* s, const Snapshot* sn, int pos, float p) 
     }
     top_k_probs(base, V, TRACE_TOPK, ids, probs);
     assert_int_equal(sn->cmp_id[CMP_BASE][0], ids[0]);
+    // the on-demand lens at pos equals a lens-recording forward over the whole prefix
+    int L = s->model.cfg.n_layers;
+    for (int on = 0; on < 2; on++) {
+        Trace tr;
+        RunState rs;
+        trace_init(&tr, L, s->trace.n_experts, s->trace.n_id, pos + 1);
+        tr.want_lens = 1;
+        if (runstate_init(&rs, &s->model, &s->adapter, 64, 64, &err)) fail_msg("%s", err.msg);
+        if (forward(&s->model, on ? &s->adapter : NULL, on ? &rp : NULL, &rs, s->tokens, pos + 1, 0, cur, 0, &tr, &err))
+            fail_msg("%s", err.msg);
+        const int* id = on ? sn->lens_on_id : sn->lens_off_id;
+        const float* pr = on ? sn->lens_on_p : sn->lens_off_p;
+        for (int l = 0; l < L; l++) {
+            assert_int_equal(id[l], tr.lens_id[(size_t)pos * L + l]);
+            assert_float_equal(pr[l], tr.lens_p[(size_t)pos * L + l], 1e-5);
+        }
+        runstate_free(&rs);
+        trace_free(&tr);
+    }
     slim_run_free(&r0);
     slim_run_free(&rp);
     free(base);
