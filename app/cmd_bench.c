@@ -305,7 +305,7 @@ int cmd_bench(int argc, char** argv) {
            "the worker's traced feed and snapshot per token, drawing at 60 frames/s");
     printf("  %-28s %10s %10s %10s\n", "model", "generate", "TUI", "TUI/gen");
     if (file_exists("models/demo/slim/adapter_config.json"))
-        tui_decode_row("demo 5.4M + SLIM", "models/demo/base", "models/demo/slim", "Q: 45+78= A:");
+        tui_decode_row("demo 5.4M + SLIM", "models/demo/base", "models/demo/slim", "The package");
     char d110b[4096];
     if (!quick && cached(d110b, sizeof d110b, "110m-bf16", bench_shape_110m(), DT_BF16) == 0)
         tui_decode_row("110M BF16 (no adapter)", d110b, NULL, "1 2 3 4");
