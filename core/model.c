@@ -296,6 +296,13 @@ int model_load_as(Model* m, const char* dir, WeightsMode mode, Err* err) {
                              (long long)refs[i].shape[0]);
             break;
         }
+        // NaN/inf weights would only show up as NaN logits: refused here, on the stored bits, before
+        // any conversion (one vectorised read; in native mode it also pages the mapping in).
+        size_t bad = st_find_nonfinite(t->data, t->dtype, t->numel);
+        if (bad < t->numel) {
+            rc = err_set(err, "%s: tensor '%s' holds a non-finite value (NaN or inf) at element %zu", fname, refs[i].name, bad);
+            break;
+        }
         if (i == 0) m->file_dtype = t->dtype, embed_t = t;
         if (refs[i].vec) st_to_f32(*refs[i].vec, t->data, t->dtype, t->numel);
         else if (mode == WEIGHTS_F32) st_to_f32(weight_f32(refs[i].mat), t->data, t->dtype, t->numel);

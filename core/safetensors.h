@@ -40,6 +40,9 @@ void st_close(StFile* f);
 // Converts n elements of src (dtype d) to float32 dst.
 void st_to_f32(float* dst, const void* src, DType d, size_t n);
 
+// Index of the first non-finite element (NaN or inf) of n elements of src (dtype d); n when all are finite.
+size_t st_find_nonfinite(const void* src, DType d, size_t n);
+
 // A tensor to write: float32 data converted to `dtype` on the way out. Without data, fill() makes
 // elements [start, start + n) as they are written (tensors too large to hold in memory).
 typedef struct {

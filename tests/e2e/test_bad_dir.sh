@@ -2,7 +2,7 @@
 # test_bad_dir.sh: every case under tests/bad/ (see tests/bad/README.md) through the real binary:
 # the expected exit status within 20 s (a FIFO or /dev/zero must not hang it), exactly one line on
 # stderr, holding the case's phrase. Run from the repository root; prints TAP lines itself.
-BIN=${SLIMSCOPE:-./slimscope}
+BIN=${SLIMSCOPE_BIN:-./slimscope}
 BAD=${BAD_DIR:-tests/bad}
 n=0
 fails=0

@@ -4,7 +4,7 @@
 # < 128), print exactly one line on stderr, name the broken file and say what is wrong, and (for
 # forward) write no logits. The broken files are cut from a valid `make-test-model` output with
 # head/tail/printf/sed. Run from the repository root; prints TAP lines itself.
-BIN=${SLIMSCOPE:-./slimscope}
+BIN=${SLIMSCOPE_BIN:-./slimscope}
 n=0
 fails=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }

@@ -3,10 +3,10 @@
 # byte-level tokenizer.json (expected ids derived by hand from its merge ranks, as in
 # tests/unit/test_tokenizer.c): --text, --file, --no-special, --decode, --help, and one-line errors
 # with exit status 1; then `slimscope tokenizer-train` on the text of tests/unit/test_bpe_train.c
-# (hand-derived merges) and its output used by `tokenize`. Prints TAP. SLIMSCOPE may name another
+# (hand-derived merges) and its output used by `tokenize`. Prints TAP. SLIMSCOPE_BIN may name another
 # binary (default: ./slimscope).
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${SLIMSCOPE:-$root/slimscope}
+bin=${SLIMSCOPE_BIN:-$root/slimscope}
 n=0; status=0
 check() { # name, expected, actual
     n=$((n + 1))

@@ -74,11 +74,12 @@ static void load_ok(Model* m, const char* dir) {
     if (model_load_as(m, dir, WEIGHTS_F32, &err)) fail_msg("model_load(%s): %s", dir, err.msg);
 }
 
-// model_load(dir) must fail with one line holding `where` (a path) and `phrase`; the Model is left empty.
-static void expect_load_error(const char* dir, const char* where, const char* phrase) {
+// model_load_as(dir, mode) must fail with one line holding `where` (a path) and `phrase`; the Model
+// is left empty.
+static void expect_load_error_as(const char* dir, WeightsMode mode, const char* where, const char* phrase) {
     Model m;
     Err err = {{0}};
-    if (model_load(&m, dir, &err) == 0) {
+    if (model_load_as(&m, dir, mode, &err) == 0) {
         model_free(&m);
         fail_msg("model_load(%s) succeeded; expected \"%s\"", dir, phrase);
     }
@@ -87,6 +88,10 @@ static void expect_load_error(const char* dir, const char* where, const char* ph
     if (strchr(err.msg, '\n')) fail_msg("error is more than one line: %s", err.msg);
     assert_null(m.storage);
     assert_null(m.layers);
+}
+
+static void expect_load_error(const char* dir, const char* where, const char* phrase) {
+    expect_load_error_as(dir, WEIGHTS_NATIVE, where, phrase);
 }
 
 // A random small model with a few hand-placed values.
@@ -467,6 +472,48 @@ static void test_shard_index_errors(void** state) {
     expect_load_error(dir, dir, "missing tensor '");
 }
 
+// One NaN or inf anywhere in a checkpoint (matrix, norm, lm_head; F32, F16, BF16 files) is refused
+// in every weights mode, naming the file, the tensor and the element.
+static void test_nonfinite_weights(void** state) {
+    const DType dts[3] = {DT_F32, DT_F16, DT_BF16};
+    const char* const dnames[3] = {"f32", "f16", "bf16"};
+    for (int di = 0; di < 3; di++) {
+        for (int which = 0; which < 3; which++) {
+            ModelConfig c = small_config();
+            Model a;
+            make_model(&a, &c);
+            const char* tensor;
+            size_t at;
+            if (which == 0) {  // row 1, column 7 of block 1's up_proj (16 x 8)
+                weight_f32(&a.layers[1].w[PROJ_UP])[1 * 8 + 7] = NAN;
+                tensor = "model.layers.1.mlp.up_proj.weight", at = 15;
+            } else if (which == 1) {
+                a.layers[0].attn_norm[3] = -INFINITY;
+                tensor = "model.layers.0.input_layernorm.weight", at = 3;
+            } else {  // the last element of the last tensor
+                weight_f32(&a.lm_head)[10 * 8 - 1] = INFINITY;
+                tensor = "lm_head.weight", at = 79;
+            }
+            char dir[128], name[64], st[300], phrase[200];
+            snprintf(name, sizeof name, "nonfinite-%s-%d", dnames[di], which);
+            save_ok(&a, sub(dir, sizeof dir, name), dts[di], 1);
+            model_free(&a);
+            path_join(st, sizeof st, dir, "model.safetensors");
+            snprintf(phrase, sizeof phrase, "tensor '%s' holds a non-finite value (NaN or inf) at element %zu", tensor, at);
+            for (int mode = WEIGHTS_NATIVE; mode <= WEIGHTS_Q8; mode++) expect_load_error_as(dir, mode, st, phrase);
+        }
+    }
+    // the same model without the planted value loads (so the check does not refuse finite data)
+    char dir[128];
+    saved_model(dir, sizeof dir, "finite", 1);
+    for (int mode = WEIGHTS_NATIVE; mode <= WEIGHTS_Q8; mode++) {
+        Model m;
+        Err err = {{0}};
+        if (model_load_as(&m, dir, mode, &err)) fail_msg("finite model refused in mode %d: %s", mode, err.msg);
+        model_free(&m);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_layout_and_round_trip),
@@ -482,6 +529,7 @@ int main(void) {
         cmocka_unit_test(test_no_weights),
         cmocka_unit_test(test_corrupt_weights),
         cmocka_unit_test(test_shard_index_errors),
+        cmocka_unit_test(test_nonfinite_weights),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

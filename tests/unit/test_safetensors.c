@@ -557,6 +557,76 @@ static void test_duplicate_name(void** state) {
     expect_open_error(path, "tensor 'w' appears twice", NULL);
 }
 
+// ---------------------------------------------------------------------------------------------
+// non-finite values
+
+// Reference: the first element whose widened value is not finite, one element at a time in double.
+static size_t nonfinite_ref(const unsigned char* p, DType d, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        if (d == DT_F32) {
+            float f;
+            memcpy(&f, p + 4 * i, 4);
+            v = f;
+        } else {
+            uint16_t u = u16_at(p + 2 * i);
+            v = d == DT_F16 ? f16_to_f32(u) : bf16_to_f32(u);
+        }
+        if (!isfinite(v)) return i;
+    }
+    return n;
+}
+
+// Buffers of finite values (the largest finite ones included) with NaN / inf planted at chosen
+// places: at the start, at block edges, at the end, two at once (the first counts), none; data
+// one byte off alignment; sizes that use several threads.
+static void test_find_nonfinite(void** state) {
+    const DType dts[3] = {DT_F32, DT_F16, DT_BF16};
+    const uint32_t bad_f32[3] = {0x7fc00000u, 0x7f800000u, 0xff800001u};  // NaN, +inf, -NaN
+    const uint16_t bad_f16[3] = {0x7e00, 0xfc00, 0x7c01}, bad_bf16[3] = {0x7fc0, 0xff80, 0x7f81};
+    const uint32_t max_f32 = 0x7f7fffffu;  // largest finite: exponent one below all ones
+    const uint16_t max_f16 = 0xfbff, max_bf16 = 0x7f7f;
+    const size_t sizes[] = {0, 1, 4095, 4096, 4097, 300001};
+    const size_t places[] = {0, 4095, 4096, 4097, 123456, 300000};
+    int checked = 0;
+    for (int di = 0; di < 3; di++) {
+        DType d = dts[di];
+        size_t sz = dtype_size(d);
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            size_t n = sizes[si];
+            unsigned char* buf = malloc(n * sz + 1);
+            unsigned char* p = buf + 1;  // off alignment on purpose
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u = i % 7 == 0 ? (d == DT_F32 ? max_f32 : d == DT_F16 ? max_f16 : max_bf16)
+                                        : (uint32_t)(i * 2654435761u) & (d == DT_F32 ? 0x3fffffffu : 0x3fffu);
+                memcpy(p + i * sz, &u, sz);  // little-endian: the low bytes
+            }
+            assert_int_equal(st_find_nonfinite(p, d, n), n);
+            assert_int_equal(nonfinite_ref(p, d, n), n);
+            for (size_t pi = 0; pi < sizeof places / sizeof *places; pi++) {
+                size_t at = places[pi];
+                if (at >= n) continue;
+                unsigned char save[8];
+                memcpy(save, p + at * sz, sz);
+                uint32_t u = d == DT_F32 ? bad_f32[pi % 3] : d == DT_F16 ? bad_f16[pi % 3] : bad_bf16[pi % 3];
+                memcpy(p + at * sz, &u, sz);
+                assert_int_equal(nonfinite_ref(p, d, n), at);
+                size_t got = st_find_nonfinite(p, d, n);
+                if (got != at) fail_msg("%s n=%zu: non-finite planted at %zu, found at %zu", dtype_name(d), n, at, got);
+                if (at + 5 < n) {  // a second one further on: still the first is reported
+                    memcpy(p + (at + 5) * sz, &u, sz);
+                    assert_int_equal(st_find_nonfinite(p, d, n), at);
+                    memcpy(p + (at + 5) * sz, save, sz);
+                }
+                memcpy(p + at * sz, save, sz);
+                checked++;
+            }
+            free(buf);
+        }
+    }
+    assert_int_equal(checked, 3 * (0 + 1 + 1 + 2 + 3 + 6));  // places below each size
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_f32),
@@ -578,6 +648,7 @@ int main(void) {
         cmocka_unit_test(test_shape_size_mismatch),
         cmocka_unit_test(test_bad_shape),
         cmocka_unit_test(test_duplicate_name),
+        cmocka_unit_test(test_find_nonfinite),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

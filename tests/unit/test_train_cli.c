@@ -1,4 +1,4 @@
-// test_train_cli.c: the training commands end to end through the binary ($SLIMSCOPE or
+// test_train_cli.c: the training commands end to end through the binary ($SLIMSCOPE_BIN or
 // ./slimscope): pretrain a tiny byte-level model, resume it from a checkpoint (identical log and
 // weights), fine-tune LoRA and SLIM adapters on a toy task, evaluate perplexity and exact match,
 // and the one-line errors for bad JSONL. Skipped when the binary lacks the commands.
@@ -8,7 +8,7 @@
 #include "testutil.h"
 
 static const char* bin(void) {
-    const char* b = getenv("SLIMSCOPE");
+    const char* b = getenv("SLIMSCOPE_BIN");
     return b ? b : "./slimscope";
 }
 

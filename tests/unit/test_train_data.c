@@ -103,9 +103,12 @@ static void test_documents_and_split(void** state) {
     // --val-data appends a file's documents to the held-out stream
     assert_int_equal(text_data_load_val(&p, path, &fx->tok, NULL, 256, &err), 0);
     assert_int_equal(p.n_val, 18);
-    // errors name the file
-    assert_int_equal(text_data_load(&p, "/nonexistent/x.txt", &fx->tok, NULL, 0.1f, 1, 256, &err), -1);
+    // errors name the file; a failed load leaves its own (fresh) struct empty
+    TextData e;
+    assert_int_equal(text_data_load(&e, "/nonexistent/x.txt", &fx->tok, NULL, 0.1f, 1, 256, &err), -1);
     assert_non_null(strstr(err.msg, "/nonexistent/x.txt"));
+    assert_null(e.train);
+    assert_null(e.val);
     text_data_free(&d), text_data_free(&d2), text_data_free(&d3), text_data_free(&p);
 }
 
