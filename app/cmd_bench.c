@@ -274,26 +274,34 @@ static void tui_decode_row(const char* label, const char* model, const char* ada
     session_close(&s);
 }
 
+typedef struct {
+    int only;  // position in the choices of --only; 0: every table
+    int quick;
+} BenchArgs;
+
+static const Option BENCH_OPTIONS[] = {
+    {"only", OPT_CHOICE, offsetof(BenchArgs, only), "all|engine|train|tui", "the tables to measure", 0},
+    {"quick", OPT_FLAG, offsetof(BenchArgs, quick), NULL, "skip the 1B and 8B shapes"},
+    {NULL},
+};
+
 int cmd_bench(int argc, char** argv) {
-    int threads = 0, quick = 0;
-    const char* only = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "--help")) {
-            printf("usage: slimscope bench [--threads N] [--only engine|train|tui] [--quick]\n"
-                   "Prints speed tables: the machine's bandwidth and GEMM peaks, decode against the roofline and\n"
-                   "prefill against the GEMM peak (demo, 110M F32/BF16, 1B BF16/Q8_0, 8B BF16), SLIM, masking and\n"
-                   "the trace as ratios to base, decode at context 64/512/2048, training throughput, and the TUI's\n"
-                   "masking-panel refresh. The random 110M/1B/8B checkpoints (0.8 + 2.5 + 16 GB) are written once into\n"
-                   "$SLIMSCOPE_BENCH_CACHE (default ~/.cache/slimscope/bench). --quick skips the 1B and 8B shapes.\n");
-            return 0;
-        } else {
-            fprintf(stderr, "bench: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
+    BenchArgs A;
+    Settings threads_st;
+    memset(&A, 0, sizeof A);
+    settings_defaults(&threads_st, "bench");
+    OptionSet sets[] = {settings_options(&threads_st, "threads"), {BENCH_OPTIONS, &A, NULL}};
+    int done_status = options_begin("bench", sets, 2, argc, argv,
+        "usage: slimscope bench [--threads N] [--only engine|train|tui] [--quick]\n"
+        "Prints speed tables: the machine's bandwidth and GEMM peaks, decode against the roofline and\n"
+        "prefill against the GEMM peak (demo, 110M F32/BF16, 1B BF16/Q8_0, 8B BF16), SLIM, masking and\n"
+        "the trace as ratios to base, decode at context 64/512/2048, training throughput, and the TUI's\n"
+        "masking-panel refresh. The random 110M/1B/8B checkpoints (0.8 + 2.5 + 16 GB) are written once into\n"
+        "$SLIMSCOPE_BENCH_CACHE (default ~/.cache/slimscope/bench).\n");
+    if (done_status >= 0) return done_status;
+    static const char* const ONLY[] = {NULL, "engine", "train", "tui"};
+    const char* only = ONLY[A.only];
+    int quick = A.quick, threads = threads_st.threads;
     if (threads) ops_set_threads(threads);
     if (!only || !strcmp(only, "engine")) engine_tables(quick);
     if (!only || !strcmp(only, "train")) {

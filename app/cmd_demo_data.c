@@ -6,73 +6,40 @@
 #include <string.h>
 
 #include "commands.h"
+#include "options.h"
 #include "tasks.h"
 
-static void usage(FILE* f) {
-    fprintf(f,
-            "usage: slimscope demo-data --out DIR [--seed S] [--train N] [--test N] [--tasks add,date,reverse,max]\n"
-            "  --out DIR     output directory (created): train.jsonl, test_<task>.jsonl\n"
-            "  --seed S      generator seed (default 1); the train/test split does not depend on it\n"
-            "  --train N     training examples in all, split evenly over the tasks (default 20000)\n"
-            "  --test N      held-out examples per task (default 200)\n"
-            "  --tasks LIST  tasks to generate (default all: add, date, reverse, max)\n"
-            "formats: add \"Q: 38+49= A:\" -> \" 87\"; date \"date 2021-03-07 ->\" -> \" 7 March 2021\";\n"
-            "         reverse \"reverse: cat dog sun ->\" -> \" sun dog cat\"; max \"largest of 47 82 15:\" -> \" 82\"\n");
-}
+typedef struct {
+    const char *out, *tasks;
+    uint64_t seed;
+    int n_train, n_test;
+} DemoDataArgs;
 
-// Whole non-negative decimal number in [0, max]; -1 otherwise.
-static long long parse_count(const char* s, long long max) {
-    if (!s || !*s) return -1;
-    for (const char* p = s; *p; p++)
-        if (*p < '0' || *p > '9') return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (errno || v > (unsigned long long)max) return -1;
-    return (long long)v;
-}
+#define F(field) offsetof(DemoDataArgs, field)
+static const Option DEMO_DATA_OPTIONS[] = {
+    {"out", OPT_STR, F(out), "DIR", "output directory (created): train.jsonl, test_<task>.jsonl"},
+    {"seed", OPT_U64, F(seed), "S", "generator seed; the train/test split does not depend on it", 1, AT_LEAST(0)},
+    {"train", OPT_INT, F(n_train), "N", "training examples in all, split evenly over the tasks", 20000, IN_RANGE(0, 10000000)},
+    {"test", OPT_INT, F(n_test), "N", "held-out examples per task", 200, IN_RANGE(0, 1000000)},
+    {"tasks", OPT_STR, F(tasks), "LIST", "tasks to generate, of add, date, reverse, max", .def_str = "add,date,reverse,max"},
+    {NULL},
+};
+#undef F
 
 int cmd_demo_data(int argc, char** argv) {
-    const char *out = NULL, *tasks_spec = "add,date,reverse,max";
-    long long seed = 1, n_train = 20000, n_test = 200;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        const char* v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) {
-            fprintf(stderr, "demo-data: option %s needs a value\n", argv[i]);
-            return 2;
-        }
-        if (!strcmp(argv[i], "--out")) {
-            out = v;
-        } else if (!strcmp(argv[i], "--tasks")) {
-            tasks_spec = v;
-        } else if (!strcmp(argv[i], "--seed")) {
-            if ((seed = parse_count(v, 0x7fffffffffffffffll)) < 0) {
-                fprintf(stderr, "demo-data: --seed must be a non-negative whole number, not '%s'\n", v);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--train")) {
-            if ((n_train = parse_count(v, 10000000)) < 0) {
-                fprintf(stderr, "demo-data: --train must be a whole number in 0..10000000, not '%s'\n", v);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "--test")) {
-            if ((n_test = parse_count(v, 1000000)) < 0) {
-                fprintf(stderr, "demo-data: --test must be a whole number in 0..1000000, not '%s'\n", v);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "demo-data: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-        i++;
-    }
+    DemoDataArgs A;
+    memset(&A, 0, sizeof A);
+    OptionSet opts = {DEMO_DATA_OPTIONS, &A, NULL};
+    int done_status = options_begin("demo-data", &opts, 1, argc, argv,
+        "usage: slimscope demo-data --out DIR [--seed S] [--train N] [--test N] [--tasks add,date,reverse,max]\n"
+        "formats: add \"Q: 38+49= A:\" -> \" 87\"; date \"date 2021-03-07 ->\" -> \" 7 March 2021\";\n"
+        "         reverse \"reverse: cat dog sun ->\" -> \" sun dog cat\"; max \"largest of 47 82 15:\" -> \" 82\"\n");
+    if (done_status >= 0) return done_status;
+    const char *out = A.out, *tasks_spec = A.tasks;
+    uint64_t seed = A.seed;
+    long long n_train = A.n_train, n_test = A.n_test;
     if (!out) {
-        fprintf(stderr, "demo-data: --out DIR is required\n");
-        usage(stderr);
+        fprintf(stderr, "demo-data: --out DIR is required (see slimscope demo-data --help)\n");
         return 2;
     }
     Err err;

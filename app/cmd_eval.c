@@ -16,13 +16,27 @@
 #include "train_cli.h"
 #include "data.h"
 #include "forward.h"
+#include "settings.h"
 
+// What only eval takes; the model, adapter, data, SLIM and thread options are the Settings' ones.
 typedef struct {
-    const char *model, *adapter, *data, *metric, *adapter_mode, *doc_sep;
-    float mask_ratio;
-    uint64_t mask_seed;
-    int seq_len, max_new, limit, threads, samples, skip_bad;
+    const char* doc_sep;
+    int exact;  // --metric: 0 ppl, 1 exact
+    int seq_len, max_new, limit, samples, skip_bad;
 } EvalArgs;
+
+#define F(field) offsetof(EvalArgs, field)
+static const Option EVAL_OPTIONS[] = {
+    {"metric", OPT_CHOICE, F(exact), "ppl|exact", "perplexity, or greedy exact-match accuracy (JSONL only)", 0},
+    {"seq-len", OPT_INT, F(seq_len), "N", "ppl on text: window length", 0, "min(256, model maximum)", AT_LEAST(2)},
+    {"doc-sep", OPT_STR, F(doc_sep), "TEXT", "ppl on text: document separator (<|endoftext|> lines or blank lines)"},
+    {"max-new", OPT_INT, F(max_new), "N", "exact: most tokens generated per answer", 64, AT_LEAST(1)},
+    {"limit", OPT_INT, F(limit), "N", "use only the first N examples / windows; 0 = all", 0, AT_LEAST(0)},
+    {"samples", OPT_INT, F(samples), "N", "exact: print the first N generations to stderr", 0, AT_LEAST(0)},
+    {"skip-bad-lines", OPT_FLAG, F(skip_bad), NULL, "skip malformed JSONL lines"},
+    {NULL},
+};
+#undef F
 
 typedef struct {
     char* prompt;
@@ -105,50 +119,28 @@ static char* trim(char* s) {
 
 int cmd_eval(int argc, char** argv) {
     EvalArgs A;
+    Settings st;
     memset(&A, 0, sizeof A);
-    A.metric = "ppl", A.mask_ratio = NAN, A.max_new = 64;
-    long long mask_seed_set = 0;
-    Opt opts[] = {
-        {"model", OPT_STR, &A.model, "model directory (with its tokenizer)", 0},
-        {"adapter", OPT_STR, &A.adapter, "adapter directory (SLIM or PEFT LoRA)", 0},
-        {"data", OPT_STR, &A.data, "text file (ppl) or prompt/response JSONL (ppl on responses, exact)", 0},
-        {"metric", OPT_STR, &A.metric, "ppl | exact (ppl)", 0},
-        {"mask-ratio", OPT_FLOAT, &A.mask_ratio, "masking ratio p of the adapter (its config's by default)", 0},
-        {"mask-seed", OPT_U64, &A.mask_seed, "mask seed (the adapter's by default)", 0},
-        {"adapter-mode", OPT_STR, &A.adapter_mode, "slim | off | lora-only | identity-only (slim)", 0},
-        {"seq-len", OPT_INT, &A.seq_len, "ppl on text: window length (min(256, model maximum))", 0},
-        {"doc-sep", OPT_STR, &A.doc_sep, "ppl on text: document separator (<|endoftext|> lines or blank lines)", 0},
-        {"max-new", OPT_INT, &A.max_new, "exact: most tokens generated per answer (64)", 0},
-        {"limit", OPT_INT, &A.limit, "use only the first N examples / windows", 0},
-        {"samples", OPT_INT, &A.samples, "exact: print the first N generations to stderr", 0},
-        {"skip-bad-lines", OPT_FLAG, &A.skip_bad, "skip malformed JSONL lines", 0},
-        {"threads", OPT_INT, &A.threads, "threads (all cores)", 0},
-        {NULL, 0, NULL, NULL, 0},
-    };
-    int done_status = opts_begin(opts, argc, argv,
+    settings_defaults(&st, "eval");
+    OptionSet sets[] = {settings_options(&st, "model adapter data mask-ratio mask-seed adapter-mode threads"), {EVAL_OPTIONS, &A, NULL}};
+    int done_status = options_begin("eval", sets, 2, argc, argv,
         "usage: slimscope eval --model DIR [--adapter DIR] --data F --metric ppl|exact [--mask-ratio P]\n"
         "Perplexity on text (or on the responses of JSONL), or greedy exact-match accuracy on JSONL\n"
-        "(the generated text up to EOS, trimmed, equals the trimmed response). Prints key=value lines.\n\n"
-        "options:\n");
+        "(the generated text up to EOS, trimmed, equals the trimmed response). Prints key=value lines.\n");
     if (done_status >= 0) return done_status;
     Err err;
-    mask_seed_set = opts_seen(opts, "mask-seed");
-    if (!A.model || !A.data) {
+    if (!st.model_dir || !st.data) {
         fprintf(stderr, "error: eval: --model and --data are required (see slimscope eval --help)\n");
         return 2;
     }
-    int exact = !strcmp(A.metric, "exact");
-    if (!exact && strcmp(A.metric, "ppl")) {
-        fprintf(stderr, "error: eval: --metric must be ppl or exact, got '%s'\n", A.metric);
-        return 2;
-    }
-    size_t dl = strlen(A.data);
-    int jsonl = dl > 6 && !strcmp(A.data + dl - 6, ".jsonl");
+    int exact = A.exact;
+    size_t dl = strlen(st.data);
+    int jsonl = dl > 6 && !strcmp(st.data + dl - 6, ".jsonl");
     if (exact && !jsonl) {
         fprintf(stderr, "error: eval: --metric exact needs prompt/response JSONL (a .jsonl file)\n");
         return 2;
     }
-    ops_set_threads(A.threads > 0 ? A.threads : ops_get_threads());
+    ops_set_threads(st.threads > 0 ? st.threads : ops_get_threads());
 
     int rc = 1;
     Model m;
@@ -170,23 +162,16 @@ int cmd_eval(int argc, char** argv) {
     int *ids = NULL, *gen = NULL;
     const Adapter* ap = NULL;
 
-    if (model_load(&m, A.model, &err) || tokenizer_load(&tok, A.model, &err)) goto done;
-    if (A.adapter && adapter_load(&a, A.adapter, &m, &err)) goto done;
-    ap = A.adapter ? &a : NULL;
+    if (model_load(&m, st.model_dir, &err) || tokenizer_load(&tok, st.model_dir, &err)) goto done;
+    if (st.adapter_dir && adapter_load(&a, st.adapter_dir, &m, &err)) goto done;
+    ap = st.adapter_dir ? &a : NULL;
     if (ap) {
         slim_run_init(&run, ap, m.cfg.n_layers);
-        if (!isnan(A.mask_ratio)) run.mask_ratio = A.mask_ratio;
-        if (mask_seed_set) run.mask_seed = A.mask_seed;
-        if (A.adapter_mode) {
-            int md = adapter_mode_from_name(A.adapter_mode);
-            if (md < 0) {
-                err_set(&err, "--adapter-mode: expected slim, off, lora-only or identity-only, got '%s'", A.adapter_mode);
-                goto done;
-            }
-            run.mode = (AdapterMode)md;
-        }
+        if (!isnan(st.mask_ratio)) run.mask_ratio = st.mask_ratio;
+        if (st.mask_seed >= 0) run.mask_seed = (uint64_t)st.mask_seed;
+        run.mode = (AdapterMode)st.adapter_mode;
         if (slim_run_prepare(&run, ap, &err)) goto done;
-    } else if (!isnan(A.mask_ratio)) {
+    } else if (!isnan(st.mask_ratio)) {
         err_set(&err, "--mask-ratio needs an --adapter");
         goto done;
     }
@@ -198,7 +183,7 @@ int cmd_eval(int argc, char** argv) {
     if (!jsonl) {  // perplexity on text: non-overlapping windows of the token stream
         int T = A.seq_len > 0 ? A.seq_len : (m.cfg.max_seq_len < 256 ? m.cfg.max_seq_len : 256);
         if (T > m.cfg.max_seq_len) T = m.cfg.max_seq_len;
-        if (text_data_load(&td, A.data, &tok, A.doc_sep, 0.0f, 0, eos, &err)) goto done;
+        if (text_data_load(&td, st.data, &tok, A.doc_sep, 0.0f, 0, eos, &err)) goto done;
         if (runstate_init(&rs, &m, ap, T, T, &err)) goto done;
         have_rs = 1;
         logits = xmalloc((size_t)T * V * sizeof(float));
@@ -209,7 +194,7 @@ int cmd_eval(int argc, char** argv) {
             if (score_sequence(&m, ap, rp, &rs, td.train + s, n, 0, logits, &nll, &count, &err)) goto done;
         }
         if (!count) {
-            err_set(&err, "%s: not enough tokens to score", A.data);
+            err_set(&err, "%s: not enough tokens to score", st.data);
             goto done;
         }
         printf("metric=ppl value=%.4f nll=%.6f tokens=%d\n", exp(nll / count), nll / count, count);
@@ -218,7 +203,7 @@ int cmd_eval(int argc, char** argv) {
         goto done;
     }
 
-    if (load_examples(A.data, A.skip_bad, A.limit, &ex, &n_ex, &err)) goto done;
+    if (load_examples(st.data, A.skip_bad, A.limit, &ex, &n_ex, &err)) goto done;
     int max_len = 0;
     int** enc = xcalloc(n_ex, sizeof(int*));
     int *enc_n = xcalloc(n_ex, sizeof(int)), *enc_np = xcalloc(n_ex, sizeof(int));

@@ -12,16 +12,8 @@ static const char* OPTS = "model adapter weights";
 int cmd_inspect(int argc, char** argv) {
     Settings st;
     Err err;
-    settings_defaults(&st, "inspect");
-    if (settings_parse(&st, argc, argv, OPTS, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 2;
-    }
-    if (st.help) {
-        printf("usage: slimscope inspect --model DIR [--adapter DIR]\n\noptions:\n");
-        settings_print_options(stdout, OPTS);
-        return 0;
-    }
+    int done_status = settings_begin(&st, "inspect", argc, argv, OPTS, "usage: slimscope inspect --model DIR [--adapter DIR]\n");
+    if (done_status >= 0) return done_status;
     if (!st.model_dir) {
         fprintf(stderr, "inspect: --model DIR is required\n");
         return 2;

@@ -7,35 +7,48 @@
 
 #include "adapter.h"
 #include "commands.h"
+#include "train_cli.h"
 
-static void usage(void) {
-    printf("usage: slimscope make-test-model --out DIR [--adapter-out DIR] [--dim C] [--layers L] [--vocab V]\n"
-           "                                 [--seed S] [--dtype F32|F16|BF16]\n");
-}
+typedef struct {
+    const char *out, *adapter_out;
+    int dim, layers, vocab, dtype;
+    uint64_t seed;
+} TestModelArgs;
+
+#define F(field) offsetof(TestModelArgs, field)
+static const Option TEST_MODEL_OPTIONS[] = {
+    {"out", OPT_STR, F(out), "DIR", "model directory to write (required)"},
+    {"adapter-out", OPT_STR, F(adapter_out), "DIR", "also write a random SLIM adapter there"},
+    {"dim", OPT_INT, F(dim), "C", "hidden size, a multiple of 8", 64, IN_RANGE(8, 65536)},
+    {"layers", OPT_INT, F(layers), "L", "blocks", 2, IN_RANGE(1, 1024)},
+    {"vocab", OPT_INT, F(vocab), "V", "vocabulary size", 256, IN_RANGE(2, 1 << 24)},
+    {"seed", OPT_U64, F(seed), "S", "seed of the random weights", 1},
+    {"dtype", OPT_CHOICE, F(dtype), DTYPE_CHOICES, "weights on disk (upper case works too)", 0},
+    {NULL},
+};
+#undef F
 
 int cmd_make_test_model(int argc, char** argv) {
-    const char *out = NULL, *adapter_out = NULL, *dtype = "F32";
-    int dim = 64, layers = 2, vocab = 256;
-    unsigned long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char* v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(argv[i], "--help")) { usage(); return 0; }
-        if (!v) { fprintf(stderr, "make-test-model: option %s needs a value\n", argv[i]); return 2; }
-        if (!strcmp(argv[i], "--out")) out = v;
-        else if (!strcmp(argv[i], "--adapter-out")) adapter_out = v;
-        else if (!strcmp(argv[i], "--dim")) dim = atoi(v);
-        else if (!strcmp(argv[i], "--layers")) layers = atoi(v);
-        else if (!strcmp(argv[i], "--vocab")) vocab = atoi(v);
-        else if (!strcmp(argv[i], "--seed")) seed = strtoul(v, NULL, 10);
-        else if (!strcmp(argv[i], "--dtype")) dtype = v;
-        else { fprintf(stderr, "make-test-model: unknown option '%s'\n", argv[i]); return 2; }
-        i++;
-    }
-    if (!out || dim < 8 || dim % 8 || layers < 1 || vocab < 2) {
-        fprintf(stderr, "make-test-model: --out DIR is required; --dim must be a multiple of 8, --layers >= 1, --vocab >= 2\n");
+    TestModelArgs A;
+    memset(&A, 0, sizeof A);
+    OptionSet set = {TEST_MODEL_OPTIONS, &A, NULL};
+    int done_status = options_begin("make-test-model", &set, 1, argc, argv,
+                                    "usage: slimscope make-test-model --out DIR [--adapter-out DIR] [options]\n"
+                                    "A small random model (and SLIM adapter) for tests; no tokenizer: use --ids.\n");
+    if (done_status >= 0) return done_status;
+    if (!A.out) {
+        fprintf(stderr, "make-test-model: --out DIR is required\n");
         return 2;
     }
-    DType dt = !strcmp(dtype, "BF16") ? DT_BF16 : !strcmp(dtype, "F16") ? DT_F16 : DT_F32;
+    if (A.dim % 8) {
+        fprintf(stderr, "make-test-model: --dim must be a multiple of 8, got %d\n", A.dim);
+        return 2;
+    }
+    const char* out = A.out;
+    int dim = A.dim, layers = A.layers, vocab = A.vocab;
+    uint64_t seed = A.seed;
+    DType dt = DTYPE_OF_CHOICE[A.dtype];
+    const char* adapter_out = A.adapter_out;
     ModelConfig c = {0};
     c.arch = ARCH_LLAMA;
     c.dim = dim;

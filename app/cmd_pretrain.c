@@ -10,11 +10,13 @@
 #include "commands.h"
 #include "train_cli.h"
 #include "data.h"
+#include "settings.h"
 #include "train.h"
 
 typedef struct {
-    const char *config, *tokenizer, *data, *val_data, *out, *log, *resume, *doc_sep, *dtype;
-    int steps, batch, seq_len, accum, warmup, threads, ckpt_every, eval_every, eval_batches, patience;
+    const char *config, *tokenizer, *data, *val_data, *out, *log, *resume, *doc_sep;
+    int dtype;  // position in DTYPE_CHOICES
+    int steps, batch, seq_len, accum, warmup, ckpt_every, eval_every, eval_batches, patience;
     float lr, min_lr_frac, weight_decay, beta2, grad_clip, init_std, val_frac, time_budget;
     uint64_t seed;
 } PretrainArgs;
@@ -53,69 +55,62 @@ static int write_output(Model* m, const float* params, const PretrainArgs* A, DT
     return 0;
 }
 
+#define F(field) offsetof(PretrainArgs, field)
+static const Option PRETRAIN_OPTIONS[] = {
+    {"config", OPT_STR, F(config), "FILE", "config.json of the model to create (Llama/Mistral/Qwen2 fields)"},
+    {"tokenizer", OPT_STR, F(tokenizer), "DIR", "directory with tokenizer.json (+ tokenizer_config.json)"},
+    {"data", OPT_STR, F(data), "FILE", "training text; documents split at <|endoftext|> lines or blank lines"},
+    {"val-data", OPT_STR, F(val_data), "FILE", "held-out text (default: --val-frac of the documents of --data)"},
+    {"val-frac", OPT_FLOAT, F(val_frac), "X", "fraction of documents held out when there is no --val-data", 0.05,
+     IN_RANGE_CO(0, 1)},
+    {"doc-sep", OPT_STR, F(doc_sep), "TEXT", "document separator string (default: see --data)"},
+    {"out", OPT_STR, F(out), "DIR", "model directory to write"},
+    {"steps", OPT_INT, F(steps), "N", "optimiser steps; 0 = as many as --time-budget allows", 2000, AT_LEAST(0)},
+    {"time-budget", OPT_FLOAT, F(time_budget), "MIN", "stop after this many minutes; 0 = no limit", 0},
+    {"batch", OPT_INT, F(batch), "N", "sequences per micro-batch", 16, AT_LEAST(1)},
+    {"seq-len", OPT_INT, F(seq_len), "N", "tokens per sequence", 256, AT_LEAST(2)},
+    {"accum", OPT_INT, F(accum), "N", "micro-batches per step", 1, AT_LEAST(1)},
+    {"lr", OPT_FLOAT, F(lr), "X", "peak learning rate", 1e-3},
+    {"min-lr-frac", OPT_FLOAT, F(min_lr_frac), "X", "final lr as a fraction of the peak", 0.1},
+    {"warmup", OPT_INT, F(warmup), "N", "warmup steps", 100},
+    {"weight-decay", OPT_FLOAT, F(weight_decay), "X", "AdamW decay on matrices; none on norms, biases", 0.1},
+    {"beta2", OPT_FLOAT, F(beta2), "X", "AdamW beta2", 0.95},
+    {"grad-clip", OPT_FLOAT, F(grad_clip), "X", "clip the global gradient norm; 0 = off", 1.0},
+    {"init-std", OPT_FLOAT, F(init_std), "X", "weight init std (o/down scaled by 1/sqrt(2L))", 0.02},
+    {"seed", OPT_U64, F(seed), "S", "seed of the init, the split and the data order", 1337},
+    {"eval-every", OPT_INT, F(eval_every), "N", "steps between held-out evaluations", 100},
+    {"eval-batches", OPT_INT, F(eval_batches), "N", "held-out batches per evaluation", 8},
+    {"patience", OPT_INT, F(patience), "N", "stop after N evaluations without improvement; 0 = never", 5},
+    {"log", OPT_STR, F(log), "FILE", "CSV log: step,loss,lr,tokens_per_s,val_loss"},
+    {"ckpt-every", OPT_INT, F(ckpt_every), "N", "write OUT/checkpoint/checkpoint.bin every N steps"},
+    {"resume", OPT_STR, F(resume), "DIR", "continue the run whose checkpoint is in DIR"},
+    {"dtype", OPT_CHOICE, F(dtype), DTYPE_CHOICES, "weights on disk", 0},
+    {NULL},
+};
+#undef F
+
 int cmd_pretrain(int argc, char** argv) {
     PretrainArgs A;
+    Settings threads_opt;  // --threads, by the rule of every command
     memset(&A, 0, sizeof A);
-    A.dtype = "f32";
-    A.steps = 2000, A.batch = 16, A.seq_len = 256, A.accum = 1, A.warmup = 100, A.eval_every = 100;
-    A.eval_batches = 8, A.patience = 5;
-    A.lr = 1e-3f, A.min_lr_frac = 0.1f, A.weight_decay = 0.1f, A.beta2 = 0.95f, A.grad_clip = 1.0f;
-    A.init_std = 0.02f, A.val_frac = 0.05f, A.seed = 1337;
-    Opt opts[] = {
-        {"config", OPT_STR, &A.config, "config.json of the model to create (Llama/Mistral/Qwen2 fields)", 0},
-        {"tokenizer", OPT_STR, &A.tokenizer, "directory with tokenizer.json (+ tokenizer_config.json)", 0},
-        {"data", OPT_STR, &A.data, "training text; documents split at <|endoftext|> lines or blank lines", 0},
-        {"val-data", OPT_STR, &A.val_data, "held-out text (default: --val-frac of the documents of --data)", 0},
-        {"val-frac", OPT_FLOAT, &A.val_frac, "fraction of documents held out when there is no --val-data (0.05)", 0},
-        {"doc-sep", OPT_STR, &A.doc_sep, "document separator string (default: see --data)", 0},
-        {"out", OPT_STR, &A.out, "model directory to write", 0},
-        {"steps", OPT_INT, &A.steps, "optimiser steps (2000); 0 = as many as --time-budget allows", 0},
-        {"time-budget", OPT_FLOAT, &A.time_budget, "stop after this many minutes (0 = no limit)", 0},
-        {"batch", OPT_INT, &A.batch, "sequences per micro-batch (16)", 0},
-        {"seq-len", OPT_INT, &A.seq_len, "tokens per sequence (256)", 0},
-        {"accum", OPT_INT, &A.accum, "micro-batches per step (1)", 0},
-        {"lr", OPT_FLOAT, &A.lr, "peak learning rate (1e-3)", 0},
-        {"min-lr-frac", OPT_FLOAT, &A.min_lr_frac, "final lr as a fraction of the peak (0.1)", 0},
-        {"warmup", OPT_INT, &A.warmup, "warmup steps (100)", 0},
-        {"weight-decay", OPT_FLOAT, &A.weight_decay, "AdamW decay on matrices; none on norms, biases (0.1)", 0},
-        {"beta2", OPT_FLOAT, &A.beta2, "AdamW beta2 (0.95)", 0},
-        {"grad-clip", OPT_FLOAT, &A.grad_clip, "clip the global gradient norm (1.0; 0 = off)", 0},
-        {"init-std", OPT_FLOAT, &A.init_std, "weight init std (0.02; o/down scaled by 1/sqrt(2L))", 0},
-        {"seed", OPT_U64, &A.seed, "seed of the init, the split and the data order (1337)", 0},
-        {"threads", OPT_INT, &A.threads, "threads (all cores)", 0},
-        {"eval-every", OPT_INT, &A.eval_every, "steps between held-out evaluations (100)", 0},
-        {"eval-batches", OPT_INT, &A.eval_batches, "held-out batches per evaluation (8)", 0},
-        {"patience", OPT_INT, &A.patience, "stop after N evaluations without improvement (5; 0 = never)", 0},
-        {"log", OPT_STR, &A.log, "CSV log: step,loss,lr,tokens_per_s,val_loss", 0},
-        {"ckpt-every", OPT_INT, &A.ckpt_every, "write OUT/checkpoint/checkpoint.bin every N steps", 0},
-        {"resume", OPT_STR, &A.resume, "continue the run whose checkpoint is in DIR", 0},
-        {"dtype", OPT_STR, &A.dtype, "weights on disk: f32, f16, bf16 (f32)", 0},
-        {NULL, 0, NULL, NULL, 0},
-    };
-    int done_status = opts_begin(opts, argc, argv,
+    settings_defaults(&threads_opt, "pretrain");
+    OptionSet sets[] = {{PRETRAIN_OPTIONS, &A, NULL}, settings_options(&threads_opt, "threads")};
+    int done_status = options_begin("pretrain", sets, 2, argc, argv,
         "usage: slimscope pretrain --config model.json --tokenizer DIR --data TEXT --out DIR [options]\n"
         "Trains a new base model from scratch; OUT gets config.json, model.safetensors and the tokenizer\n"
-        "files, rewritten whenever the held-out loss improves.\n\noptions:\n");
+        "files, rewritten whenever the held-out loss improves.\n");
     if (done_status >= 0) return done_status;
     Err err;
     if (!A.config || !A.tokenizer || !A.data || !A.out) {
         fprintf(stderr, "error: pretrain: --config, --tokenizer, --data and --out are required (see slimscope pretrain --help)\n");
         return 2;
     }
-    DType dtype;
-    if (parse_dtype(A.dtype, &dtype, &err)) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        return 2;
-    }
-    if (A.steps < 0 || (A.steps == 0 && A.time_budget <= 0)) {
+    DType dtype = DTYPE_OF_CHOICE[A.dtype];
+    if (A.steps == 0 && A.time_budget <= 0) {
         fprintf(stderr, "error: pretrain: --steps 0 needs a --time-budget\n");
         return 2;
     }
-    if (A.batch < 1 || A.seq_len < 2 || A.accum < 1 || !(A.val_frac >= 0 && A.val_frac < 1)) {
-        fprintf(stderr, "error: pretrain: --batch, --accum >= 1, --seq-len >= 2, --val-frac in [0, 1)\n");
-        return 2;
-    }
-    if (A.threads > 0) ops_set_threads(A.threads);
+    if (threads_opt.threads > 0) ops_set_threads(threads_opt.threads);
     int threads = ops_get_threads();
 
     int rc = 1;

@@ -6,20 +6,26 @@
 #include <string.h>
 
 #include "commands.h"
+#include "options.h"
 #include "tokenizer.h"
 
-static void usage(FILE* f) {
-    fprintf(f,
-            "usage: slimscope tokenize --model DIR (--text TEXT | --file FILE | --decode IDS) [options]\n\n"
-            "  --model DIR      directory holding tokenizer.json (and optionally tokenizer_config.json)\n"
-            "  --text TEXT      encode TEXT; prints the ids as a JSON array\n"
-            "  --file FILE      encode the contents of FILE\n"
-            "  --decode IDS     decode comma-separated ids (\"1,2,3\" or \"[1, 2, 3]\") and print the text\n"
-            "  --no-special     encode without the special tokens the tokenizer adds around a text\n"
-            "                   (BOS/EOS); with --decode, leave special tokens out of the text\n"
-            "  --bench          with --text or --file: encode repeatedly for a second, print MB/s\n"
-            "  --help           this text\n");
-}
+typedef struct {
+    const char *model, *text, *file, *decode;
+    int no_special, bench;
+} TokenizeArgs;
+
+#define F(field) offsetof(TokenizeArgs, field)
+static const Option TOKENIZE_OPTIONS[] = {
+    {"model", OPT_STR, F(model), "DIR", "directory holding tokenizer.json (and optionally tokenizer_config.json)"},
+    {"text", OPT_STR, F(text), "TEXT", "encode TEXT; prints the ids as a JSON array"},
+    {"file", OPT_STR, F(file), "FILE", "encode the contents of FILE"},
+    {"decode", OPT_STR, F(decode), "IDS", "decode comma-separated ids (\"1,2,3\" or \"[1, 2, 3]\") and print the text"},
+    {"no-special", OPT_FLAG, F(no_special), NULL,
+     "encode without the special tokens the tokenizer adds around a text (BOS/EOS); with --decode, leave them out"},
+    {"bench", OPT_FLAG, F(bench), NULL, "with --text or --file: encode repeatedly for a second, print MB/s"},
+    {NULL},
+};
+#undef F
 
 // Parses "1,2,3" or "[1, 2, 3]" into ids; returns the count or -1 with a message.
 static int parse_ids(const char* s, int** out, int vocab, char* msg, size_t n) {
@@ -52,20 +58,14 @@ static int parse_ids(const char* s, int** out, int vocab, char* msg, size_t n) {
 }
 
 int cmd_tokenize(int argc, char** argv) {
-    const char *model = NULL, *text = NULL, *file = NULL, *decode = NULL;
-    int no_special = 0, bench = 0;
-    for (int i = 1; i < argc; i++) {
-        const char* a = argv[i];
-        const char** val = !strcmp(a, "--model") ? &model : !strcmp(a, "--text") ? &text
-                         : !strcmp(a, "--file") ? &file : !strcmp(a, "--decode") ? &decode : NULL;
-        if (val) {
-            if (i + 1 >= argc) { fprintf(stderr, "tokenize: %s needs a value\n", a); return 1; }
-            *val = argv[++i];
-        } else if (!strcmp(a, "--no-special")) no_special = 1;
-        else if (!strcmp(a, "--bench")) bench = 1;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else { fprintf(stderr, "tokenize: unknown option '%s' (see slimscope tokenize --help)\n", a); return 1; }
-    }
+    TokenizeArgs A;
+    memset(&A, 0, sizeof A);
+    OptionSet set = {TOKENIZE_OPTIONS, &A, NULL};
+    int done_status = options_begin("tokenize", &set, 1, argc, argv,
+                                    "usage: slimscope tokenize --model DIR (--text TEXT | --file FILE | --decode IDS) [options]\n");
+    if (done_status >= 0) return done_status;
+    const char *model = A.model, *text = A.text, *file = A.file, *decode = A.decode;
+    int no_special = A.no_special, bench = A.bench;
     if (!model) { fprintf(stderr, "tokenize: --model DIR is required (see slimscope tokenize --help)\n"); return 1; }
     if ((text != NULL) + (file != NULL) + (decode != NULL) != 1) {
         fprintf(stderr, "tokenize: give exactly one of --text, --file, --decode\n");

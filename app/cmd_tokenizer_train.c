@@ -6,39 +6,33 @@
 
 #include "bpe_train.h"
 #include "commands.h"
+#include "options.h"
 
-static void usage(FILE* f) {
-    fprintf(f,
-            "usage: slimscope tokenizer-train --data FILE --vocab N --out DIR\n\n"
-            "  --data FILE   UTF-8 training text (\"<|endoftext|>\" in it separates documents and is not\n"
-            "                learned as text)\n"
-            "  --vocab N     vocabulary size including the 256 bytes and the special tokens\n"
-            "                \"<|endoftext|>\" (bos/eos) and \"<|pad|>\"; typically 2048..8192\n"
-            "  --out DIR     where tokenizer.json and tokenizer_config.json are written (created)\n"
-            "  --help        this text\n");
-}
+typedef struct {
+    const char *data, *out;
+    int vocab;
+} TokTrainArgs;
+
+static const Option TOKENIZER_TRAIN_OPTIONS[] = {
+    {"data", OPT_STR, offsetof(TokTrainArgs, data), "FILE",
+     "UTF-8 training text (\"<|endoftext|>\" in it separates documents and is not learned as text)"},
+    {"vocab", OPT_INT, offsetof(TokTrainArgs, vocab), "N",
+     "vocabulary size including the 256 bytes and the special tokens \"<|endoftext|>\" (bos/eos) and "
+     "\"<|pad|>\"; typically 2048..8192", 0, IN_RANGE(BPE_TRAIN_MIN_VOCAB, BPE_TRAIN_MAX_VOCAB)},
+    {"out", OPT_STR, offsetof(TokTrainArgs, out), "DIR", "where tokenizer.json and tokenizer_config.json are written (created)"},
+    {NULL},
+};
 
 int cmd_tokenizer_train(int argc, char** argv) {
-    const char *data = NULL, *vocab = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char* a = argv[i];
-        const char** val = !strcmp(a, "--data") ? &data : !strcmp(a, "--vocab") ? &vocab : !strcmp(a, "--out") ? &out : NULL;
-        if (val) {
-            if (i + 1 >= argc) { fprintf(stderr, "tokenizer-train: %s needs a value\n", a); return 1; }
-            *val = argv[++i];
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else { fprintf(stderr, "tokenizer-train: unknown option '%s' (see slimscope tokenizer-train --help)\n", a); return 1; }
-    }
-    if (!data || !vocab || !out) {
+    TokTrainArgs A;
+    memset(&A, 0, sizeof A);
+    OptionSet set = {TOKENIZER_TRAIN_OPTIONS, &A, NULL};
+    int done_status = options_begin("tokenizer-train", &set, 1, argc, argv, "usage: slimscope tokenizer-train --data FILE --vocab N --out DIR\n");
+    if (done_status >= 0) return done_status;
+    const char *data = A.data, *out = A.out;
+    int n = A.vocab;
+    if (!data || !n || !out) {
         fprintf(stderr, "tokenizer-train: --data FILE, --vocab N and --out DIR are required\n");
-        return 1;
-    }
-    char* end;
-    errno = 0;
-    long n = strtol(vocab, &end, 10);
-    if (end == vocab || *end || errno || n < BPE_TRAIN_MIN_VOCAB || n > BPE_TRAIN_MAX_VOCAB) {
-        fprintf(stderr, "tokenizer-train: --vocab '%s': expected a whole number in %d..%d\n", vocab, BPE_TRAIN_MIN_VOCAB,
-                BPE_TRAIN_MAX_VOCAB);
         return 1;
     }
     Err err;
@@ -52,6 +46,6 @@ int cmd_tokenizer_train(int argc, char** argv) {
     printf("tokenizer-train: %d tokens (%d merges) from %.2f MB, %zu words of %zu kinds, in %.2f s -> %s/tokenizer.json\n",
            st.vocab_size, st.n_merges, len / 1e6, st.n_words, st.n_types, st.seconds, out);
     if (st.vocab_size < n)
-        printf("tokenizer-train: stopped below %ld tokens: no pair of tokens occurs twice any more in %s\n", n, data);
+        printf("tokenizer-train: stopped below %d tokens: no pair of tokens occurs twice any more in %s\n", n, data);
     return 0;
 }

@@ -29,13 +29,58 @@ static int parse_targets(const char* s, unsigned* mask, Err* err) {
 }
 
 typedef struct {
-    const char *model, *data, *method, *out, *log, *resume, *targets, *val_data, *layers, *dtype;
+    const char *model, *data, *out, *log, *resume, *targets, *val_data, *layers;
+    int method, dtype;  // positions in the choices of --method and --dtype
     int r, experts, id_experts, top_k, clusters, router_bias;
     float lora_alpha, cluster_momentum, yield_scale, l1, balance, mask_ratio;
     float lr, weight_decay, grad_clip, beta2, min_lr_frac;
-    int steps, batch, seq_len, warmup, accum, threads, ckpt_every, skip_bad, eval_every;
+    int steps, batch, seq_len, warmup, accum, ckpt_every, skip_bad, eval_every;
     uint64_t seed;
 } TrainArgs;
+
+#define F(field) offsetof(TrainArgs, field)
+static const TrainMethod METHOD_OF_CHOICE[] = {TRAIN_SLIM, TRAIN_LORA, TRAIN_MOELORA};
+static const Option TRAIN_OPTIONS[] = {
+    {"model", OPT_STR, F(model), "DIR", "base model directory (frozen)"},
+    {"data", OPT_STR, F(data), "FILE", "training JSONL with \"prompt\" and \"response\" fields"},
+    {"method", OPT_CHOICE, F(method), "slim|lora|moelora", "adapter to train", 0},
+    {"out", OPT_STR, F(out), "DIR", "adapter directory to write"},
+    {"r", OPT_INT, F(r), "N", "LoRA rank per expert", 16, AT_LEAST(1)},
+    {"lora-alpha", OPT_FLOAT, F(lora_alpha), "X", "LoRA alpha; scale = alpha / r", 32},
+    {"experts", OPT_INT, F(experts), "N", "LoRA experts (slim, moelora)", 8, AT_LEAST(1)},
+    {"identity-experts", OPT_INT, F(id_experts), "N", "identity experts (slim)", 2, AT_LEAST(0)},
+    {"top-k", OPT_INT, F(top_k), "N", "experts kept per token", 2, AT_LEAST(1)},
+    {"clusters", OPT_INT, F(clusters), "N", "sliding clusters per block", 8, AT_LEAST(1)},
+    {"cluster-momentum", OPT_FLOAT, F(cluster_momentum), "X", "sliding-cluster momentum m", 0.01},
+    {"yield-scale", OPT_FLOAT, F(yield_scale), "X", "gamma of the weight yielding (slim)", 1.0},
+    {"router-bias", OPT_FLAG, F(router_bias), NULL, "give the router a bias"},
+    {"l1-lambda", OPT_FLOAT, F(l1), "X", "weight of the L1 term on A/B", 0},
+    {"balance-lambda", OPT_FLOAT, F(balance), "X", "weight of the load-balance term", 0},
+    {"train-mask-ratio", OPT_FLOAT, F(mask_ratio), "P", "masking ratio p during training, per step", 0, IN_RANGE_CO(0, 1)},
+    {"targets", OPT_STR, F(targets), "LIST", "projections to adapt (lora also q,k,v,o)", .def_str = "gate,up,down"},
+    {"layers", OPT_STR, F(layers), "0-3,5", "blocks carrying the adapter (default all)"},
+    {"lr", OPT_FLOAT, F(lr), "X", "peak learning rate", 1e-3},
+    {"min-lr-frac", OPT_FLOAT, F(min_lr_frac), "X", "final lr as a fraction of the peak", 0.1},
+    {"steps", OPT_INT, F(steps), "N", "optimiser steps", 500, AT_LEAST(1)},
+    {"batch", OPT_INT, F(batch), "N", "examples per micro-batch", 16, AT_LEAST(1)},
+    // 0: 128, or the model's positions when it has fewer
+    {"seq-len", OPT_INT, F(seq_len), "N", "maximum tokens per example", 0, "128, at most the model's positions", AT_LEAST(2)},
+    {"warmup", OPT_INT, F(warmup), "N", "warmup steps", 20},
+    {"weight-decay", OPT_FLOAT, F(weight_decay), "X", "AdamW decay on A, B and the router weight", 0},
+    {"beta2", OPT_FLOAT, F(beta2), "X", "AdamW beta2", 0.999},
+    {"grad-clip", OPT_FLOAT, F(grad_clip), "X", "clip the global gradient norm; 0 = off", 1.0},
+    {"accum", OPT_INT, F(accum), "N", "micro-batches per step", 1, AT_LEAST(1)},
+    {"seed", OPT_U64, F(seed), "S", "seed of the init, the data order and the masks", 1337},
+    {"log", OPT_STR, F(log), "FILE", "CSV log: step,loss,lr,tokens_per_s,val_loss"},
+    {"val-data", OPT_STR, F(val_data), "FILE", "held-out JSONL for a validation loss"},
+    {"eval-every", OPT_INT, F(eval_every), "N", "steps between validation losses", 100},
+    {"ckpt-every", OPT_INT, F(ckpt_every), "N", "write OUT/checkpoint/checkpoint.bin every N steps"},
+    {"resume", OPT_STR, F(resume), "DIR", "continue the run whose checkpoint is in DIR"},
+    {"skip-bad-lines", OPT_FLAG, F(skip_bad), NULL, "skip (and count) malformed JSONL lines"},
+    {"dtype", OPT_CHOICE, F(dtype), DTYPE_CHOICES, "adapter dtype on disk", 0},
+    {NULL},
+};
+#undef F
 
 static double sft_eval(Trainer* t, const SftData* d, int B, int T, int max_batches) {
     if (!d || d->n == 0) return -1;
@@ -61,88 +106,33 @@ static double sft_eval(Trainer* t, const SftData* d, int B, int T, int max_batch
 
 int cmd_train(int argc, char** argv) {
     TrainArgs A;
+    Settings threads_opt;  // --threads, by the rule of every command
     memset(&A, 0, sizeof A);
-    A.method = "slim", A.targets = "gate,up,down", A.dtype = "f32";
-    A.r = 16, A.lora_alpha = 32, A.experts = 8, A.id_experts = 2, A.top_k = 2, A.clusters = 8;
-    A.cluster_momentum = 0.01f, A.yield_scale = 1.0f;
-    A.lr = 1e-3f, A.weight_decay = 0.0f, A.grad_clip = 1.0f, A.beta2 = 0.999f, A.min_lr_frac = 0.1f;
-    A.steps = 500, A.batch = 16, A.seq_len = 128, A.warmup = 20, A.accum = 1, A.seed = 1337, A.eval_every = 100;
-    Opt opts[] = {
-        {"model", OPT_STR, &A.model, "base model directory (frozen)", 0},
-        {"data", OPT_STR, &A.data, "training JSONL with \"prompt\" and \"response\" fields", 0},
-        {"method", OPT_STR, &A.method, "slim | lora | moelora (default slim)", 0},
-        {"out", OPT_STR, &A.out, "adapter directory to write", 0},
-        {"r", OPT_INT, &A.r, "LoRA rank per expert (16)", 0},
-        {"lora-alpha", OPT_FLOAT, &A.lora_alpha, "LoRA alpha; scale = alpha / r (32)", 0},
-        {"experts", OPT_INT, &A.experts, "LoRA experts (slim, moelora; 8)", 0},
-        {"identity-experts", OPT_INT, &A.id_experts, "identity experts (slim; 2)", 0},
-        {"top-k", OPT_INT, &A.top_k, "experts kept per token (2)", 0},
-        {"clusters", OPT_INT, &A.clusters, "sliding clusters per block (8)", 0},
-        {"cluster-momentum", OPT_FLOAT, &A.cluster_momentum, "sliding-cluster momentum m (0.01)", 0},
-        {"yield-scale", OPT_FLOAT, &A.yield_scale, "gamma of the weight yielding (slim; 1.0)", 0},
-        {"router-bias", OPT_FLAG, &A.router_bias, "give the router a bias", 0},
-        {"l1-lambda", OPT_FLOAT, &A.l1, "weight of the L1 term on A/B (0)", 0},
-        {"balance-lambda", OPT_FLOAT, &A.balance, "weight of the load-balance term (0)", 0},
-        {"train-mask-ratio", OPT_FLOAT, &A.mask_ratio, "masking ratio p during training, per step (0)", 0},
-        {"targets", OPT_STR, &A.targets, "projections to adapt (gate,up,down; lora also q,k,v,o)", 0},
-        {"layers", OPT_STR, &A.layers, "blocks carrying the adapter, e.g. 0-3,5 (all)", 0},
-        {"lr", OPT_FLOAT, &A.lr, "peak learning rate (1e-3)", 0},
-        {"min-lr-frac", OPT_FLOAT, &A.min_lr_frac, "final lr as a fraction of the peak (0.1)", 0},
-        {"steps", OPT_INT, &A.steps, "optimiser steps (500)", 0},
-        {"batch", OPT_INT, &A.batch, "examples per micro-batch (16)", 0},
-        {"seq-len", OPT_INT, &A.seq_len, "maximum tokens per example (128, at most the model's positions)", 0},
-        {"warmup", OPT_INT, &A.warmup, "warmup steps (20)", 0},
-        {"weight-decay", OPT_FLOAT, &A.weight_decay, "AdamW decay on A, B and the router weight (0)", 0},
-        {"beta2", OPT_FLOAT, &A.beta2, "AdamW beta2 (0.999)", 0},
-        {"grad-clip", OPT_FLOAT, &A.grad_clip, "clip the global gradient norm (1.0; 0 = off)", 0},
-        {"accum", OPT_INT, &A.accum, "micro-batches per step (1)", 0},
-        {"seed", OPT_U64, &A.seed, "seed of the init, the data order and the masks (1337)", 0},
-        {"threads", OPT_INT, &A.threads, "threads (all cores)", 0},
-        {"log", OPT_STR, &A.log, "CSV log: step,loss,lr,tokens_per_s,val_loss", 0},
-        {"val-data", OPT_STR, &A.val_data, "held-out JSONL for a validation loss", 0},
-        {"eval-every", OPT_INT, &A.eval_every, "steps between validation losses (100)", 0},
-        {"ckpt-every", OPT_INT, &A.ckpt_every, "write OUT/checkpoint/checkpoint.bin every N steps", 0},
-        {"resume", OPT_STR, &A.resume, "continue the run whose checkpoint is in DIR", 0},
-        {"skip-bad-lines", OPT_FLAG, &A.skip_bad, "skip (and count) malformed JSONL lines", 0},
-        {"dtype", OPT_STR, &A.dtype, "adapter dtype on disk: f32, f16, bf16 (f32)", 0},
-        {NULL, 0, NULL, NULL, 0},
-    };
-    int done_status = opts_begin(opts, argc, argv,
+    settings_defaults(&threads_opt, "train");
+    OptionSet sets[] = {{TRAIN_OPTIONS, &A, NULL}, settings_options(&threads_opt, "threads")};
+    int done_status = options_begin("train", sets, 2, argc, argv,
         "usage: slimscope train --model DIR --data train.jsonl --method slim|lora|moelora --out DIR [options]\n"
         "Fine-tunes an adapter (base model frozen) with loss on the response tokens; writes\n"
-        "OUT/adapter_config.json and OUT/adapter_model.safetensors (shared/SLIM.md section 6).\n\noptions:\n");
+        "OUT/adapter_config.json and OUT/adapter_model.safetensors (shared/SLIM.md section 6).\n");
     if (done_status >= 0) return done_status;
     Err err;
     if (!A.model || !A.data || !A.out) {
         fprintf(stderr, "error: train: --model, --data and --out are required (see slimscope train --help)\n");
         return 2;
     }
-    int method = train_method_from_name(A.method);
-    if (method < TRAIN_LORA) {
-        fprintf(stderr, "error: train: --method must be slim, lora or moelora, got '%s'\n", A.method);
-        return 2;
-    }
+    TrainMethod method = METHOD_OF_CHOICE[A.method];
+    const char* method_name = train_method_name(method);
+    DType dtype = DTYPE_OF_CHOICE[A.dtype];
     unsigned targets;
-    DType dtype;
-    if (parse_targets(A.targets, &targets, &err) || parse_dtype(A.dtype, &dtype, &err)) {
+    if (parse_targets(A.targets, &targets, &err)) {
         fprintf(stderr, "error: %s\n", err.msg);
         return 2;
     }
     if (method != TRAIN_LORA && (targets & ((1u << PROJ_GATE) - 1))) {
-        fprintf(stderr, "error: train: --method %s routes the MLP; --targets must be among gate, up, down\n", A.method);
+        fprintf(stderr, "error: train: --method %s routes the MLP; --targets must be among gate, up, down\n", method_name);
         return 2;
     }
-    if (A.r < 1 || A.batch < 1 || A.seq_len < 2 || A.accum < 1 || A.steps < 1 || A.experts < 1 || A.top_k < 1 ||
-        A.clusters < 1 || A.id_experts < 0) {
-        fprintf(stderr, "error: train: --r, --batch, --accum, --steps, --experts, --top-k, --clusters must be >= 1, "
-                        "--seq-len >= 2, --identity-experts >= 0\n");
-        return 2;
-    }
-    if (!(A.mask_ratio >= 0 && A.mask_ratio < 1)) {
-        fprintf(stderr, "error: train: --train-mask-ratio %g is outside [0, 1)\n", A.mask_ratio);
-        return 2;
-    }
-    if (A.threads > 0) ops_set_threads(A.threads);
+    if (threads_opt.threads > 0) ops_set_threads(threads_opt.threads);
     int threads = ops_get_threads();
 
     int rc = 1;
@@ -171,7 +161,7 @@ int cmd_train(int argc, char** argv) {
         err_set(&err, "%s: too many blocks", A.model);
         goto done;
     }
-    if (!opts_seen(opts, "seq-len") && A.seq_len > m.cfg.max_seq_len) A.seq_len = m.cfg.max_seq_len;  // the default
+    if (!A.seq_len) A.seq_len = m.cfg.max_seq_len < 128 ? m.cfg.max_seq_len : 128;  // the default
     if (A.seq_len > m.cfg.max_seq_len) {
         err_set(&err, "train: --seq-len %d exceeds the model's max_position_embeddings (%d)", A.seq_len, m.cfg.max_seq_len);
         goto done;
@@ -230,7 +220,7 @@ int cmd_train(int argc, char** argv) {
              "arg.train-mask-ratio=%g\narg.targets=%s\narg.layers=%s\narg.lr=%g\narg.steps=%d\narg.batch=%d\n"
              "arg.seq-len=%d\narg.warmup=%d\narg.weight-decay=%g\narg.grad-clip=%g\narg.accum=%d\narg.seed=%llu\n"
              "arg.data-examples=%d\narg.data-tokens=%zu\n",
-             A.method, A.r, A.lora_alpha, A.experts, A.id_experts, A.top_k, A.clusters, A.cluster_momentum, A.yield_scale,
+             method_name, A.r, A.lora_alpha, A.experts, A.id_experts, A.top_k, A.clusters, A.cluster_momentum, A.yield_scale,
              A.l1, A.balance, A.mask_ratio, A.targets, A.layers ? A.layers : "all", A.lr, A.steps, A.batch, A.seq_len,
              A.warmup, A.weight_decay, A.grad_clip, A.accum, (unsigned long long)A.seed, data.n, data.n_tokens);
     if (A.resume) {
@@ -251,7 +241,7 @@ int cmd_train(int argc, char** argv) {
     size_t trainable = 0;
     for (int g = 0; g < t.n_groups; g++) trainable += t.groups[g].n;
     fprintf(stderr, "train %s: %d examples (%zu tokens%s), %zu trainable parameters (adapter %zu floats), %d threads\n",
-            A.method, data.n, data.n_tokens, data.n_bad ? ", bad lines skipped" : "", trainable, a.n_params, threads);
+            method_name, data.n, data.n_tokens, data.n_bad ? ", bad lines skipped" : "", trainable, a.n_params, threads);
 
     micro = xcalloc(A.accum, sizeof(Batch));
     for (int i = 0; i < A.accum; i++) {

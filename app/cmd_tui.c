@@ -12,21 +12,12 @@ static const char* OPTS = "model adapter threads n temp top-p seed mask-ratio ma
 int cmd_tui(int argc, char** argv) {
     Settings st;
     Err err;
-    settings_defaults(&st, "tui");
-    if (settings_parse(&st, argc, argv, OPTS, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 2;
-    }
-    if (st.help) {
-        printf("usage: slimscope [tui] --model DIR [--adapter DIR] [options]\n"
-               "Full-screen explorer: type a prompt, watch the routing, tune the masking ratio p.\n"
-               "Press ? inside for every key and :command. History: $XDG_STATE_HOME/slimscope/history\n"
-               "(or ~/.slimscope_history). NO_COLOR=1 disables colours.\n\noptions:\n");
-        settings_print_options(stdout, OPTS);
-        settings_free(&st);
-        return 0;
-    }
+    int done_status = settings_begin(&st, "tui", argc, argv, OPTS,
+        "usage: slimscope [tui] --model DIR [--adapter DIR] [options]\n"
+        "Full-screen explorer: type a prompt, watch the routing, tune the masking ratio p.\n"
+        "Press ? inside for every key and :command. History: $XDG_STATE_HOME/slimscope/history\n"
+        "(or ~/.slimscope_history). NO_COLOR=1 disables colours.\n");
+    if (done_status >= 0) return done_status;
     // No logit lens in the trace: it costs an lm_head product per block and token (a 110M model
     // decoded at a third of `generate`'s rate). The worker computes it for the selected position.
     st.lens = 0;

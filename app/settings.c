@@ -1,89 +1,117 @@
-// settings.c: command-line options shared by the subcommands, with clear one-line errors.
+// settings.c: the option table of the inference commands (see settings.h); parsing, range checks,
+// messages and --help come from app/options.c.
 #include "settings.h"
-
-#include "model.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model.h"
 #include "slim.h"
 
-typedef struct {
-    const char* name;
-    const char* arg;   // NULL for a flag without a value
-    const char* help;
-} OptionInfo;
+#define F(field) offsetof(Settings, field)
 
-static const OptionInfo OPTIONS[] = {
-    {"model", "DIR", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)"},
-    {"adapter", "DIR", "SLIM or PEFT LoRA adapter directory"},
-    {"prompt", "TEXT", "prompt text (tokenized with the model's tokenizer)"},
-    {"ids", "1,2,3", "prompt as token ids"},
-    {"n", "N", "number of tokens to generate (also -n)"},
-    {"temp", "T", "sampling temperature; 0 = greedy (default 0)"},
-    {"top-p", "P", "nucleus sampling mass (default 1 = off)"},
-    {"seed", "S", "sampling seed (default 0)"},
-    {"threads", "N", "threads for matrix products and loops (default: all cores)"},
-    {"all-positions", NULL, "dump logits of every position, row by row"},
-    {"dump-logits", "FILE", "write float32 little-endian logits to FILE"},
-    {"mask-ratio", "P", "masking ratio p of the dynamic merge, in [0, 1)"},
-    {"mask-seed", "S", "seed of the mask keep-sets"},
-    {"mask-refresh", "fixed|per_token", "one mask set per seed, or new masks at every position"},
-    {"adapter-mode", "slim|off|lora-only|identity-only", "how the adapter is applied"},
-    {"force", "L:E", "force expert E at block L (repeatable)"},
-    {"adapter-layers", "0-5,7", "apply the adapter only at these blocks"},
-    {"out", "FILE", "output file"},
-    {"data", "FILE", "text file, or JSONL with prompt/response fields"},
-    {"metric", "ppl|exact", "evaluation metric"},
-    {"ratios", "0,0.1,...", "masking ratios to sweep"},
-    {"seeds", "K", "mask seeds per ratio"},
-    {"weights", "native|f32|q8", "matrices as stored (default), widened to float32, or quantised to Q8_0"},
-    {"ctx", "N", "context length (KV cache positions; default: the model's maximum)"},
-    {"lens", NULL, "also record the logit lens"},
-    {"help", NULL, "show this help"},
+// --ids 1,2,3
+static int parse_ids(const Option* o, const char* label, const char* v, void* base, Err* err) {
+    Settings* s = base;
+    free(s->ids);
+    s->ids = xmalloc(MAX_LIST * sizeof(int));
+    s->n_ids = 0;
+    for (const char* p = v; *p;) {
+        char* end;
+        errno = 0;
+        long id = strtol(p, &end, 10);
+        if (end == p || id < 0 || id > 0x7fffffff || errno || (*end && *end != ','))
+            return err_set(err, "%s expects comma-separated token ids, got '%s'", label, v);
+        if (s->n_ids == MAX_LIST) return err_set(err, "%s takes at most %d ids", label, MAX_LIST);
+        s->ids[s->n_ids++] = (int)id;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (!s->n_ids) return err_set(err, "%s is empty", label);
+    return 0;
+}
+
+// --force L:E, repeatable
+static int parse_force(const Option* o, const char* label, const char* v, void* base, Err* err) {
+    Settings* s = base;
+    int l, e;
+    char tail;
+    if (sscanf(v, "%d:%d%c", &l, &e, &tail) != 2 || l < 0 || e < 0)
+        return err_set(err, "%s expects LAYER:EXPERT (e.g. 3:0), got '%s'", label, v);
+    if (s->n_force == 64) return err_set(err, "%s: too many of them (at most 64)", label);
+    s->force_layer[s->n_force] = l;
+    s->force_expert[s->n_force++] = e;
+    return 0;
+}
+
+// --ratios 0,0.1,...: each value checked by the rule of --mask-ratio
+static int parse_ratios(const Option* o, const char* label, const char* v, void* base, Err* err) {
+    Settings* s = base;
+    const Option* ratio = settings_option("mask-ratio");
+    s->n_ratios = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char* tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (s->n_ratios == 64) return err_set(err, "%s takes at most 64 values", label);
+        Settings one;
+        if (option_parse_value(ratio, label, tok, &one, err)) return -1;
+        s->ratios[s->n_ratios++] = one.mask_ratio;
+    }
+    if (!s->n_ratios) return err_set(err, "%s is empty", label);
+    return 0;
+}
+
+static const Option OPTIONS[] = {
+    {"model", OPT_STR, F(model_dir), "DIR", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)"},
+    {"adapter", OPT_STR, F(adapter_dir), "DIR", "SLIM or PEFT LoRA adapter directory"},
+    {"prompt", OPT_STR, F(prompt), "TEXT", "prompt text (tokenized with the model's tokenizer)"},
+    {"ids", OPT_CUSTOM, 0, "1,2,3", "prompt as token ids", .parse = parse_ids},
+    {"n", OPT_INT, F(n_new), "N", "number of tokens to generate", 32, IN_RANGE(0, 1 << 20), .short_name = 'n'},
+    {"temp", OPT_FLOAT, F(temperature), "T", "sampling temperature; 0 = greedy", 0, AT_LEAST(0)},
+    {"top-p", OPT_FLOAT, F(top_p), "P", "nucleus sampling mass; 1 = off", 1, IN_RANGE_OC(0, 1)},
+    {"seed", OPT_U64, F(seed), "S", "sampling seed", 0, AT_LEAST(0)},
+    {"threads", OPT_INT, F(threads), "N", "threads for matrix products and loops", 0, "all cores", IN_RANGE(1, 1024)},
+    {"all-positions", OPT_FLAG, F(all_positions), NULL, "dump logits of every position, row by row"},
+    {"dump-logits", OPT_STR, F(dump_logits), "FILE", "write float32 little-endian logits to FILE"},
+    {"mask-ratio", OPT_FLOAT, F(mask_ratio), "P", "masking ratio p of the dynamic merge", NAN, "the adapter's mask_ratio",
+     IN_RANGE_CO(0, 1)},
+    {"mask-seed", OPT_I64, F(mask_seed), "S", "seed of the mask keep-sets", -1, "the adapter's", AT_LEAST(0)},
+    // the choices in the order of MaskRefresh, AdapterMode and WeightsMode: the position is the value
+    {"mask-refresh", OPT_CHOICE, F(mask_refresh), "fixed|per_token", "one mask set per seed, or new masks at every position",
+     -1, "the adapter's"},
+    {"adapter-mode", OPT_CHOICE, F(adapter_mode), "slim|off|lora-only|identity-only", "how the adapter is applied", MODE_SLIM},
+    {"force", OPT_CUSTOM, 0, "L:E", "force expert E at block L (repeatable)", .parse = parse_force},
+    {"adapter-layers", OPT_STR, F(adapter_layers), "0-5,7", "apply the adapter only at these blocks"},
+    {"out", OPT_STR, F(out), "FILE", "output file"},
+    {"data", OPT_STR, F(data), "FILE", "text file, or JSONL with prompt/response fields"},
+    {"ratios", OPT_CUSTOM, 0, "0,0.1,...", "masking ratios to sweep, each in [0, 1)", .parse = parse_ratios},
+    {"seeds", OPT_INT, F(seeds), "K", "mask seeds per ratio", 1, IN_RANGE(1, 1000)},
+    {"weights", OPT_CHOICE, F(weights), "native|f32|q8", "matrices as stored, widened to float32, or quantised to Q8_0",
+     WEIGHTS_NATIVE},
+    {"ctx", OPT_INT, F(max_seq), "N", "context length (KV cache positions)", 0, "the model's maximum", IN_RANGE(1, 1 << 24)},
+    {"lens", OPT_FLAG, F(lens), NULL, "also record the logit lens"},
+    {NULL},
 };
-#define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
 
 void settings_defaults(Settings* s, const char* cmd) {
     memset(s, 0, sizeof *s);
+    OptionSet all = {OPTIONS, s, NULL};
+    options_defaults(&all, 1);
     s->cmd = cmd;
-    s->n_new = 32;
-    s->top_p = 1.0f;
-    s->mask_ratio = NAN;
-    s->mask_seed = -1;
-    s->mask_refresh = -1;
-    s->adapter_mode = MODE_SLIM;
-    s->seeds = 1;
 }
 
-void settings_free(Settings* s) { free(s->ids); }
-
-static int allowed_has(const char* allowed, const char* name) {
-    size_t n = strlen(name);
-    for (const char* p = allowed; (p = strstr(p, name)) != NULL; p += n)
-        if ((p == allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
-    return 0;
+void settings_free(Settings* s) {
+    free(s->ids);
+    s->ids = NULL;
 }
 
-static int parse_float(const char* v, float* out, const char* cmd, const char* opt, Err* err) {
-    char* end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(d)) return err_set(err, "%s: --%s expects a number, got '%s'", cmd, opt, v);
-    *out = (float)d;
-    return 0;
-}
+OptionSet settings_options(Settings* s, const char* allowed) { return (OptionSet){OPTIONS, s, allowed}; }
 
-static int parse_long(const char* v, long long lo, long long hi, long long* out, const char* cmd, const char* opt, Err* err) {
-    char* end;
-    errno = 0;
-    long long d = strtoll(v, &end, 10);
-    if (end == v || *end || errno || d < lo || d > hi)
-        return err_set(err, "%s: --%s expects an integer in [%lld, %lld], got '%s'", cmd, opt, lo, hi, v);
-    *out = d;
-    return 0;
+const Option* settings_option(const char* name) { return option_find(OPTIONS, name); }
+
+int settings_parse_value(Settings* s, const char* name, const char* label, const char* value, Err* err) {
+    return option_parse_value(settings_option(name), label, value, s, err);
 }
 
 int parse_layer_set(const char* spec, unsigned char* on, int n_layers, Err* err) {
@@ -109,143 +137,10 @@ int parse_layer_set(const char* spec, unsigned char* on, int n_layers, Err* err)
     return 0;
 }
 
-int settings_parse(Settings* s, int argc, char** argv, const char* allowed, Err* err) {
-    for (int i = 1; i < argc; i++) {
-        const char* a = argv[i];
-        if (strcmp(a, "-h") == 0) a = "--help";
-        if (strcmp(a, "-n") == 0) a = "--n";
-        if (strncmp(a, "--", 2) != 0) return err_set(err, "%s: unexpected argument '%s' (see slimscope %s --help)", s->cmd, a, s->cmd);
-        char name[64];
-        const char* eq = strchr(a + 2, '=');
-        size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        snprintf(name, sizeof name, "%.*s", (int)nl, a + 2);
-        const OptionInfo* opt = NULL;
-        for (int k = 0; k < N_OPTIONS; k++)
-            if (strcmp(OPTIONS[k].name, name) == 0) opt = &OPTIONS[k];
-        if (!opt || (!allowed_has(allowed, name) && strcmp(name, "help") != 0))
-            return err_set(err, "%s: unknown option '--%s' (see slimscope %s --help)", s->cmd, name, s->cmd);
-        const char* v = NULL;
-        if (opt->arg) {
-            if (eq) v = eq + 1;
-            else if (i + 1 < argc) v = argv[++i];
-            else return err_set(err, "%s: option --%s needs a value (%s)", s->cmd, name, opt->arg);
-        }
-        long long ll;
-        const char* c = s->cmd;
-        if (!strcmp(name, "help")) s->help = 1;
-        else if (!strcmp(name, "model")) s->model_dir = v;
-        else if (!strcmp(name, "adapter")) s->adapter_dir = v;
-        else if (!strcmp(name, "prompt")) s->prompt = v;
-        else if (!strcmp(name, "out")) s->out = v;
-        else if (!strcmp(name, "data")) s->data = v;
-        else if (!strcmp(name, "dump-logits")) s->dump_logits = v;
-        else if (!strcmp(name, "metric")) s->metric = v;
-        else if (!strcmp(name, "adapter-layers")) s->adapter_layers = v;
-        else if (!strcmp(name, "all-positions")) s->all_positions = 1;
-        else if (!strcmp(name, "lens")) s->lens = 1;
-        else if (!strcmp(name, "ids")) {
-            free(s->ids);
-            s->ids = xmalloc(MAX_LIST * sizeof(int));
-            s->n_ids = 0;
-            for (const char* p = v; *p;) {
-                char* end;
-                errno = 0;
-                long id = strtol(p, &end, 10);
-                if (end == p || id < 0 || id > 0x7fffffff || errno)
-                    return err_set(err, "%s: --ids expects comma-separated token ids, got '%s'", c, v);
-                if (s->n_ids == MAX_LIST) return err_set(err, "%s: --ids takes at most %d ids", c, MAX_LIST);
-                s->ids[s->n_ids++] = (int)id;
-                p = *end == ',' ? end + 1 : end;
-                if (*end && *end != ',') return err_set(err, "%s: --ids expects comma-separated token ids, got '%s'", c, v);
-            }
-            if (!s->n_ids) return err_set(err, "%s: --ids is empty", c);
-        } else if (!strcmp(name, "n")) {
-            if (parse_long(v, 0, 1 << 20, &ll, c, "n", err)) return -1;
-            s->n_new = (int)ll;
-        } else if (!strcmp(name, "threads")) {
-            if (parse_long(v, 1, 1024, &ll, c, "threads", err)) return -1;
-            s->threads = (int)ll;
-        } else if (!strcmp(name, "weights")) {
-            int k = 0;
-            while (k < 3 && strcmp(v, WEIGHTS_MODE_NAMES[k])) k++;
-            if (k == 3) return err_set(err, "%s: --weights expects native, f32 or q8, got '%s'", c, v);
-            s->weights = k;
-        } else if (!strcmp(name, "ctx")) {
-            if (parse_long(v, 1, 1 << 24, &ll, c, "ctx", err)) return -1;
-            s->max_seq = (int)ll;
-        } else if (!strcmp(name, "seeds")) {
-            if (parse_long(v, 1, 1000, &ll, c, "seeds", err)) return -1;
-            s->seeds = (int)ll;
-        } else if (!strcmp(name, "seed")) {
-            if (parse_long(v, 0, 0x7fffffffffffffffLL, &ll, c, "seed", err)) return -1;
-            s->seed = (uint64_t)ll;
-        } else if (!strcmp(name, "mask-seed")) {
-            if (parse_long(v, 0, 0x7fffffffffffffffLL, &ll, c, "mask-seed", err)) return -1;
-            s->mask_seed = ll;
-        } else if (!strcmp(name, "temp")) {
-            if (parse_float(v, &s->temperature, c, name, err)) return -1;
-            if (s->temperature < 0) return err_set(err, "%s: --temp must be >= 0, got %s", c, v);
-        } else if (!strcmp(name, "top-p")) {
-            if (parse_float(v, &s->top_p, c, name, err)) return -1;
-            if (!(s->top_p > 0 && s->top_p <= 1)) return err_set(err, "%s: --top-p must be in (0, 1], got %s", c, v);
-        } else if (!strcmp(name, "mask-ratio")) {
-            if (parse_float(v, &s->mask_ratio, c, name, err)) return -1;
-            if (!(s->mask_ratio >= 0 && s->mask_ratio < 1)) return err_set(err, "%s: --mask-ratio must be in [0, 1), got %s", c, v);
-        } else if (!strcmp(name, "mask-refresh")) {
-            if (strcmp(v, "fixed") && strcmp(v, "per_token"))
-                return err_set(err, "%s: --mask-refresh must be fixed or per_token, got '%s'", c, v);
-            s->mask_refresh = mask_refresh_from_name(v);
-        } else if (!strcmp(name, "adapter-mode")) {
-            s->adapter_mode = adapter_mode_from_name(v);
-            if (s->adapter_mode < 0)
-                return err_set(err, "%s: --adapter-mode must be slim, off, lora-only or identity-only, got '%s'", c, v);
-        } else if (!strcmp(name, "force")) {
-            int l, e;
-            char tail;
-            if (sscanf(v, "%d:%d%c", &l, &e, &tail) != 2 || l < 0 || e < 0)
-                return err_set(err, "%s: --force expects LAYER:EXPERT (e.g. 3:0), got '%s'", c, v);
-            if (s->n_force == 64) return err_set(err, "%s: too many --force options", c);
-            s->force_layer[s->n_force] = l;
-            s->force_expert[s->n_force++] = e;
-        } else if (!strcmp(name, "ratios")) {
-            s->n_ratios = 0;
-            char buf[1024];
-            snprintf(buf, sizeof buf, "%s", v);
-            for (char* tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-                if (s->n_ratios == 64) return err_set(err, "%s: --ratios takes at most 64 values", c);
-                float r;
-                if (parse_float(tok, &r, c, name, err)) return -1;
-                if (!(r >= 0 && r < 1)) return err_set(err, "%s: --ratios values must be in [0, 1), got %s", c, tok);
-                s->ratios[s->n_ratios++] = r;
-            }
-        }
-    }
-    return 0;
-}
-
-void settings_print_options(FILE* f, const char* allowed) {
-    for (int k = 0; k < N_OPTIONS; k++) {
-        if (!allowed_has(allowed, OPTIONS[k].name) && strcmp(OPTIONS[k].name, "help") != 0) continue;
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", OPTIONS[k].name, OPTIONS[k].arg ? " " : "", OPTIONS[k].arg ? OPTIONS[k].arg : "");
-        fprintf(f, "  %-34s %s\n", left, OPTIONS[k].help);
-    }
-}
-
 int settings_begin(Settings* s, const char* cmd, int argc, char** argv, const char* allowed, const char* usage) {
-    Err err;
     settings_defaults(s, cmd);
-    if (settings_parse(s, argc, argv, allowed, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(s);
-        return 2;
-    }
-    if (s->help) {
-        fputs(usage, stdout);
-        printf("\noptions:\n");
-        settings_print_options(stdout, allowed);
-        settings_free(s);
-        return 0;
-    }
-    return -1;
+    OptionSet set = settings_options(s, allowed);
+    int rc = options_begin(cmd, &set, 1, argc, argv, usage);
+    if (rc >= 0) settings_free(s);
+    return rc;
 }

@@ -1,9 +1,11 @@
-// settings.h: the command line of every subcommand, parsed into one Settings struct.
-// Each subcommand names the options it accepts; anything else is a one-line error.
+// settings.h: the options of the inference commands (generate, forward, trace, sweep, profile,
+// inspect, the TUI, eval), parsed into one Settings struct by the table of settings.c. Each command
+// names the options it accepts; anything else is a one-line error.
 #ifndef SLIMSCOPE_SETTINGS_H
 #define SLIMSCOPE_SETTINGS_H
 
 #include "common.h"
+#include "options.h"
 
 #define MAX_LIST 4096
 
@@ -15,7 +17,6 @@ typedef struct {
     const char* out;           // --out
     const char* data;          // --data
     const char* dump_logits;   // --dump-logits
-    const char* metric;        // --metric
     int* ids;                  // --ids 1,2,3
     int n_ids;
     int threads;               // --threads (0 = all cores)
@@ -36,24 +37,26 @@ typedef struct {
     int weights;               // --weights: a WeightsMode (native by default)
     int max_seq;               // --ctx (KV cache positions; 0 = model maximum)
     int lens;                  // --lens
-    int help;
 } Settings;
 
+// The defaults of every field (each option's default is in the table of settings.c).
 void settings_defaults(Settings* s, const char* cmd);
-// Parses argv (argv[0] is the subcommand) accepting only the options listed in `allowed`
-// (space separated long names without dashes, e.g. "model ids threads"). Returns 0 or -1 with err.
-int settings_parse(Settings* s, int argc, char** argv, const char* allowed, Err* err);
 void settings_free(Settings* s);
+
+// The options `allowed` (space-separated long names, e.g. "model ids threads") of the table, for
+// commands that add options of their own (options_begin with several sets).
+OptionSet settings_options(Settings* s, const char* allowed);
+// One option's rule, and one value parsed by it (the TUI's `:` commands): 0, or -1 with err
+// starting with `label`.
+const Option* settings_option(const char* name);
+int settings_parse_value(Settings* s, const char* name, const char* label, const char* value, Err* err);
 
 // Parses "0-5,7" into a per-layer on/off array (n_layers); 0 or -1 with err.
 int parse_layer_set(const char* spec, unsigned char* on, int n_layers, Err* err);
 
-// The start of every subcommand: defaults, parse, and --help (usage text, then the options).
-// Returns -1 to go on, or the exit status to return at once (0 after --help, 2 after a
+// The start of every subcommand: defaults, parse `allowed`, and --help (usage text, then the
+// options). Returns -1 to go on, or the exit status to return at once (0 after --help, 2 after a
 // one-line error on stderr; the settings are freed then).
 int settings_begin(Settings* s, const char* cmd, int argc, char** argv, const char* allowed, const char* usage);
-
-// Prints the option lines for `allowed` (used by each command's --help).
-void settings_print_options(FILE* f, const char* allowed);
 
 #endif

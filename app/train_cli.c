@@ -5,13 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int parse_dtype(const char* s, DType* d, Err* err) {
-    if (!strcmp(s, "f32") || !strcmp(s, "float32")) *d = DT_F32;
-    else if (!strcmp(s, "f16") || !strcmp(s, "float16")) *d = DT_F16;
-    else if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) *d = DT_BF16;
-    else return err_set(err, "--dtype: expected f32, f16 or bf16, got '%s'", s);
-    return 0;
-}
+const DType DTYPE_OF_CHOICE[3] = {DT_F32, DT_F16, DT_BF16};
 
 // Resolves --resume DIR to DIR/checkpoint.bin or DIR/checkpoint/checkpoint.bin.
 int checkpoint_locate(const char* dir, char* path, size_t n, Err* err) {

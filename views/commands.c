@@ -4,27 +4,22 @@
 #include "commands.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/settings.h"
 #include "slim.h"
 #include "tui.h"
 
 typedef struct {
     const char* name;
+    const char* option;  // the command-line option whose rule the value follows (app/settings.c); args
+                         // and help then come from it
     const char* args;
     const char* help;
     int (*run)(Tui* t, int argc, char** argv);
 } Command;
-
-static int parse_f(const char* s, double* out) {
-    char* end;
-    errno = 0;
-    *out = strtod(s, &end);
-    return end != s && !*end && !errno && isfinite(*out) ? 0 : -1;
-}
 
 static int parse_ll(const char* s, long long* out) {
     char* end;
@@ -39,91 +34,78 @@ static int need_args(Tui* t, int argc, int want, const char* usage) {
     return -1;
 }
 
-static int c_temp(Tui* t, int argc, char** argv) {
-    double v;
-    if (need_args(t, argc, 1, ":temp T")) return ACT_REDRAW;
-    if (parse_f(argv[1], &v) || v < 0) {
-        tui_message(t, 1, ":temp expects a number >= 0, got '%s'", argv[1]);
-        return ACT_REDRAW;
+// ":NAME VALUE" parsed by the rule of `option` into v; 0, or -1 after a message.
+static int option_arg(Tui* t, int argc, char** argv, const char* option, Settings* v) {
+    char usage[160], label[64];
+    snprintf(usage, sizeof usage, ":%s %s", argv[0], settings_option(option)->arg);
+    if (need_args(t, argc, 1, usage)) return -1;
+    snprintf(label, sizeof label, ":%s", argv[0]);
+    Err err;
+    settings_defaults(v, "tui");
+    if (settings_parse_value(v, option, label, argv[1], &err)) {
+        tui_message(t, 1, "%s", err.msg);
+        return -1;
     }
-    t->ui.temp = (float)v;
-    tui_message(t, 0, "temperature %g%s", v, v == 0 ? " (greedy)" : "");
+    return 0;
+}
+
+static int c_temp(Tui* t, int argc, char** argv) {
+    Settings v;
+    if (option_arg(t, argc, argv, "temp", &v)) return ACT_REDRAW;
+    t->ui.temp = v.temperature;
+    tui_message(t, 0, "temperature %g%s", v.temperature, v.temperature == 0 ? " (greedy)" : "");
     return ACT_REDRAW;
 }
 
 static int c_top_p(Tui* t, int argc, char** argv) {
-    double v;
-    if (need_args(t, argc, 1, ":top-p P")) return ACT_REDRAW;
-    if (parse_f(argv[1], &v) || !(v > 0 && v <= 1)) {
-        tui_message(t, 1, ":top-p expects a number in (0, 1], got '%s'", argv[1]);
-        return ACT_REDRAW;
-    }
-    t->ui.top_p = (float)v;
-    tui_message(t, 0, "top-p %g", v);
+    Settings v;
+    if (option_arg(t, argc, argv, "top-p", &v)) return ACT_REDRAW;
+    t->ui.top_p = v.top_p;
+    tui_message(t, 0, "top-p %g", v.top_p);
     return ACT_REDRAW;
 }
 
 static int c_n(Tui* t, int argc, char** argv) {
-    long long v;
-    if (need_args(t, argc, 1, ":n N")) return ACT_REDRAW;
-    if (parse_ll(argv[1], &v) || v < 0 || v > 1 << 20) {
-        tui_message(t, 1, ":n expects an integer in [0, %d], got '%s'", 1 << 20, argv[1]);
-        return ACT_REDRAW;
-    }
-    t->ui.n_new = (int)v;
-    tui_message(t, 0, "%lld tokens per prompt", v);
+    Settings v;
+    if (option_arg(t, argc, argv, "n", &v)) return ACT_REDRAW;
+    t->ui.n_new = v.n_new;
+    tui_message(t, 0, "%d tokens per prompt", v.n_new);
     return ACT_REDRAW;
 }
 
 static int c_seed(Tui* t, int argc, char** argv) {
-    long long v;
-    if (need_args(t, argc, 1, ":seed S")) return ACT_REDRAW;
-    if (parse_ll(argv[1], &v) || v < 0) {
-        tui_message(t, 1, ":seed expects an integer >= 0, got '%s'", argv[1]);
-        return ACT_REDRAW;
-    }
-    t->ui.seed = (uint64_t)v;
-    tui_message(t, 0, "sampling seed %lld", v);
+    Settings v;
+    if (option_arg(t, argc, argv, "seed", &v)) return ACT_REDRAW;
+    t->ui.seed = v.seed;
+    tui_message(t, 0, "sampling seed %llu", (unsigned long long)v.seed);
     return ACT_REDRAW;
 }
 
 static int c_p(Tui* t, int argc, char** argv) {
-    double v;
-    if (need_args(t, argc, 1, ":p P")) return ACT_REDRAW;
-    if (parse_f(argv[1], &v) || !(v >= 0 && v < 1)) {
-        tui_message(t, 1, ":p expects a masking ratio in [0, 1), got '%s'", argv[1]);
-        return ACT_REDRAW;
-    }
-    t->ui.p = (float)v;
-    Job j = {.kind = JOB_SET_P, .f = (float)v};
+    Settings v;
+    if (option_arg(t, argc, argv, "mask-ratio", &v)) return ACT_REDRAW;
+    t->ui.p = v.mask_ratio;
+    Job j = {.kind = JOB_SET_P, .f = v.mask_ratio};
     worker_post(t->w, &j);
     return ACT_REDRAW;
 }
 
 static int c_mask_seed(Tui* t, int argc, char** argv) {
-    long long v;
-    if (need_args(t, argc, 1, ":mask-seed S")) return ACT_REDRAW;
-    if (parse_ll(argv[1], &v) || v < 0) {
-        tui_message(t, 1, ":mask-seed expects an integer >= 0, got '%s'", argv[1]);
-        return ACT_REDRAW;
-    }
-    t->ui.mask_seed = (uint64_t)v;
-    Job j = {.kind = JOB_SET_MASK_SEED, .a = v};
+    Settings v;
+    if (option_arg(t, argc, argv, "mask-seed", &v)) return ACT_REDRAW;
+    t->ui.mask_seed = (uint64_t)v.mask_seed;
+    Job j = {.kind = JOB_SET_MASK_SEED, .a = v.mask_seed};
     worker_post(t->w, &j);
     return ACT_REDRAW;
 }
 
 static int c_mode(Tui* t, int argc, char** argv) {
-    if (need_args(t, argc, 1, ":mode slim|off|lora-only|identity-only")) return ACT_REDRAW;
-    int m = adapter_mode_from_name(argv[1]);
-    if (m < 0) {
-        tui_message(t, 1, ":mode must be slim, off, lora-only or identity-only, got '%s'", argv[1]);
-        return ACT_REDRAW;
-    }
-    t->ui.mode = m;
-    Job j = {.kind = JOB_SET_MODE, .a = m};
+    Settings v;
+    if (option_arg(t, argc, argv, "adapter-mode", &v)) return ACT_REDRAW;
+    t->ui.mode = v.adapter_mode;
+    Job j = {.kind = JOB_SET_MODE, .a = v.adapter_mode};
     worker_post(t->w, &j);
-    tui_message(t, 0, "adapter mode %s", argv[1]);
+    tui_message(t, 0, "adapter mode %s", adapter_mode_name((AdapterMode)v.adapter_mode));
     return ACT_REDRAW;
 }
 
@@ -213,21 +195,21 @@ static int c_help(Tui* t, int argc, char** argv) {
 static int c_quit(Tui* t, int argc, char** argv) { return ACT_QUIT; }
 
 static const Command COMMANDS[] = {
-    {"temp", "T", "sampling temperature (0 = greedy)", c_temp},
-    {"top-p", "P", "nucleus sampling mass in (0, 1]", c_top_p},
-    {"n", "N", "tokens generated per prompt", c_n},
-    {"seed", "S", "sampling seed", c_seed},
-    {"p", "P", "masking ratio p in [0, 1)", c_p},
-    {"mask-seed", "S", "seed of the masks", c_mask_seed},
-    {"mode", "slim|off|lora-only|identity-only", "how the adapter is applied", c_mode},
-    {"force", "L E", "intervention: expert E takes all the weight at block L", c_force},
-    {"unforce", "[L]", "route block L (default: every block) normally again", c_unforce},
-    {"load", "DIR", "swap the adapter without restarting (none: no adapter)", c_load},
-    {"save", "FILE.jsonl", "write the session's trace as JSONL", c_save},
-    {"reset", "", "clear the context", c_reset},
-    {"help", "", "keys and commands", c_help},
-    {"quit", "", "leave (also :q)", c_quit},
-    {"q", NULL, NULL, c_quit},
+    {"temp", "temp", NULL, NULL, c_temp},
+    {"top-p", "top-p", NULL, NULL, c_top_p},
+    {"n", "n", NULL, "tokens generated per prompt", c_n},
+    {"seed", "seed", NULL, NULL, c_seed},
+    {"p", "mask-ratio", NULL, NULL, c_p},
+    {"mask-seed", "mask-seed", NULL, NULL, c_mask_seed},
+    {"mode", "adapter-mode", NULL, NULL, c_mode},
+    {"force", NULL, "L E", "intervention: expert E takes all the weight at block L", c_force},
+    {"unforce", NULL, "[L]", "route block L (default: every block) normally again", c_unforce},
+    {"load", NULL, "DIR", "swap the adapter without restarting (none: no adapter)", c_load},
+    {"save", NULL, "FILE.jsonl", "write the session's trace as JSONL", c_save},
+    {"reset", NULL, "", "clear the context", c_reset},
+    {"help", NULL, "", "keys and commands", c_help},
+    {"quit", NULL, "", "leave (also :q)", c_quit},
+    {"q", NULL, NULL, NULL, c_quit},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
@@ -248,8 +230,13 @@ int commands_help(const char** out, int max) {
     static char lines[N_COMMANDS][160];
     int n = 0;
     for (int i = 0; i < N_COMMANDS && n < max; i++) {
-        if (!COMMANDS[i].help) continue;
-        snprintf(lines[n], sizeof lines[n], ":%s %s\t%s", COMMANDS[i].name, COMMANDS[i].args, COMMANDS[i].help);
+        const Command* c = &COMMANDS[i];
+        const Option* o = c->option ? settings_option(c->option) : NULL;
+        if (!c->help && !o) continue;  // an alias
+        char rule[160] = "";
+        if (o && o->type != OPT_CHOICE) option_describe(o, rule, sizeof rule);
+        snprintf(lines[n], sizeof lines[n], ":%s %s\t%s%s%s", c->name, o ? o->arg : c->args, c->help ? c->help : o->help,
+                 *rule ? ": " : "", rule);
         out[n] = lines[n];
         n++;
     }
