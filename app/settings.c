@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
 #include "slim.h"
 
 typedef struct {
@@ -42,6 +43,7 @@ static const OptionInfo OPTIONS[] = {
     {"weights", "native|f32|q8", "matrices as stored (default), widened to float32, or quantised to Q8_0"},
     {"ctx", "N", "context length (KV cache positions; default: the model's maximum)"},
     {"lens", NULL, "also record the logit lens"},
+    {"device", "cpu|cuda|auto", "where the forward pass runs (default auto: CUDA when a GPU is usable, else the CPU)"},
     {"help", NULL, "show this help"},
 };
 #define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
@@ -170,6 +172,9 @@ int settings_parse(Settings* s, int argc, char** argv, const char* allowed, Err*
             while (k < 3 && strcmp(v, WEIGHTS_MODE_NAMES[k])) k++;
             if (k == 3) return err_set(err, "%s: --weights expects native, f32 or q8, got '%s'", c, v);
             s->weights = k;
+        } else if (!strcmp(name, "device")) {
+            s->device = device_from_name(v);
+            if (s->device < 0) return err_set(err, "%s: --device expects cpu, cuda or auto, got '%s'", c, v);
         } else if (!strcmp(name, "ctx")) {
             if (parse_long(v, 1, 1 << 24, &ll, c, "ctx", err)) return -1;
             s->max_seq = (int)ll;

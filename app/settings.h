@@ -36,6 +36,7 @@ typedef struct {
     int weights;               // --weights: a WeightsMode (native by default)
     int max_seq;               // --ctx (KV cache positions; 0 = model maximum)
     int lens;                  // --lens
+    int device;                // --device: a DeviceKind (auto by default)
     int help;
 } Settings;
 
