@@ -15,7 +15,7 @@ DEPS_OK := $(BUILD)/.deps-ok
 
 # pkg-config is only asked once the dependency check has run (see $(DEPS_OK)).
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread -ldl
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CORE_SRC := $(wildcard core/*.c) $(wildcard core/tokenizer/*.c)
@@ -28,20 +28,24 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 # CUDA backend: built when nvcc and the CUDA runtime + cuBLAS libraries are found, unless GPU=0.
 # nvcc may be a wrapper outside the toolkit (e.g. /usr/local/bin/nvcc), so the toolkit directory is
-# the first candidate that actually holds libcudart.so.
+# the first candidate that actually holds libcudart.so. The backend is a shared object that the
+# binary loads with dlopen (core/device.c): ./slimscope links no CUDA library and starts, on the
+# CPU, on machines without them. Device code for sm_80 (A100) and sm_90 (H100/H200), plus PTX.
 NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_DIR ?= $(firstword $(foreach d,$(CUDA_HOME) $(patsubst %/bin/nvcc,%,$(NVCC)) /usr/local/cuda,\
               $(if $(wildcard $(d)/lib64/libcudart.so),$(d))))
 GPU      ?= $(if $(and $(NVCC),$(CUDA_DIR)),1,0)
-CU_SRC   := $(if $(filter 1,$(GPU)),$(wildcard gpu/*.cu))
-ifneq ($(CU_SRC),)
-CU_OBJ   := $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC))
-CFLAGS   += -DSLIM_GPU=1
-GPU_LIBS := -L$(CUDA_DIR)/lib64 -Wl,-rpath,$(CUDA_DIR)/lib64 -lcudart -lcublas -lstdc++
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+ifeq ($(GPU),1)
+CUDA_LIB := $(BUILD)/libslimscope_cuda.so
+# host code the backend shares with the engine (keep-sets drawn exactly as on the CPU)
+CUDA_PIC := $(BUILD)/pic/core/mask.o $(BUILD)/pic/core/rng.o
+CFLAGS   += -DSLIM_GPU=1 -DSLIM_CUDA_LIB='"$(abspath $(CUDA_LIB))"'
 endif
 
 .PHONY: all deps run test bench demo demo-eval fuzz asan clean
-all: slimscope
+all: slimscope $(CUDA_LIB)
 
 deps: $(DEPS_OK)
 $(DEPS_OK):
@@ -52,16 +56,23 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/gpu/%.o: gpu/%.cu | $(DEPS_OK)
+$(BUILD)/pic/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -I. -Icore -Xcompiler -fPIC -c $< -o $@
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
 
-$(LIB): $(LIB_OBJ) $(CU_OBJ)
+$(BUILD)/gpu/%.o: gpu/%.cu gpu/gpu.h core/backend.h | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -std=c++17 $(CUDA_ARCH) -I. -Icore -Xcompiler -fPIC,-Wall -c $< -o $@
+
+$(CUDA_LIB): $(BUILD)/gpu/backend_cuda.o $(CUDA_PIC)
+	$(NVCC) -shared $(CUDA_ARCH) -o $@ $^ -L$(CUDA_DIR)/lib64 -lcublas -Xlinker -rpath,$(CUDA_DIR)/lib64 -Xlinker -Bsymbolic
+
+$(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 slimscope: $(BUILD)/app/main.o $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(GPU_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # the binary of another build directory (the sanitizer and valgrind builds)
 $(BUILD)/slimscope: $(BUILD)/app/main.o $(LIB)
@@ -69,12 +80,12 @@ $(BUILD)/slimscope: $(BUILD)/app/main.o $(LIB)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(LIB) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(PKG_LIBS) $(TEST_LIBS) $(GPU_LIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(PKG_LIBS) $(TEST_LIBS)
 
-run: slimscope
+run: slimscope $(CUDA_LIB)
 	./slimscope --model models/demo/base --adapter models/demo/slim
 
-test: slimscope $(TEST_BIN)
+test: slimscope $(CUDA_LIB) $(TEST_BIN)
 	@sh tests/run_tests.sh $(TEST_BIN)
 	@$(MAKE) --no-print-directory asan
 
@@ -86,7 +97,7 @@ demo: slimscope
 demo-eval: slimscope
 	sh tools/demo/eval.sh
 
-bench: slimscope
+bench: slimscope $(CUDA_LIB)
 	./slimscope bench
 	@sh tools/bench_tokenizer.sh
 
@@ -125,4 +136,4 @@ asan: | $(DEPS_OK)
 clean:
 	rm -rf $(BUILD) $(ASAN_DIR) slimscope
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/app/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/app/main.d $(CUDA_PIC:.o=.d)

@@ -1,13 +1,15 @@
 // cmd_bench.c: `slimscope bench`: one table measured in one run. The machine's limits first
 // (bandwidth, GEMM peaks), then decode against its roofline and prefill against the GEMM peak for
 // the demo and the 110M / 1B / 8B shapes, SLIM and masking and the trace as ratios to the base
-// model, decode at growing context, then training throughput and the TUI's refresh time.
+// model, decode at growing context, then training throughput and the TUI's refresh time. With a
+// usable CUDA device, the same decode, prefill and SLIM rows on it against its measured bandwidth.
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter.h"
 #include "bench.h"
 #include "commands.h"
+#include "device.h"
 #include "forward.h"
 #include "session.h"
 #include "train.h"
@@ -16,8 +18,9 @@
 #include "views/worker.h"
 
 typedef struct {
+    Backend* be;       // where the rows run
     double bandwidth;  // GB/s
-    double sgemm;      // GFLOP/s
+    double sgemm;      // GFLOP/s (0: not measured on this backend)
 } Limits;
 
 static int load(Model* m, const char* dir, WeightsMode mode) {
@@ -45,12 +48,12 @@ static void decode_row(const char* label, const char* dir, WeightsMode mode, con
     if (load(&m, dir, mode)) return;
     RunState s;
     Err err;
-    if (runstate_init(&s, &m, NULL, 256, 64, &err)) {
+    if (runstate_init_on(&s, lim->be, &m, NULL, 256, 64, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         model_free(&m);
         return;
     }
-    int n = m.cfg.dim >= 4096 ? 8 : m.cfg.dim >= 2048 ? 16 : 32;
+    int n = lim->be->host_memory ? (m.cfg.dim >= 4096 ? 8 : m.cfg.dim >= 2048 ? 16 : 32) : 32;
     double sec = bench_decode_seconds(&m, NULL, NULL, &s, NULL, 16, n);
     double mb = bench_bytes_per_token(&m) / 1e6, roof = lim->bandwidth * 1e3 / mb;
     printf("  %-14s %-5s %9.1f %11.1f %11.1f %8.0f%% %9.0f\n", label, weight_type_name(m.layers[0].w[PROJ_Q].type), mb, roof,
@@ -64,21 +67,23 @@ static void prefill_row(const char* label, const char* dir, WeightsMode mode, co
     if (load(&m, dir, mode)) return;
     RunState s;
     Err err;
-    if (runstate_init(&s, &m, NULL, 512, 0, &err)) {
+    if (runstate_init_on(&s, lim->be, &m, NULL, 512, 0, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         model_free(&m);
         return;
     }
-    double flops, sec = bench_prefill_seconds(&m, &s, 512, m.cfg.dim >= 2048 ? 1 : 3, &flops);
-    printf("  %-14s %-5s %10.1f %10.1f %9.0f%%\n", label, weight_type_name(m.layers[0].w[PROJ_Q].type), 512 / sec,
-           flops / sec / 1e9, 100 * flops / sec / 1e9 / lim->sgemm);
+    double flops, sec = bench_prefill_seconds(&m, &s, 512, m.cfg.dim >= 2048 && lim->be->host_memory ? 1 : 3, &flops);
+    char of_peak[16] = "       -";
+    if (lim->sgemm > 0) snprintf(of_peak, sizeof of_peak, "%9.0f%%", 100 * flops / sec / 1e9 / lim->sgemm);
+    printf("  %-14s %-5s %10.1f %10.1f %s\n", label, weight_type_name(m.layers[0].w[PROJ_Q].type), 512 / sec,
+           flops / sec / 1e9, of_peak);
     runstate_free(&s);
     model_free(&m);
 }
 
 // SLIM (E = 10, 2 identity, r 16, top 2, gate/up/down; clusters wide enough that LoRA experts win)
-// on the 110M BF16 shape: masking ratios and the trace, interleaved per round, as ratios to base.
-static void slim_rows(const char* dir) {
+// on a BF16 shape: masking ratios and the trace, interleaved per round, as ratios to base.
+static void slim_rows(const char* dir, Backend* be) {
     Model m;
     if (load(&m, dir, WEIGHTS_NATIVE)) return;
     AdapterSpec sp;
@@ -101,7 +106,7 @@ static void slim_rows(const char* dir) {
     Trace tr;
     trace_init(&tr, m.cfg.n_layers, a.n_experts, a.n_id, 64);
     RunState s;
-    if (runstate_init(&s, &m, &a, 256, 64, &err)) {
+    if (runstate_init_on(&s, be, &m, &a, 256, 64, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return;
     }
@@ -143,6 +148,7 @@ static void context_rows(const char* dir) {
 static void engine_tables(int quick) {
     cpu_features_detect();
     Limits lim;
+    lim.be = backend_cpu();
     lim.bandwidth = bench_read_bandwidth_gbs();
     lim.sgemm = bench_gemm_gflops(WEIGHT_F32);
     double bf16 = bench_gemm_gflops(WEIGHT_BF16);
@@ -183,9 +189,44 @@ static void engine_tables(int quick) {
     if (have110) {
         printf("\nSLIM on the 110M BF16 shape: E = 10 (2 identity), r 16, top 2, gate/up/down; medians of 5 interleaved rounds\n");
         printf("  %-20s %10s %10s %11s\n", "variant", "tokens/s", "ms/token", "time/base");
-        slim_rows(d110b);
+        slim_rows(d110b, backend_cpu());
         printf("\ndecode at growing context (110M BF16)\n");
         context_rows(d110b);
+    }
+}
+
+// The GPU rows: decode against the roofline of the device's measured copy bandwidth (HBM), prefill,
+// and SLIM against base, for the 1B and 8B BF16 shapes (110M with --quick).
+static void gpu_tables(int quick) {
+    char why[1024];
+    Backend* be = backend_cuda(why, sizeof why);
+    printf("\nGPU: ");
+    if (!be) {
+        printf("no rows (%s)\n", why);
+        return;
+    }
+    Limits lim = {be, backend_cuda_bandwidth_gbs(), 0};
+    printf("cuda, %s; device-to-device copy bandwidth %.0f GB/s (read + write), the roofline below\n", be->device, lim.bandwidth);
+    char d110b[4096], d1b[4096], d8b[4096];
+    int have110 = cached(d110b, sizeof d110b, "110m-bf16", bench_shape_110m(), DT_BF16) == 0;
+    int have1b = !quick && cached(d1b, sizeof d1b, "1b-bf16", bench_shape_1b(), DT_BF16) == 0;
+    int have8b = !quick && cached(d8b, sizeof d8b, "8b-bf16", bench_shape_8b(), DT_BF16) == 0;
+    printf("\nGPU decode at context 16 (median of 32 tokens after 3 warm-up); achieved = of the HBM roofline\n");
+    printf("  %-14s %-5s %9s %11s %11s %9s %9s\n", "model", "dtype", "MB/token", "roofline/s", "tokens/s", "achieved", "RSS MB");
+    if (have110) decode_row("110M", d110b, WEIGHTS_NATIVE, &lim);
+    if (have1b) decode_row("1B", d1b, WEIGHTS_NATIVE, &lim);
+    if (have8b) decode_row("8B", d8b, WEIGHTS_NATIVE, &lim);
+    printf("\nGPU prefill of a 512-token prompt (median of 3 after warm-up)\n");
+    printf("  %-14s %-5s %10s %10s %10s\n", "model", "dtype", "tokens/s", "GFLOP/s", "of peak");
+    if (have110) prefill_row("110M", d110b, WEIGHTS_NATIVE, &lim);
+    if (have1b) prefill_row("1B", d1b, WEIGHTS_NATIVE, &lim);
+    if (have8b) prefill_row("8B", d8b, WEIGHTS_NATIVE, &lim);
+    const char* slim_dir = have8b ? d8b : have1b ? d1b : have110 ? d110b : NULL;
+    if (slim_dir) {
+        printf("\nGPU SLIM on the %s BF16 shape: E = 10 (2 identity), r 16, top 2, gate/up/down; medians of 5 interleaved rounds\n",
+               have8b ? "8B" : have1b ? "1B" : "110M");
+        printf("  %-20s %10s %10s %11s\n", "variant", "tokens/s", "ms/token", "time/base");
+        slim_rows(slim_dir, be);
     }
 }
 
@@ -280,7 +321,7 @@ typedef struct {
 } BenchArgs;
 
 static const Option BENCH_OPTIONS[] = {
-    {"only", OPT_CHOICE, offsetof(BenchArgs, only), "all|engine|train|tui", "the tables to measure", 0},
+    {"only", OPT_CHOICE, offsetof(BenchArgs, only), "all|engine|gpu|train|tui", "the tables to measure", 0},
     {"quick", OPT_FLAG, offsetof(BenchArgs, quick), NULL, "skip the 1B and 8B shapes"},
     {NULL},
 };
@@ -292,18 +333,20 @@ int cmd_bench(int argc, char** argv) {
     settings_defaults(&threads_st, "bench");
     OptionSet sets[] = {settings_options(&threads_st, "threads"), {BENCH_OPTIONS, &A, NULL}};
     int done_status = options_begin("bench", sets, 2, argc, argv,
-        "usage: slimscope bench [--threads N] [--only engine|train|tui] [--quick]\n"
+        "usage: slimscope bench [--threads N] [--only engine|gpu|train|tui] [--quick]\n"
         "Prints speed tables: the machine's bandwidth and GEMM peaks, decode against the roofline and\n"
         "prefill against the GEMM peak (demo, 110M F32/BF16, 1B BF16/Q8_0, 8B BF16), SLIM, masking and\n"
         "the trace as ratios to base, decode at context 64/512/2048, training throughput, and the TUI's\n"
-        "masking-panel refresh. The random 110M/1B/8B checkpoints (0.8 + 2.5 + 16 GB) are written once into\n"
+        "masking-panel refresh; with a usable CUDA device, decode (against the HBM roofline), prefill and SLIM\n"
+        "rows on it (gpu). The random 110M/1B/8B checkpoints (0.8 + 2.5 + 16 GB) are written once into\n"
         "$SLIMSCOPE_BENCH_CACHE (default ~/.cache/slimscope/bench).\n");
     if (done_status >= 0) return done_status;
-    static const char* const ONLY[] = {NULL, "engine", "train", "tui"};
+    static const char* const ONLY[] = {NULL, "engine", "gpu", "train", "tui"};
     const char* only = ONLY[A.only];
     int quick = A.quick, threads = threads_st.threads;
     if (threads) ops_set_threads(threads);
     if (!only || !strcmp(only, "engine")) engine_tables(quick);
+    if (!only || !strcmp(only, "gpu")) gpu_tables(quick);
     if (!only || !strcmp(only, "train")) {
         printf("\n");
         train_bench();

@@ -9,7 +9,7 @@ static const char* USAGE =
     "usage: slimscope forward --model DIR (--ids 1,2,3 | --prompt TEXT) --dump-logits FILE [options]\n"
     "Runs one forward pass and writes the logits of the last position (or of every position with\n"
     "--all-positions, row by row) as float32 little-endian.\n";
-static const char* OPTS = "model adapter ids prompt all-positions dump-logits threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights";
+static const char* OPTS = "model adapter ids prompt all-positions dump-logits threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights device";
 
 int cmd_forward(int argc, char** argv) {
     Settings st;

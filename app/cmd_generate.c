@@ -9,7 +9,7 @@ static const char* USAGE =
     "usage: slimscope generate --model DIR (--prompt TEXT | --ids 1,2,3) [-n N] [options]\n"
     "Prints the continuation as text when the model has a tokenizer (ids with --ids and none),\n"
     "and a summary line (tokens/s) on stderr.\n";
-static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights";
+static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights device";
 
 int cmd_generate(int argc, char** argv) {
     Settings st;

@@ -4,10 +4,11 @@
 
 #include "adapter.h"
 #include "commands.h"
+#include "device.h"
 #include "settings.h"
 #include "tokenizer.h"
 
-static const char* OPTS = "model adapter weights";
+static const char* OPTS = "model adapter weights device";
 
 int cmd_inspect(int argc, char** argv) {
     Settings st;
@@ -23,9 +24,25 @@ int cmd_inspect(int argc, char** argv) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    // the device the forward pass would run on: a CPU fallback is explained on this line, not on stderr
+    Backend* be = backend_cpu();
+    char note[1200] = "";
+    if (st.weights == WEIGHTS_Q8 && st.device != DEVICE_CPU) {
+        if (st.device == DEVICE_CUDA) {
+            fprintf(stderr, "inspect: --device cuda: Q8_0 weights (--weights q8) run on the CPU only\n");
+            model_free(&m);
+            return 1;
+        }
+        snprintf(note, sizeof note, "--weights q8 runs on the CPU");
+    } else if (device_open((DeviceKind)st.device, &be, note, sizeof note, &err)) {
+        fprintf(stderr, "inspect: %s\n", err.msg);
+        model_free(&m);
+        return 1;
+    }
     const ModelConfig* c = &m.cfg;
     size_t params = config_param_count(c);
     printf("model            %s\n", st.model_dir);
+    printf("device           %s: %s%s%s%s\n", be->name, be->device, note[0] ? " [" : "", note, note[0] ? "]" : "");
     printf("architecture     %s (%d blocks, hidden %d, MLP %d, %d heads / %d KV heads of %d)\n", arch_name(c->arch),
            c->n_layers, c->dim, c->hidden_dim, c->n_heads, c->n_kv_heads, c->head_dim);
     printf("vocabulary       %d tokens, %s lm_head\n", c->vocab_size, c->tie_embeddings ? "tied" : "separate");
@@ -37,6 +54,7 @@ int cmd_inspect(int argc, char** argv) {
            m.n_shards == 1 ? "" : "s", WEIGHTS_MODE_NAMES[m.mode]);
     // Each matrix family: the dtype it is computed in and the kernels chosen for decode (1 row of x)
     // and prefill (64 rows). Blocks share their dtype; a block that differs is named.
+    if (!be->host_memory) printf("products         cublasGemmEx, F32 accumulation (the kernels below are the CPU's)\n");
     printf("computed as      %-10s %-6s %-42s %s\n", "tensor", "dtype", "decode kernel", "prefill kernel");
     size_t bytes = weight_bytes(&m.embed) + (c->tie_embeddings && m.lm_head.data == m.embed.data ? 0 : weight_bytes(&m.lm_head));
     for (int p = -1; p <= PROJ_COUNT; p++) {

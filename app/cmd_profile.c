@@ -14,7 +14,7 @@ static const char* USAGE =
     "by blank lines). Prints, per block and expert, keep_share (fraction of tokens that kept the\n"
     "expert), mean_weight (its weight averaged over all tokens) and mean_weight_kept (over the tokens\n"
     "that kept it), with the block's mean identity share and the distance d (mean, p50, p90).\n";
-static const char* OPTS = "model adapter data out threads mask-ratio mask-seed adapter-mode force adapter-layers ctx weights";
+static const char* OPTS = "model adapter data out threads mask-ratio mask-seed adapter-mode force adapter-layers ctx weights device";
 
 typedef struct {
     int L, E;

@@ -13,7 +13,7 @@ static const char* USAGE =
     "Prints CSV: ratio, seed, kl_p0_p = KL(p=0 || p), kl_base_p = KL(base || p), top-1 agreement with p = 0\n"
     "and with the base model, and the mean identity share, each averaged over the prompt's positions.\n"
     "Seeds are mask_seed, mask_seed + 1, ...\n";
-static const char* OPTS = "model adapter ids prompt threads mask-seed mask-refresh adapter-mode force adapter-layers ctx weights ratios seeds";
+static const char* OPTS = "model adapter ids prompt threads mask-seed mask-refresh adapter-mode force adapter-layers ctx weights device ratios seeds";
 
 int cmd_sweep(int argc, char** argv) {
     Settings st;

@@ -10,7 +10,7 @@ static const char* USAGE =
     "Writes one JSON object per position and block: pos, token, text, layer, routed, z, nearest, d,\n"
     "z_yield, pi, kept, w, identity_share, rel_delta (per targeted projection), and on the last\n"
     "block of each position next_top ([id, p] pairs) and entropy (README.md documents them).\n";
-static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights out lens";
+static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights device out lens";
 
 static const char* token_text(void* ctx, int id) {
     static char buf[256];

@@ -7,7 +7,7 @@
 #include "session.h"
 #include "views/tui.h"
 
-static const char* OPTS = "model adapter threads n temp top-p seed mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights";
+static const char* OPTS = "model adapter threads n temp top-p seed mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights device";
 
 int cmd_tui(int argc, char** argv) {
     Settings st;

@@ -1,6 +1,7 @@
 // session.c: model + tokenizer + adapter + context, for the TUI and the batch commands alike.
 #include "session.h"
 
+#include "device.h"
 #include "metrics.h"
 
 #include <math.h>
@@ -9,8 +10,8 @@
 
 static int session_alloc_state(Session* s, int max_seq, Err* err) {
     const Adapter* a = s->has_adapter ? &s->adapter : NULL;
-    if (runstate_init(&s->rs, &s->model, a, max_seq, 0, err)) return -1;
-    if (runstate_init(&s->aux, &s->model, a, max_seq, 0, err)) return -1;
+    if (runstate_init_on(&s->rs, s->be, &s->model, a, max_seq, 0, err)) return -1;
+    if (runstate_init_on(&s->aux, s->be, &s->model, a, max_seq, 0, err)) return -1;
     trace_init(&s->trace, s->model.cfg.n_layers, a ? a->n_experts : 1, a ? a->n_id : 0, 64);
     return 0;
 }
@@ -35,6 +36,22 @@ static int apply_settings(Session* s, const Settings* st, Err* err) {
     return slim_run_prepare(&s->run, a, err);
 }
 
+// --device: the backend of the session's forward passes, chosen once everything else has been
+// validated (so a bad input gives its one error line alone). auto explains a CPU fallback in one
+// line on stderr. Q8_0 weights run on the CPU only.
+static int session_choose_device(Session* s, const Settings* st, Err* err) {
+    s->be = backend_cpu();
+    if (st->weights == WEIGHTS_Q8) {
+        if (st->device == DEVICE_CUDA) return err_set(err, "%s: --device cuda: Q8_0 weights (--weights q8) run on the CPU only; use --weights native or f32", st->cmd);
+        return 0;  // auto: the CPU, as asked for by --weights q8
+    }
+    char note[1200];
+    Err why;
+    if (device_open((DeviceKind)st->device, &s->be, note, sizeof note, &why)) return err_set(err, "%s: %s", st->cmd, why.msg);
+    if (note[0]) fprintf(stderr, "slimscope: %s\n", note);
+    return 0;
+}
+
 int session_open(Session* s, const Settings* st, Err* err) {
     memset(s, 0, sizeof *s);
     if (!st->model_dir) return err_set(err, "%s: --model DIR is required", st->cmd);
@@ -50,12 +67,17 @@ int session_open(Session* s, const Settings* st, Err* err) {
         if (adapter_load(&s->adapter, st->adapter_dir, &s->model, err)) goto fail;
         s->has_adapter = 1;
     }
+    for (int i = 0; i < st->n_ids; i++)  // bad ids are reported before anything runs
+        if (st->ids[i] >= s->model.cfg.vocab_size) {
+            err_set(err, "token id %d at index %d is outside the vocabulary (0..%d)", st->ids[i], i, s->model.cfg.vocab_size - 1);
+            goto fail;
+        }
+    if (apply_settings(s, st, err) || session_choose_device(s, st, err)) goto fail;
     int max_seq = st->max_seq ? st->max_seq : s->model.cfg.max_seq_len < 4096 ? s->model.cfg.max_seq_len : 4096;
     if (session_alloc_state(s, max_seq, err)) goto fail;
     s->tokens = xmalloc(max_seq * sizeof(int));
     s->logits = xcalloc(s->model.cfg.vocab_size, sizeof(float));
     s->trace.want_lens = st->lens;
-    if (apply_settings(s, st, err)) goto fail;
     return 0;
 fail:
     session_close(s);

@@ -26,10 +26,12 @@ typedef struct {
     int n_tokens;
     float* logits;             // (V) next-token logits after the last context token
     int threads;
+    Backend* be;               // where the forward passes run (--device)
 } Session;
 
-// Loads --model (and its tokenizer when tokenizer.json is there), --adapter, and applies the
-// SLIM options of st (mask ratio/seed/refresh, adapter mode, --force, --adapter-layers).
+// Loads --model (and its tokenizer when tokenizer.json is there), --adapter, applies the SLIM
+// options of st (mask ratio/seed/refresh, adapter mode, --force, --adapter-layers) and opens the
+// --device backend (with --device auto and no usable GPU: one line on stderr, then the CPU).
 int session_open(Session* s, const Settings* st, Err* err);
 void session_close(Session* s);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
 #include "model.h"
 #include "slim.h"
 
@@ -91,6 +92,9 @@ static const Option OPTIONS[] = {
      WEIGHTS_NATIVE},
     {"ctx", OPT_INT, F(max_seq), "N", "context length (KV cache positions)", 0, "the model's maximum", IN_RANGE(1, 1 << 24)},
     {"lens", OPT_FLAG, F(lens), NULL, "also record the logit lens"},
+    // the choices in the order of DeviceKind
+    {"device", OPT_CHOICE, F(device), "auto|cpu|cuda", "where the forward pass runs (auto: CUDA when a GPU is usable, else the CPU)",
+     DEVICE_AUTO},
     {NULL},
 };
 

@@ -37,6 +37,7 @@ typedef struct {
     int weights;               // --weights: a WeightsMode (native by default)
     int max_seq;               // --ctx (KV cache positions; 0 = model maximum)
     int lens;                  // --lens
+    int device;                // --device: a DeviceKind (auto by default)
 } Settings;
 
 // The defaults of every field (each option's default is in the table of settings.c).

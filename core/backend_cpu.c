@@ -15,6 +15,7 @@ static void* cpu_alloc(Backend* be, size_t bytes) { return calloc(1, bytes ? byt
 static void cpu_release(Backend* be, void* p) { free(p); }
 static void cpu_copy(Backend* be, void* dst, const void* src, size_t bytes) { memcpy(dst, src, bytes); }
 static void cpu_sync(Backend* be) {}
+static void cpu_run(Backend* be) {}
 
 static void cpu_embed(Backend* be, float* x, const Weight* table, const int* tokens, int n) {
     embedding_forward(x, tokens, table, n);
@@ -103,12 +104,13 @@ static void cpu_lora_delta(Backend* be, float* y, const float* v, int n, const L
 static const char* cpu_error(Backend* be) { return NULL; }
 
 static const BackendOps CPU_OPS = {
-    .alloc = cpu_alloc, .release = cpu_release, .upload = cpu_copy, .download = cpu_copy, .sync = cpu_sync,
+    .alloc = cpu_alloc, .release = cpu_release, .upload = cpu_copy, .download = cpu_copy, .copy = cpu_copy,
+    .sync = cpu_sync, .run_begin = cpu_run, .run_end = cpu_run,
     .embed = cpu_embed, .matmul = cpu_matmul, .rmsnorm = cpu_rmsnorm, .rope = cpu_rope, .attention = cpu_attention,
     .silu_mul = cpu_silu_mul, .add = cpu_add, .lora_delta = cpu_lora_delta, .error = cpu_error,
 };
 
 Backend* backend_cpu(void) {
-    static Backend cpu = {&CPU_OPS, NULL, "cpu", 1};
+    static Backend cpu = {&CPU_OPS, NULL, "cpu", "CPU (OpenBLAS + OpenMP)", 1};
     return &cpu;
 }

@@ -15,9 +15,10 @@
 static int max_int(int a, int b) { return a > b ? a : b; }
 
 // Makes room for n positions in the KV cache (doubling from 64, up to max_seq), keeping what it
-// holds; the RoPE tables grow with it.
-static int kv_reserve(KVCache* kv, const float* inv_freq, int n, Err* err) {
+// holds; the RoPE tables (computed on the host, uploaded) grow with it.
+static int kv_reserve(Backend* be, KVCache* kv, const float* inv_freq, int n, Err* err) {
     if (n <= kv->cap) return 0;
+    const BackendOps* op = be->ops;
     int cap = kv->cap ? kv->cap : 64;
     while (cap < n) cap *= 2;
     if (cap > kv->max_seq) cap = kv->max_seq;
@@ -26,41 +27,60 @@ static int kv_reserve(KVCache* kv, const float* inv_freq, int n, Err* err) {
     for (int l = 0; l < kv->n_layers; l++) {
         float** caches[2] = {&kv->k[l], &kv->v[l]};
         for (int i = 0; i < 2; i++) {
-            float* grown = malloc(bytes);
+            float* grown = op->alloc(be, bytes);
             if (!grown)
-                return err_set(err, "cannot allocate a KV cache of %zu MB for %d positions", 2 * bytes * kv->n_layers >> 20, cap);
+                return err_set(err, "cannot allocate a KV cache of %zu MB for %d positions (%s backend)",
+                               2 * bytes * kv->n_layers >> 20, cap, be->name);
             for (int h = 0; h < H && kv->cap; h++)  // head h's rows move to their new place
-                memcpy(grown + (size_t)h * cap * D, *caches[i] + (size_t)h * kv->cap * D, (size_t)kv->cap * D * sizeof(float));
-            free(*caches[i]);
+                op->copy(be, grown + (size_t)h * cap * D, *caches[i] + (size_t)h * kv->cap * D, (size_t)kv->cap * D * sizeof(float));
+            op->release(be, *caches[i]);
             *caches[i] = grown;
         }
     }
-    kv->rope_cos = xrealloc(kv->rope_cos, (size_t)cap * D / 2 * sizeof(float));
-    kv->rope_sin = xrealloc(kv->rope_sin, (size_t)cap * D / 2 * sizeof(float));
-    rope_tables(kv->rope_cos, kv->rope_sin, inv_freq, kv->cap, cap, D);
+    size_t tb = (size_t)cap * D / 2 * sizeof(float);
+    float *cos_t = xmalloc(tb), *sin_t = xmalloc(tb);
+    rope_tables(cos_t, sin_t, inv_freq, 0, cap, D);
+    float *dc = op->alloc(be, tb), *ds = op->alloc(be, tb);
+    if (dc && ds) {
+        op->upload(be, dc, cos_t, tb);
+        op->upload(be, ds, sin_t, tb);
+    }
+    free(cos_t), free(sin_t);
+    if (!dc || !ds) {
+        op->release(be, dc), op->release(be, ds);
+        return err_set(err, "cannot allocate RoPE tables for %d positions (%s backend)", cap, be->name);
+    }
+    op->release(be, kv->rope_cos), op->release(be, kv->rope_sin);
+    kv->rope_cos = dc, kv->rope_sin = ds;
     kv->cap = cap;
     return 0;
 }
 
-static void kv_free(KVCache* kv) {
+static void kv_free(Backend* be, KVCache* kv) {
     for (int l = 0; l < kv->n_layers && kv->k; l++) {
-        free(kv->k[l]);
-        free(kv->v[l]);
+        be->ops->release(be, kv->k[l]);
+        be->ops->release(be, kv->v[l]);
     }
-    free(kv->k), free(kv->v), free(kv->rope_cos), free(kv->rope_sin), free(kv->att);
+    be->ops->release(be, kv->rope_cos), be->ops->release(be, kv->rope_sin);
+    free(kv->k), free(kv->v), free(kv->att);
     memset(kv, 0, sizeof *kv);
 }
 
 int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, int max_batch, Err* err) {
+    return runstate_init_on(s, backend_cpu(), m, a, max_seq, max_batch, err);
+}
+
+int runstate_init_on(RunState* s, Backend* be, const Model* m, const Adapter* a, int max_seq, int max_batch, Err* err) {
     memset(s, 0, sizeof *s);
     ops_apply_threads();
     const ModelConfig* c = &m->cfg;
     if (max_seq <= 0) max_seq = c->max_seq_len;
     if (max_batch <= 0) max_batch = 256;  // prefill chunks: sgemm and the attention products run at speed from here
-    s->be = backend_cpu();
+    s->be = be;
+    be->ops->run_begin(be);
     s->max_seq = max_seq;
     s->max_batch = max_batch;
-    size_t B = max_batch, C = c->dim, F = c->hidden_dim, V = c->vocab_size;
+    size_t B = max_batch, C = c->dim, F = c->hidden_dim;
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     // Scratch slots for every thread any caller's parallel loops may use: the thread count is a
     // per-thread OpenMP setting, so a forward() from another thread may differ from this one's.
@@ -73,19 +93,24 @@ int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, in
     kv->att = xcalloc((size_t)nt * max_seq, sizeof(float));
     s->rope_inv_freq = xcalloc(c->head_dim / 2, sizeof(float));
     rope_inv_freq(s->rope_inv_freq, c);
-    if (kv_reserve(kv, s->rope_inv_freq, max_seq < 64 ? max_seq : 64, err)) {
+    if (kv_reserve(be, kv, s->rope_inv_freq, max_seq < 64 ? max_seq : 64, err)) {
         runstate_free(s);
         return -1;
     }
-    s->x = xcalloc(B * C, sizeof(float));
-    s->xb = xcalloc(B * C, sizeof(float));
-    s->xb2 = xcalloc(B * (C > qd ? C : qd), sizeof(float));
-    s->q = xcalloc(B * qd, sizeof(float));
-    s->k = xcalloc(B * kvd, sizeof(float));
-    s->v = xcalloc(B * kvd, sizeof(float));
-    s->hb = xcalloc(B * F, sizeof(float));
-    s->hb2 = xcalloc(B * F, sizeof(float));
-    s->hmix = xcalloc(B * F, sizeof(float));
+    // the activations: backend buffers
+    struct {
+        float** p;
+        size_t n;
+    } bufs[] = {{&s->x, B * C}, {&s->xb, B * C}, {&s->xb2, B * (C > qd ? C : qd)}, {&s->q, B * qd}, {&s->k, B * kvd},
+                {&s->v, B * kvd}, {&s->hb, B * F}, {&s->hb2, B * F}, {&s->hmix, B * F},
+                {&s->lens_buf, (size_t)c->vocab_size}};  // one row; grown when a chunk's rows are all needed
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (!(*bufs[i].p = be->ops->alloc(be, bufs[i].n * sizeof(float)))) {
+            err_set(err, "cannot allocate %zu MB of activations (%s backend)", bufs[i].n * sizeof(float) >> 20, be->name);
+            runstate_free(s);
+            return -1;
+        }
+    s->lens_rows = 1;
     int E = a ? a->n_experts : 1;
     s->route_buf = xcalloc(B * 4 * E, sizeof(float));
     s->rel_buf = xcalloc(2 * B, sizeof(float));
@@ -98,16 +123,18 @@ int runstate_init(RunState* s, const Model* m, const Adapter* a, int max_seq, in
     s->scratch = xcalloc((size_t)nt * s->scratch_stride, sizeof(float));
     s->iscratch_stride = 2 * (size_t)max_io;
     s->iscratch = xcalloc((size_t)nt * s->iscratch_stride, sizeof(int));
-    s->lens_buf = xcalloc(V, sizeof(float));  // one row; grown when a chunk's rows are all needed
-    s->lens_rows = 1;
     return 0;
 }
 
 void runstate_free(RunState* s) {
-    kv_free(&s->kv);
-    free(s->x); free(s->xb); free(s->xb2); free(s->q); free(s->k); free(s->v); free(s->hb); free(s->hb2);
-    free(s->hmix); free(s->route_buf); free(s->rel_buf); free(s->scratch); free(s->iscratch); free(s->lens_buf);
+    Backend* be = s->be;
+    if (!be) return;  // never initialised (or freed already)
+    kv_free(be, &s->kv);
+    float* bufs[] = {s->x, s->xb, s->xb2, s->q, s->k, s->v, s->hb, s->hb2, s->hmix, s->lens_buf};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->ops->release(be, bufs[i]);
+    free(s->route_buf); free(s->rel_buf); free(s->scratch); free(s->iscratch);
     free(s->rope_inv_freq); free(s->host_buf);
+    be->ops->run_end(be);
     memset(s, 0, sizeof *s);
 }
 
@@ -250,7 +277,7 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
         op->rope(be, s->k, &s->kv, pos, n, c->n_kv_heads);
         op->attention(be, s->xb2, s->q, s->k, s->v, &s->kv, l, pos, n);
         float* att_out = s->q;  // o_proj's input, kept for its adapter
-        memcpy(att_out, s->xb2, (size_t)n * qd * sizeof(float));
+        op->copy(be, att_out, s->xb2, (size_t)n * qd * sizeof(float));
         op->matmul(be, s->xb2, att_out, &w->w[PROJ_O], w->b[PROJ_O], n);
         if (wts) adapt(s, s->xb2, att_out, n, a, run, l, PROJ_O, wts, pos, tr, 0);
         op->add(be, s->x, s->xb2, nC);
@@ -262,8 +289,8 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
             wts = route_chunk(host_view(s, s->xb, nC), n, a, run, l, pos, tr, s);
         op->matmul(be, s->hb, s->xb, &w->w[PROJ_GATE], w->b[PROJ_GATE], n);
         op->matmul(be, s->hb2, s->xb, &w->w[PROJ_UP], w->b[PROJ_UP], n);
-        if (wts && n <= 4 && ops_get_threads() > 1) {
-            // decode: the two deltas are independent and too small to split, so run them side by side
+        if (wts && n <= 4 && ops_get_threads() > 1 && be->host_memory) {
+            // decode on the CPU: the two deltas are independent and too small to split, so run them side by side
 #pragma omp parallel sections num_threads(2)
             {
 #pragma omp section
@@ -303,10 +330,13 @@ int forward(const Model* m, const Adapter* a, const SlimRun* run, RunState* s, c
             return err_set(err, "token id %d at index %d is outside the vocabulary (0..%d)", tokens[t], t, c->vocab_size - 1);
     if (run && !(run->mask_ratio >= 0.0f && run->mask_ratio < 1.0f))
         return err_set(err, "mask ratio p = %g is outside [0, 1)", run->mask_ratio);
-    if (kv_reserve(&s->kv, s->rope_inv_freq, pos + n, err)) return -1;
+    if (kv_reserve(s->be, &s->kv, s->rope_inv_freq, pos + n, err)) return -1;
     if ((all_logits || tr) && s->lens_rows < s->max_batch) {  // logits of every row of a chunk
-        free(s->lens_buf);
-        s->lens_buf = xcalloc((size_t)s->max_batch * c->vocab_size, sizeof(float));
+        size_t bytes = (size_t)s->max_batch * c->vocab_size * sizeof(float);
+        float* grown = s->be->ops->alloc(s->be, bytes);
+        if (!grown) return err_set(err, "cannot allocate %zu MB of logits (%s backend)", bytes >> 20, s->be->name);
+        s->be->ops->release(s->be, s->lens_buf);
+        s->lens_buf = grown;
         s->lens_rows = s->max_batch;
     }
     if (tr) {

@@ -101,6 +101,7 @@ static void fill_settings(Worker* w) {
     p->vocab = s->model.cfg.vocab_size;
     p->vocab_text = (const char* const*)w->vocab_text;
     p->threads = s->threads;
+    snprintf(p->device, sizeof p->device, "%s", s->rs.be ? s->rs.be->name : "cpu");  // --device, as opened
     p->max_seq = s->rs.max_seq;
     p->mode = s->run.mode;
     p->p = s->run.mask_ratio;
