@@ -2,8 +2,25 @@
 // checkpoint lookup, the recipe check of --resume, and stopping cleanly on Ctrl-C.
 #include "train_cli.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void remove_stale_tmp_files(const char* dir) {
+    char ck[4200];
+    snprintf(ck, sizeof ck, "%s/checkpoint", dir);
+    int n = atomic_remove_stale(dir) + atomic_remove_stale(ck);
+    if (n) fprintf(stderr, "removed %d temporary file%s left in %s by a run that was killed while writing\n", n, n > 1 ? "s" : "", dir);
+}
+
+void final_write_failed(Err* err, const char* what, const char* out, const char* ckpt_path, int ckpt_step) {
+    Err first = *err;
+    if (ckpt_step >= 0)
+        err_set(err, "%s; the %s was not written: `--resume %s` continues from the checkpoint of step %d (%s)", first.msg,
+                what, out, ckpt_step, ckpt_path);
+    else
+        err_set(err, "%s; the %s was not written and no checkpoint exists (--ckpt-every N writes them)", first.msg, what);
+}
 
 int parse_dtype(const char* s, DType* d, Err* err) {
     if (!strcmp(s, "f32") || !strcmp(s, "float32")) *d = DT_F32;
