@@ -85,9 +85,9 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(LIB) | $(DEPS_OK)
 run: slimscope $(CUDA_LIB)
 	./slimscope --model models/demo/base --adapter models/demo/slim
 
+# The sanitizer run goes on when the plain run failed: both results are reported, either fails it.
 test: slimscope $(CUDA_LIB) $(TEST_BIN)
-	@sh tests/run_tests.sh $(TEST_BIN)
-	@$(MAKE) --no-print-directory asan
+	@sh tests/run_tests.sh $(TEST_BIN); st=$$?; $(MAKE) --no-print-directory asan || st=1; exit $$st
 
 # The shipped demo: `make demo` re-creates models/demo from scratch (corpus from Debian packages,
 # tokenizer, base model, adapters; at most an hour on 2 cores); `make demo-eval` re-computes RESULTS.md.

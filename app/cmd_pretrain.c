@@ -112,6 +112,8 @@ int cmd_pretrain(int argc, char** argv) {
     }
     if (threads_opt.threads > 0) ops_set_threads(threads_opt.threads);
     int threads = ops_get_threads();
+    remove_stale_tmp_files(A.out);
+    if (A.resume && strcmp(A.resume, A.out)) remove_stale_tmp_files(A.resume);
 
     int rc = 1;
     ModelConfig cfg;
@@ -130,6 +132,8 @@ int cmd_pretrain(int argc, char** argv) {
     memset(&lg, 0, sizeof lg);
     float* best = NULL;
     char *saved = NULL, ckpt_path[4300], recipe[2048];
+    char last_ckpt[4300] = "", last_ckpt_run[4200] = "";  // the newest checkpoint on disk, and its --out
+    int last_ckpt_step = -1;
 
     if (config_load(&cfg, A.config, &err) || tokenizer_load(&tok, A.tokenizer, &err)) goto done;
     int tv = tokenizer_vocab_size(&tok);
@@ -192,6 +196,9 @@ int cmd_pretrain(int argc, char** argv) {
             fprintf(stderr, "warning: the checkpoint ran on %s threads, this run on %d: the loss curve may differ in the "
                             "last digits\n", buf, threads);
         fprintf(stderr, "resuming %s at step %d\n", ckpt_path, (int)t.step);
+        snprintf(last_ckpt_run, sizeof last_ckpt_run, "%s", A.resume);
+        snprintf(last_ckpt, sizeof last_ckpt, "%s", ckpt_path);
+        last_ckpt_step = (int)t.step;
     }
     snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint/checkpoint.bin", A.out);
     if (nvb > 0) best = xmalloc(m.n_params * sizeof(float));
@@ -246,7 +253,10 @@ int cmd_pretrain(int argc, char** argv) {
                 best_val = vl;
                 bad_evals = 0;
                 memcpy(best, t.params, m.n_params * sizeof(float));
-                if (write_output(&m, best, &A, dtype, &err)) goto done;
+                if (write_output(&m, best, &A, dtype, &err)) {
+                    final_write_failed(&err, "model", last_ckpt_run, last_ckpt, last_ckpt_step);
+                    goto done;
+                }
             } else if (++bad_evals >= A.patience && A.patience > 0) {
                 stop_reason = 2;
             }
@@ -262,6 +272,9 @@ int cmd_pretrain(int argc, char** argv) {
                      tc.steps, threads);
             snprintf(dir, sizeof dir, "%s/checkpoint", A.out);
             if (mkdir_p(dir, &err) || trainer_save_checkpoint(&t, ckpt_path, extra, &err)) goto done;
+            snprintf(last_ckpt_run, sizeof last_ckpt_run, "%s", A.out);
+            snprintf(last_ckpt, sizeof last_ckpt, "%s", ckpt_path);
+            last_ckpt_step = (int)t.step;
         }
     }
     if (stop_reason == 4) {
@@ -269,7 +282,10 @@ int cmd_pretrain(int argc, char** argv) {
         rc = 130;
         goto done;
     }
-    if ((!nvb || !isfinite(best_val)) && write_output(&m, NULL, &A, dtype, &err)) goto done;  // no evaluation ran
+    if ((!nvb || !isfinite(best_val)) && write_output(&m, NULL, &A, dtype, &err)) {  // no evaluation ran
+        final_write_failed(&err, "model", last_ckpt_run, last_ckpt, last_ckpt_step);
+        goto done;
+    }
     const char* why[] = {"", "all steps done", "held-out loss stopped improving", "time budget used"};
     if (nvb)
         fprintf(stderr, "wrote %s (%s at step %d): best held-out loss %.4f (perplexity %.2f), last training loss %.4f, "

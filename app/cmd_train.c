@@ -134,6 +134,8 @@ int cmd_train(int argc, char** argv) {
     }
     if (threads_opt.threads > 0) ops_set_threads(threads_opt.threads);
     int threads = ops_get_threads();
+    remove_stale_tmp_files(A.out);
+    if (A.resume && strcmp(A.resume, A.out)) remove_stale_tmp_files(A.resume);
 
     int rc = 1;
     Model m;
@@ -155,6 +157,8 @@ int cmd_train(int argc, char** argv) {
     unsigned char layer_on[1024];
     int layer_list[1024], n_layers_on = 0;
     char ckpt_path[4300], recipe[4096], *saved = NULL;
+    char last_ckpt[4300] = "", last_ckpt_run[4200] = "";  // the newest checkpoint on disk, and its --out
+    int last_ckpt_step = -1;
 
     if (model_load_as(&m, A.model, WEIGHTS_F32, &err) || tokenizer_load(&tok, A.model, &err)) goto done;
     if (m.cfg.n_layers > 1024) {
@@ -235,6 +239,9 @@ int cmd_train(int argc, char** argv) {
             fprintf(stderr, "warning: the checkpoint ran on %s threads, this run on %d: the loss curve may differ in the "
                             "last digits\n", buf, threads);
         fprintf(stderr, "resuming %s at step %d of %d\n", ckpt_path, (int)t.step, A.steps);
+        snprintf(last_ckpt_run, sizeof last_ckpt_run, "%s", A.resume);
+        snprintf(last_ckpt, sizeof last_ckpt, "%s", ckpt_path);
+        last_ckpt_step = (int)t.step;
     }
     snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint/checkpoint.bin", A.out);
 
@@ -276,6 +283,9 @@ int cmd_train(int argc, char** argv) {
             char dir[4200];
             snprintf(dir, sizeof dir, "%s/checkpoint", A.out);
             if (mkdir_p(dir, &err) || trainer_save_checkpoint(&t, ckpt_path, extra, &err)) goto done;
+            snprintf(last_ckpt_run, sizeof last_ckpt_run, "%s", A.out);
+            snprintf(last_ckpt, sizeof last_ckpt, "%s", ckpt_path);
+            last_ckpt_step = (int)t.step;
         }
     }
     if (truncated) fprintf(stderr, "note: %d examples were longer than --seq-len %d and lost their first tokens\n", truncated, A.seq_len);
@@ -290,7 +300,10 @@ int cmd_train(int argc, char** argv) {
         goto done;
     }
     a.mask_ratio = 0;  // the inference default; training masks are not part of the adapter
-    if (adapter_save(&a, A.out, dtype, &err)) goto done;
+    if (adapter_save(&a, A.out, dtype, &err)) {
+        final_write_failed(&err, "adapter", last_ckpt_run, last_ckpt, last_ckpt_step);
+        goto done;
+    }
     fprintf(stderr, "wrote %s: final loss %.4f (cross-entropy %.4f) after %d steps in %.1f s\n", A.out, st.loss, st.ce,
             (int)t.step, now_seconds() - t_start);
     rc = 0;

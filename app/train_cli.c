@@ -2,10 +2,27 @@
 // checkpoint lookup, the recipe check of --resume, and stopping cleanly on Ctrl-C.
 #include "train_cli.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const DType DTYPE_OF_CHOICE[3] = {DT_F32, DT_F16, DT_BF16};
+
+void remove_stale_tmp_files(const char* dir) {
+    char ck[4200];
+    snprintf(ck, sizeof ck, "%s/checkpoint", dir);
+    int n = atomic_remove_stale(dir) + atomic_remove_stale(ck);
+    if (n) fprintf(stderr, "removed %d temporary file%s left in %s by a run that was killed while writing\n", n, n > 1 ? "s" : "", dir);
+}
+
+void final_write_failed(Err* err, const char* what, const char* out, const char* ckpt_path, int ckpt_step) {
+    Err first = *err;
+    if (ckpt_step >= 0)
+        err_set(err, "%s; the %s was not written: `--resume %s` continues from the checkpoint of step %d (%s)", first.msg,
+                what, out, ckpt_step, ckpt_path);
+    else
+        err_set(err, "%s; the %s was not written and no checkpoint exists (--ckpt-every N writes them)", first.msg, what);
+}
 
 // Resolves --resume DIR to DIR/checkpoint.bin or DIR/checkpoint/checkpoint.bin.
 int checkpoint_locate(const char* dir, char* path, size_t n, Err* err) {

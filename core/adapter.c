@@ -3,9 +3,11 @@
 #include "adapter.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char* REFRESH_NAMES[] = {"fixed", "per_token", "per_step"};
 const char* mask_refresh_name(MaskRefresh r) { return REFRESH_NAMES[r]; }
@@ -437,10 +439,15 @@ int adapter_save(const Adapter* a, const char* dir, DType dtype, Err* err) {
     }
     char* text = cJSON_Print(r);
     cJSON_Delete(r);
+    // The weights go first and the config last, and an older config goes before either: whatever
+    // fails, a directory never holds an adapter_config.json without its weights.
     char path[4200];
-    int rc = write_file_atomic(path_join(path, sizeof path, dir, "adapter_config.json"), text, strlen(text), err);
-    free(text);
-    if (rc) return -1;
+    path_join(path, sizeof path, dir, "adapter_config.json");
+    if (unlink(path) != 0 && errno != ENOENT) {
+        err_set(err, "%s: cannot replace: %s", path, strerror(errno));
+        free(text);
+        return -1;
+    }
 
     int cap = 16, n = 0;
     StWrite* w = xmalloc(cap * sizeof *w);
@@ -483,9 +490,11 @@ int adapter_save(const Adapter* a, const char* dir, DType dtype, Err* err) {
         }
     }
 #undef PUSH
-    rc = st_write(path_join(path, sizeof path, dir, "adapter_model.safetensors"), w, n, NULL, err);
+    int rc = st_write(path_join(path, sizeof path, dir, "adapter_model.safetensors"), w, n, NULL, err);
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
     free(w);
+    if (rc == 0) rc = write_file_atomic(path_join(path, sizeof path, dir, "adapter_config.json"), text, strlen(text), err);
+    free(text);
     return rc;
 }

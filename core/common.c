@@ -1,7 +1,9 @@
 // common.c: error reporting, checked allocation, files written atomically, half-float conversion.
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +133,27 @@ void atomic_abort(AtomicFile* af) {
     if (af->f) fclose(af->f);
     af->f = NULL;
     unlink(af->tmp_path);
+}
+
+int atomic_remove_stale(const char* dir) {
+    DIR* d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent* e;
+    while ((e = readdir(d))) {
+        const char *tag = NULL, *p = e->d_name;
+        while ((p = strstr(p, ".tmp."))) tag = p++;  // the last ".tmp." of the name
+        if (!tag || !tag[5]) continue;
+        char* end;
+        long pid = strtol(tag + 5, &end, 10);
+        if (*end || tag[5] < '1' || tag[5] > '9' || pid > 4194304 || pid == (long)getpid()) continue;  // 2^22: Linux's PID limit
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;  // alive (EPERM: alive, someone else's)
+        char path[4200];
+        struct stat st;
+        if (lstat(path_join(path, sizeof path, dir, e->d_name), &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 int write_file_atomic(const char* path, const void* data, size_t len, Err* err) {

@@ -48,6 +48,10 @@ typedef struct {
 int atomic_open(AtomicFile* af, const char* path, Err* err);
 int atomic_commit(AtomicFile* af, Err* err);
 void atomic_abort(AtomicFile* af);
+// Removes the temporary files atomic_open left in dir (NAME.tmp.PID) whose process is gone (a run
+// killed with -9 while writing); a live PID's file is another run's work and stays. Returns how
+// many were removed (0 when dir does not exist).
+int atomic_remove_stale(const char* dir);
 
 // Joins dir and name into out (size n). Returns out.
 char* path_join(char* out, size_t n, const char* dir, const char* name);

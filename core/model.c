@@ -6,6 +6,7 @@
 #include "rng.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,10 +360,10 @@ void model_free(Model* m) {
 
 int model_save(const Model* m, const char* dir, DType dtype, int shards, Err* err) {
     if (mkdir_p(dir, err)) return -1;
+    // config.json goes last and an older one first: whatever fails, no config.json without weights.
     char path[4200];
-    ModelConfig cfg = m->cfg;
-    snprintf(cfg.torch_dtype, sizeof cfg.torch_dtype, "%s", dtype == DT_F32 ? "float32" : dtype == DT_F16 ? "float16" : "bfloat16");
-    if (config_save(&cfg, path_join(path, sizeof path, dir, "config.json"), err)) return -1;
+    if (unlink(path_join(path, sizeof path, dir, "config.json")) != 0 && errno != ENOENT)
+        return err_set(err, "%s: cannot replace: %s", path, strerror(errno));
     int n;
     TensorRef* refs = tensor_refs(m, &n);
     StWrite* w = xcalloc(n, sizeof *w);
@@ -412,6 +413,11 @@ int model_save(const Model* m, const char* dir, DType dtype, int shards, Err* er
     free(widened);
     free(w);
     free(refs);
+    if (rc == 0) {
+        ModelConfig cfg = m->cfg;
+        snprintf(cfg.torch_dtype, sizeof cfg.torch_dtype, "%s", dtype == DT_F32 ? "float32" : dtype == DT_F16 ? "float16" : "bfloat16");
+        rc = config_save(&cfg, path_join(path, sizeof path, dir, "config.json"), err);
+    }
     return rc;
 }
 

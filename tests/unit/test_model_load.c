@@ -514,6 +514,28 @@ static void test_nonfinite_weights(void** state) {
     }
 }
 
+// A model_save whose weights cannot be written (a directory stands where model.safetensors goes)
+// fails and leaves no config.json, not even an older one: a directory with a config holds weights.
+static void test_failed_save_leaves_no_config(void** state) {
+    ModelConfig c = small_config();
+    Model a;
+    make_model(&a, &c);
+    char dir[128], path[300];
+    sub(dir, sizeof dir, "blocked");
+    save_ok(&a, dir, DT_F32, 1);  // a complete older save
+    path_join(path, sizeof path, dir, "model.safetensors");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0755), 0);
+    char inner[400];
+    snprintf(inner, sizeof inner, "%s/x", path);
+    test_write_file(inner, "x");
+    Err err = {{0}};
+    assert_int_equal(model_save(&a, dir, DT_F32, 1, &err), -1);
+    assert_non_null(strstr(err.msg, path));
+    assert_false(file_exists(path_join(path, sizeof path, dir, "config.json")));
+    model_free(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_layout_and_round_trip),
@@ -530,6 +552,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt_weights),
         cmocka_unit_test(test_shard_index_errors),
         cmocka_unit_test(test_nonfinite_weights),
+        cmocka_unit_test(test_failed_save_leaves_no_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

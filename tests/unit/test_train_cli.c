@@ -237,11 +237,82 @@ static void test_bad_lines(void** state) {
     assert_non_null(strstr(g_out, "--method"));
 }
 
+// The pid of a process that has exited (a shell that printed its own pid).
+static long dead_pid(void) {
+    char out[64];
+    if (test_run("sh -c 'echo $$'", out, sizeof out) != 0) fail_msg("sh failed");
+    return atol(out);
+}
+
+static int exists_in(const char* dir, const char* name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/%s", g_dir, dir, name);
+    return access(path, F_OK) == 0;
+}
+
+// kill -9 while a checkpoint or the adapter is written leaves NAME.tmp.PID behind: the next start of
+// the run removes those whose process is gone (and only those). A final adapter write that fails
+// (here: a directory where adapter_model.safetensors goes) leaves no adapter_config.json without
+// weights, and the error says where --resume continues; the resumed run then finishes.
+static void test_stale_tmp_and_failed_write(void** state) {
+    if (!available()) skip();
+    char model[256];
+    snprintf(model, sizeof model, "%s/m1", g_dir);
+    if (!file_exists(model)) skip();
+    long dead = dead_pid(), alive = (long)getpid();
+    char name[128];
+    assert_int_equal(run("mkdir -p %s/st/checkpoint %s/st/adapter_model.safetensors/x", g_dir, g_dir), 0);
+    const char* stale[2] = {"checkpoint/checkpoint.bin", "adapter_model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "st/%s.tmp.%ld", stale[i], dead);
+        write_file(name, "half a file");
+    }
+    snprintf(name, sizeof name, "st/checkpoint/checkpoint.bin.tmp.%ld", alive);
+    write_file(name, "another run's file");
+    write_file("st/notes.tmp.txt", "not a temporary file of ours");
+    write_file("st/adapter_config.json", "{\"an older\": \"config\"}");
+    const char* args = "train --model %s --data %s/task.jsonl --method lora --r 2 --out %s/%s --steps 4 --batch 2 "
+                       "--seq-len 16 --threads 1";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, args, model, g_dir, g_dir, "st");
+    int rc = run("%s %s --ckpt-every 2", bin(), cmd);
+    if (rc != 1) fail_msg("want exit 1 (adapter write blocked), got %d: %s", rc, g_out);
+    char want[512];
+    snprintf(want, sizeof want, "removed 2 temporary files left in %s/st by a run that was killed while writing", g_dir);
+    if (!strstr(g_out, want)) fail_msg("no \"%s\" in: %s", want, g_out);
+    snprintf(want, sizeof want, "the adapter was not written: `--resume %s/st` continues from the checkpoint of step 2 (%s/st/checkpoint/checkpoint.bin)",
+             g_dir, g_dir);
+    if (!strstr(g_out, want)) fail_msg("no \"%s\" in: %s", want, g_out);
+    assert_non_null(strstr(g_out, "adapter_model.safetensors: cannot rename into place"));
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "%s.tmp.%ld", stale[i], dead);
+        if (exists_in("st", name)) fail_msg("stale %s was not removed", name);
+    }
+    snprintf(name, sizeof name, "checkpoint/checkpoint.bin.tmp.%ld", alive);
+    assert_true(exists_in("st", name));  // its process lives: not ours to remove
+    assert_true(exists_in("st", "notes.tmp.txt"));
+    assert_false(exists_in("st", "adapter_config.json"));  // the older one went with the failed write
+    assert_int_equal(run("ls %s/st | grep -c 'tmp\\.[0-9]'", g_dir), 1);  // nothing of this run left behind
+    // unblocked, --resume finishes the run: config and weights both there
+    assert_int_equal(run("rm -rf %s/st/adapter_model.safetensors", g_dir), 0);
+    rc = run("%s %s --ckpt-every 2 --resume %s/st", bin(), cmd, g_dir);
+    if (rc) fail_msg("resume failed (%d): %s", rc, g_out);
+    assert_true(exists_in("st", "adapter_config.json") && exists_in("st", "adapter_model.safetensors"));
+    // without checkpoints the error says there is none
+    assert_int_equal(run("mkdir -p %s/st2/adapter_model.safetensors/x", g_dir), 0);
+    snprintf(cmd, sizeof cmd, args, model, g_dir, g_dir, "st2");
+    rc = run("%s %s", bin(), cmd);
+    if (rc != 1 || !strstr(g_out, "the adapter was not written and no checkpoint exists (--ckpt-every N writes them)"))
+        fail_msg("want exit 1 saying no checkpoint exists, got %d: %s", rc, g_out);
+    assert_false(exists_in("st2", "adapter_config.json"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pretrain_resume_generate),
         cmocka_unit_test(test_adapters_and_eval),
         cmocka_unit_test(test_bad_lines),
+        cmocka_unit_test(test_stale_tmp_and_failed_write),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
