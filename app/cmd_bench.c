@@ -197,17 +197,15 @@ static double generate_rate(Session* s, const int* ids, int n_ids, int n) {
     if (session_feed(s, ids, n_ids, &err)) return -1;
     Sampler sm;
     sampler_init(&sm, s->model.cfg.vocab_size, 0, 1, 0);
-    int eos = s->has_tok ? s->tok.eos_id : s->model.cfg.eos_id, produced = 0;
+    Generation g;
+    session_generation(s, &g, &sm, n, GEN_EMIT_EOS);  // generate's flags
+    int produced;
     double t0 = now_seconds();
-    for (int i = 0; i < n && s->n_tokens < s->rs.max_seq; i++) {
-        int next = sampler_sample(&sm, s->logits);
-        if (next == eos || session_feed(s, &next, 1, &err)) break;
-        produced++;
-    }
+    generation_run(&g, &produced, &err);
     double dt = now_seconds() - t0;
     sampler_free(&sm);
     s->untraced = 0;
-    return produced / dt;
+    return produced > 1 ? (produced - 1) / dt : 0;  // the last token is not fed: as generate reports
 }
 
 // The TUI's worker on the same session and prompt: traced feed and snapshot published at every
