@@ -3,6 +3,7 @@
 // the demo and the 110M / 1B / 8B shapes, SLIM and masking and the trace as ratios to the base
 // model, decode at growing context, then training throughput and the TUI's refresh time. With a
 // usable CUDA device, the same decode, prefill and SLIM rows on it against its measured bandwidth.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,17 +239,15 @@ static double generate_rate(Session* s, const int* ids, int n_ids, int n) {
     if (session_feed(s, ids, n_ids, &err)) return -1;
     Sampler sm;
     sampler_init(&sm, s->model.cfg.vocab_size, 0, 1, 0);
-    int eos = s->has_tok ? s->tok.eos_id : s->model.cfg.eos_id, produced = 0;
+    Generation g;
+    session_generation(s, &g, &sm, n, GEN_EMIT_EOS);  // generate's flags
+    int produced;
     double t0 = now_seconds();
-    for (int i = 0; i < n && s->n_tokens < s->rs.max_seq; i++) {
-        int next = sampler_sample(&sm, s->logits);
-        if (next == eos || session_feed(s, &next, 1, &err)) break;
-        produced++;
-    }
+    generation_run(&g, &produced, &err);
     double dt = now_seconds() - t0;
     sampler_free(&sm);
     s->untraced = 0;
-    return produced / dt;
+    return produced > 1 ? (produced - 1) / dt : 0;  // the last token is not fed: as generate reports
 }
 
 // The TUI's worker on the same session and prompt: traced feed and snapshot published at every
@@ -313,6 +312,58 @@ static void tui_decode_row(const char* label, const char* model, const char* ada
     printf("  %-28s %10.1f %10.1f %9.0f%%\n", label, gm, um, 100 * um / gm);
     free(ids);
     session_close(&s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the TUI: a change of p until the masking panel is redrawn
+
+static int cmp_double(const void* a, const void* b) {
+    double x = *(const double*)a, y = *(const double*)b;
+    return x < y ? -1 : x > y;
+}
+
+double tui_bench_p_change_ms(Session* s, int reps) {
+    if (!s->has_adapter || reps < 1) return -1;
+    Err err;
+    if (s->n_tokens == 0) {  // a prompt plus continuation's worth: 64 ids spread over the vocabulary
+        int V = s->model.cfg.vocab_size, n = s->rs.max_seq < 64 ? s->rs.max_seq : 64, ids[64];
+        for (int i = 0; i < n; i++) ids[i] = (int)((i * 7919L + 3) % V);
+        if (session_feed(s, ids, n, &err)) return -1;
+    }
+    float p_orig = s->run.mask_ratio;
+    Tui* t = tui_new(s, 1, 40, 160);
+    screen_set_focus(&t->scr, V_MASKING);
+    double* ms = xmalloc(reps * sizeof(double));
+    double result = -1;
+    if (worker_wait_idle(t->w, 300)) goto done;  // first comparison and the sweep
+    for (int r = 0; r < reps; r++) {
+        int key = t->ui.p + 0.05f <= 0.9f ? ']' : '[';
+        if (r % 10 >= 5 && t->ui.p >= 0.05f) key = '[';
+        double t0 = now_seconds();
+        tui_key(t, key);
+        for (;;) {  // until the snapshot holds the comparison at the new p
+            const Snapshot* sn = worker_lock(t->w);
+            unsigned long v = sn->version;
+            int done = sn->cmp_valid && fabsf(sn->cmp_p - t->ui.p) < 1e-6f && sn->cmp_pos == ui_sel_pos(&t->ui, sn);
+            worker_unlock(t->w);
+            if (done) break;
+            if (worker_wait_version(t->w, v, 60)) goto done;
+        }
+        tui_render(t);  // the masking panel drawn with the new values
+        ms[r] = (now_seconds() - t0) * 1e3;
+        if (worker_wait_idle(t->w, 300)) goto done;  // the context recomputed before the next change
+    }
+    qsort(ms, reps, sizeof(double), cmp_double);
+    result = ms[reps / 2];
+done:
+    if (t->ui.p != p_orig) {
+        Job j = {.kind = JOB_SET_P, .f = p_orig};
+        worker_post(t->w, &j);
+        worker_wait_idle(t->w, 300);
+    }
+    tui_free(t);
+    free(ms);
+    return result;
 }
 
 typedef struct {

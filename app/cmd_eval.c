@@ -16,6 +16,7 @@
 #include "train_cli.h"
 #include "data.h"
 #include "forward.h"
+#include "generation.h"
 #include "settings.h"
 
 // What only eval takes; the model, adapter, data, SLIM and thread options are the Settings' ones.
@@ -107,6 +108,30 @@ static int score_sequence(const Model* m, const Adapter* a, const SlimRun* run, 
         *nll += log(s) + mx - lg[ids[i + 1]];
         (*count)++;
     }
+    return 0;
+}
+
+// Greedy decoding of one answer in eval's own cache, the last position kept free.
+typedef struct {
+    const Model* m;
+    const Adapter* a;
+    const SlimRun* run;
+    RunState* rs;
+    int pos, max_len;
+    float* logits;
+    int* out;
+} Decoding;
+
+static int decoding_feed(void* state, int id, Err* err) {
+    Decoding* d = state;
+    return forward(d->m, d->a, d->run, d->rs, &id, 1, d->pos++, d->logits, 0, NULL, err);
+}
+static int decoding_room(const void* state) {
+    const Decoding* d = state;
+    return d->max_len - 1 - d->pos;
+}
+static int decoding_collect(void* ctx, int k, int id) {
+    ((Decoding*)ctx)->out[k] = id;
     return 0;
 }
 
@@ -239,16 +264,17 @@ int cmd_eval(int argc, char** argv) {
     char** tasks = xcalloc(n_ex + 1, sizeof(char*));
     int *t_ok = xcalloc(n_ex + 1, sizeof(int)), *t_n = xcalloc(n_ex + 1, sizeof(int));
     int n_tasks = 0, correct = 0, fail = 0;
+    Sampler greedy;
+    sampler_init(&greedy, V, 0, 1, 0);
     for (int i = 0; i < n_ex && !fail; i++) {
         int np = enc_np[i] < max_len ? enc_np[i] : max_len;
         int ng = 0;
         fail = forward(&m, ap, rp, &rs, enc[i], np, 0, logits, 0, NULL, &err);
-        while (!fail && ng < A.max_new && np + ng < max_len) {
-            int best = 0;
-            for (int v = 1; v < V; v++) best = logits[v] > logits[best] ? v : best;
-            if (best == eos) break;
-            gen[ng++] = best;
-            if (np + ng < max_len) fail = forward(&m, ap, rp, &rs, &best, 1, np + ng - 1, logits, 0, NULL, &err);
+        if (!fail && np < max_len) {
+            Decoding d = {&m, ap, rp, &rs, np, max_len, logits, gen};
+            Generation g = {.n_new = A.max_new, .eos = eos, .sampler = &greedy, .feed = decoding_feed, .room = decoding_room,
+                            .logits = logits, .state = &d, .on_token = decoding_collect, .ctx = &d};
+            fail = generation_run(&g, &ng, &err) == GEN_ERROR;
         }
         if (fail) break;
         char* text = tokenizer_decode(&tok, gen, ng, 1);
@@ -264,6 +290,7 @@ int cmd_eval(int argc, char** argv) {
         if (k == n_tasks) tasks[n_tasks++] = (char*)task;
         t_ok[k] += ok, t_n[k]++;
     }
+    sampler_free(&greedy);
     for (int k = 0; k < n_ex; k++) free(enc[k]);
     free(enc), free(enc_n), free(enc_np);
     if (!fail) {

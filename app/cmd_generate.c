@@ -11,6 +11,25 @@ static const char* USAGE =
     "and a summary line (tokens/s) on stderr.\n";
 static const char* OPTS = "model adapter ids prompt n temp top-p seed threads mask-ratio mask-seed mask-refresh adapter-mode force adapter-layers ctx weights device";
 
+// Prints each generated token: its text (complete UTF-8 characters) or its id.
+typedef struct {
+    int as_text;
+    TokenStream ts;
+} Printer;
+
+static int print_token(void* ctx, int k, int id) {
+    Printer* p = ctx;
+    if (p->as_text) {
+        size_t len;
+        const char* piece = token_stream_push(&p->ts, id, &len);
+        fwrite(piece, 1, len, stdout);
+    } else {
+        printf("%s%d", k ? "," : "", id);
+    }
+    fflush(stdout);
+    return 0;
+}
+
 int cmd_generate(int argc, char** argv) {
     Settings st;
     int done_status = settings_begin(&st, "generate", argc, argv, OPTS, USAGE);
@@ -27,37 +46,26 @@ int cmd_generate(int argc, char** argv) {
     int n = 0, rc = 1;
     Sampler sm;
     sampler_init(&sm, s.model.cfg.vocab_size, st.temperature, st.top_p, st.seed);
-    TokenStream ts;
-    int as_text = s.has_tok && !st.n_ids;
-    if (as_text) token_stream_init(&ts, &s.tok, 1);
+    Printer pr = {s.has_tok && !st.n_ids};
+    if (pr.as_text) token_stream_init(&pr.ts, &s.tok, 1);
     if (session_prompt_ids(&s, &st, &ids, &n, &err)) goto done;
     double t0 = now_seconds();
     if (session_feed(&s, ids, n, &err)) goto done;
     double t1 = now_seconds();
     int produced = 0;
-    if (as_text) {
+    if (pr.as_text) {
         char* p = tokenizer_decode(&s.tok, ids, n, 1);
         fputs(p, stdout);
         free(p);
     }
-    int eos = s.has_tok ? s.tok.eos_id : s.model.cfg.eos_id;
-    for (int i = 0; i < st.n_new; i++) {
-        int next = sampler_sample(&sm, s.logits);
-        produced++;
-        if (as_text) {
-            size_t len;
-            const char* piece = token_stream_push(&ts, next, &len);
-            fwrite(piece, 1, len, stdout);
-        } else {
-            printf("%s%d", i ? "," : "", next);
-        }
-        fflush(stdout);
-        if (next == eos || s.n_tokens >= s.rs.max_seq) break;
-        if (i + 1 < st.n_new && session_feed(&s, &next, 1, &err)) goto done;
-    }
-    if (as_text) {
+    // EOS is printed like any token; neither it nor the last token is fed
+    Generation g;
+    session_generation(&s, &g, &sm, st.n_new, GEN_EMIT_EOS);
+    g.on_token = print_token, g.ctx = &pr;
+    if (generation_run(&g, &produced, &err) == GEN_ERROR) goto done;
+    if (pr.as_text) {
         size_t len;
-        const char* tail = token_stream_flush(&ts, &len);
+        const char* tail = token_stream_flush(&pr.ts, &len);
         fwrite(tail, 1, len, stdout);
     }
     printf("\n");
@@ -67,7 +75,7 @@ int cmd_generate(int argc, char** argv) {
     rc = 0;
 done:
     if (rc) fprintf(stderr, "%s\n", err.msg);
-    if (as_text) token_stream_free(&ts);
+    if (pr.as_text) token_stream_free(&pr.ts);
     sampler_free(&sm);
     free(ids);
     session_close(&s);

@@ -38,12 +38,11 @@ int cmd_trace(int argc, char** argv) {
     Sampler sm;
     sampler_init(&sm, s.model.cfg.vocab_size, st.temperature, st.top_p, st.seed);
     if (session_prompt_ids(&s, &st, &ids, &n, &err) || session_feed(&s, ids, n, &err)) goto done;
-    int eos = s.has_tok ? s.tok.eos_id : s.model.cfg.eos_id;
-    for (int i = 0; i < st.n_new && s.n_tokens < s.rs.max_seq; i++) {
-        int next = sampler_sample(&sm, s.logits);
-        if (session_feed(&s, &next, 1, &err)) goto done;
-        if (next == eos) break;
-    }
+    // every token has its trace rows, EOS too
+    Generation g;
+    int produced;
+    session_generation(&s, &g, &sm, st.n_new, GEN_EMIT_EOS | GEN_FEED_ALL);
+    if (generation_run(&g, &produced, &err) == GEN_ERROR) goto done;
     if (trace_write_jsonl(&s.trace, st.out, 0, s.n_tokens, token_text, &s, &err)) goto done;
     fprintf(stderr, "wrote %d positions x %d blocks to %s\n", s.n_tokens, s.model.cfg.n_layers, st.out);
     rc = 0;

@@ -259,22 +259,55 @@ int session_truncate(Session* s, int n, Err* err) {
     return forward(&s->model, a, &s->run, &s->rs, s->tokens + n - 1, 1, n - 1, s->logits, 0, &s->trace, err);
 }
 
+static int feed_context(void* state, int id, Err* err) { return session_feed(state, &id, 1, err); }
+static int context_room(const void* state) {
+    const Session* s = state;
+    return s->rs.max_seq - s->n_tokens;
+}
+
+void session_generation(Session* s, Generation* g, Sampler* sm, int n_new, unsigned flags) {
+    *g = (Generation){.n_new = n_new, .flags = flags, .sampler = sm, .feed = feed_context, .room = context_room,
+                      .logits = s->logits, .state = s};
+    g->eos = session_eos(s);
+}
+
+int session_eos(const Session* s) { return s->has_tok ? s->tok.eos_id : s->model.cfg.eos_id; }
+
+// The auxiliary cache as a Generation state: tokens go to out, positions after `start`.
+typedef struct {
+    Session* s;
+    const Adapter* a;
+    const SlimRun* run;
+    int pos;  // positions in the cache
+    int* out;
+    float* logits;
+} AuxState;
+
+static int feed_aux(void* state, int id, Err* err) {
+    AuxState* x = state;
+    return forward(&x->s->model, x->a, x->run, &x->s->aux, &id, 1, x->pos++, x->logits, 0, NULL, err);
+}
+// one position of the cache stays free
+static int aux_room(const void* state) {
+    const AuxState* x = state;
+    return x->s->aux.max_seq - 1 - x->pos;
+}
+static int aux_collect(void* ctx, int k, int id) {
+    ((AuxState*)ctx)->out[k] = id;
+    return 0;
+}
+
 int session_continue_aux(Session* s, const SlimRun* run, int start, int count, Sampler* sm, int eos, int* out, Err* err) {
     if (start <= 0 || start > s->n_tokens) return err_set(err, "cannot continue from position %d (context has %d tokens)", start, s->n_tokens);
-    const Adapter* a = s->has_adapter && run ? &s->adapter : NULL;
     int V = s->model.cfg.vocab_size;
-    float* logits = xmalloc(V * sizeof(float));
-    int n = 0, rc = 0;
-    if (forward(&s->model, a, run, &s->aux, s->tokens, start, 0, logits, 0, NULL, err)) rc = -1;
-    for (int i = 0; !rc && i < count; i++) {
-        int next = sampler_sample(sm, logits);
-        if (next == eos) break;
-        out[n++] = next;
-        if (i + 1 == count) break;
-        if (start + n >= s->aux.max_seq) break;
-        if (forward(&s->model, a, run, &s->aux, &next, 1, start + n - 1, logits, 0, NULL, err)) rc = -1;
+    AuxState x = {s, s->has_adapter && run ? &s->adapter : NULL, run, start, out, xmalloc(V * sizeof(float))};
+    int n = 0, rc = forward(&s->model, x.a, run, &s->aux, s->tokens, start, 0, x.logits, 0, NULL, err);
+    if (!rc) {
+        Generation g = {.n_new = count, .eos = eos, .sampler = sm, .feed = feed_aux, .room = aux_room, .logits = x.logits,
+                        .state = &x, .on_token = aux_collect, .ctx = &x};
+        rc = generation_run(&g, &n, err) == GEN_ERROR ? -1 : 0;
     }
-    free(logits);
+    free(x.logits);
     return rc ? -1 : n;
 }
 

@@ -6,6 +6,7 @@
 
 #include "adapter.h"
 #include "forward.h"
+#include "generation.h"
 #include "sampler.h"
 #include "settings.h"
 #include "tokenizer.h"
@@ -46,6 +47,10 @@ int session_encode(Session* s, const char* text, int add_special, int** ids, int
 
 // Appends ids to the context and runs them (trace and logits updated).
 int session_feed(Session* s, const int* ids, int n, Err* err);
+// Sets g up to generate up to n_new tokens after the context with sm (flags: GEN_*), feeding them
+// with session_feed and stopping at the tokenizer's (or the model's) EOS; the caller adds on_token.
+void session_generation(Session* s, Generation* g, Sampler* sm, int n_new, unsigned flags);
+int session_eos(const Session* s);  // the tokenizer's EOS id, or the model's
 // Recomputes the whole context under the current run settings (after a change of p or mode).
 int session_recompute(Session* s, Err* err);
 void session_reset(Session* s);

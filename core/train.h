@@ -2,7 +2,7 @@
 // weights, dims; every backward accumulates with +=) in core/ops.c (shared with inference); the training model
 // (parameters, gradients, activations and AdamW state, each one allocation sliced by a size
 // table), SLIM / LoRA / MoE-LoRA blocks, sliding clusters, the optimiser step and the learning-rate
-// schedule in core/train.c; checkpoints, the progress log and the bench in core/train_io.c.
+// schedule in core/train*.c; checkpoints and the progress log in core/train_io.c.
 // Pretraining trains every base weight; fine-tuning freezes the base model and trains the
 // adapter's routers and LoRA A/B (shared/SLIM.md section 5).
 //
@@ -171,8 +171,5 @@ int trainlog_open(TrainLog* lg, const char* csv_path, int resume_step, int total
 // and appends the CSV row step,loss,lr,tokens_per_s,val_loss (val_loss empty when < 0).
 void trainlog_step(TrainLog* lg, int step, const StepStats* st, double tokens_per_s, float val_loss);
 void trainlog_close(TrainLog* lg);
-
-// `slimscope bench`: training tokens/s and share of time in matmuls for a ~4M-parameter model.
-void train_bench(void);
 
 #endif

@@ -1,6 +1,6 @@
 // train_io.c: what surrounds the training loop: checkpoints (one file, written to a temporary
 // name and renamed, holding parameters, AdamW moments, cluster variances, the step and a text blob
-// of the caller's state), the progress line and CSV log, and `slimscope bench`'s training table.
+// of the caller's state), the progress line and CSV log.
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -203,89 +203,4 @@ void trainlog_step(TrainLog* lg, int step, const StepStats* st, double tokens_pe
 void trainlog_close(TrainLog* lg) {
     if (lg->csv) fclose(lg->csv);
     lg->csv = NULL;
-}
-
-// ---------------------------------------------------------------------------------------------
-// bench
-
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void bench_batch(Batch* b, int B, int T, int V, Rng* r) {
-    b->B = B, b->T = T, b->lens = NULL;
-    b->tokens = xmalloc((size_t)B * T * sizeof(int));
-    b->targets = xmalloc((size_t)B * T * sizeof(int));
-    for (int i = 0; i < B * T; i++) b->tokens[i] = (int)(rng_u64(r) % V);
-    for (int i = 0; i < B * T; i++) b->targets[i] = i % T == T - 1 ? (int)(rng_u64(r) % V) : b->tokens[i + 1];
-}
-
-static void bench_run(const char* label, Model* m, Adapter* a, TrainConfig* tc, int steps) {
-    Trainer t;
-    Err err;
-    if (trainer_init(&t, m, a, tc, &err)) {
-        fprintf(stderr, "bench: %s\n", err.msg);
-        return;
-    }
-    Rng r;
-    rng_seed(&r, 1);
-    Batch b;
-    bench_batch(&b, tc->batch, tc->seq_len, m->cfg.vocab_size, &r);
-    StepStats st;
-    trainer_step(&t, &b, 1, &st);  // warm-up (page faults, thread start)
-    train_matmul_seconds(1);
-    train_attention_seconds(1);
-    t.stat_total_s = 0;
-    double t0 = now_seconds(), c0 = cpu_seconds();
-    for (int i = 0; i < steps; i++) trainer_step(&t, &b, 1, &st);
-    double dt = now_seconds() - t0, cpu = cpu_seconds() - c0;
-    double mm = train_matmul_seconds(1), att = train_attention_seconds(1);
-    double tok = (double)steps * tc->batch * tc->seq_len;
-    // cores busy = cpu / wall: below the thread count when other processes share the cores
-    printf("  %-8s %6.0f tokens/s  step %.3f s  matmul %4.1f%%  attention %4.1f%%  other %4.1f%%  cores busy %.1f  "
-           "trainable %zu\n",
-           label, tok / dt, dt / steps, 100 * mm / dt, 100 * att / dt, 100 * (dt - mm - att) / dt, cpu / dt, t.n_params);
-    free(b.tokens);
-    free(b.targets);
-    trainer_free(&t);
-}
-
-void train_bench(void) {
-    ModelConfig c;
-    memset(&c, 0, sizeof c);
-    c.arch = ARCH_LLAMA;
-    // the demo's base model (tools/demo/model.json): 5.4M parameters
-    c.dim = 256, c.hidden_dim = 688, c.n_layers = 6, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 32;
-    c.vocab_size = 4096, c.max_seq_len = 256, c.norm_eps = 1e-5f, c.rope_theta = 10000, c.tie_embeddings = 1;
-    c.bos_id = c.eos_id = -1;
-    snprintf(c.torch_dtype, sizeof c.torch_dtype, "float32");
-    Model m;
-    model_init_random(&m, &c, 0.02f, 1);
-    int threads = ops_get_threads();
-    printf("training bench: Llama %d layers, hidden %d, mlp %d, heads %d/%d, vocab %d: %.2fM parameters; "
-           "batch 16 x 256 tokens, %d threads\n",
-           c.n_layers, c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.vocab_size, m.n_params / 1e6, threads);
-    TrainConfig tc;
-    train_config_default(&tc, TRAIN_PRETRAIN);
-    tc.batch = 16, tc.seq_len = 256;
-    bench_run("pretrain", &m, NULL, &tc, 3);
-    const char* names[] = {"lora", "moelora", "slim"};
-    for (int k = 0; k < 3; k++) {
-        AdapterSpec s;
-        adapter_spec_default(&s);
-        s.r = 4, s.lora_alpha = 8;  // the demo's adapters (tools/demo/recipe.sh)
-        if (k == 0) s.type = ADAPTER_LORA, s.r = 32, s.lora_alpha = 64;
-        if (k == 1) s.n_id = 0, s.yield_scale = 0;
-        Adapter a;
-        adapter_alloc(&a, &m, &s);
-        trainer_init_adapter(&a, 1);
-        TrainConfig ft;
-        train_config_default(&ft, (TrainMethod)(TRAIN_LORA + k));
-        ft.batch = 16, ft.seq_len = 64;  // short prompt/response examples
-        bench_run(names[k], &m, &a, &ft, 5);
-        adapter_free(&a);
-    }
-    model_free(&m);
 }

@@ -1,6 +1,6 @@
 // tui.h: the terminal UI's main loop: input (ncurses keys into readline's callback interface or
 // the key table), resize, redraw scheduling, and the worker thread that runs the model. Also a
-// headless mode (no terminal: the screen exists only as a Canvas) for tests and benchmarks.
+// headless mode (no terminal: the screen exists only as a Canvas) for tests and benchmarks (app/cmd_bench.c).
 #ifndef SLIMSCOPE_TUI_H
 #define SLIMSCOPE_TUI_H
 
@@ -48,10 +48,5 @@ void tui_submit_line(Tui* t, const char* line);
 void tui_message(Tui* t, int error, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 // Sampler settings of the next generation, as a job.
 void tui_fill_sampler(const Tui* t, Job* j);
-
-// Benchmark for `slimscope bench`: milliseconds from a change of p (the ']' / '[' keys) until the
-// masking panel is drawn with the distributions at the new p; the median over reps changes, on
-// the session's context (64 token ids are fed when it is empty). -1 on failure.
-double tui_bench_p_change_ms(Session* s, int reps);
 
 #endif

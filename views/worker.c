@@ -353,7 +353,28 @@ static void do_sweep_step(Worker* w) {
 // ---------------------------------------------------------------------------------------------
 // jobs
 
-static int eos_id(const Session* s) { return s->has_tok ? s->tok.eos_id : s->model.cfg.eos_id; }
+typedef struct {
+    Worker* w;
+    const int* p0;  // the p = 0 continuation, or NULL
+    int p0_len;
+    double t0;
+} GenerateCtx;
+
+// After each token: its rate, where it first leaves the p = 0 continuation, and the snapshot.
+static int on_generated(void* ctx, int k, int id) {
+    GenerateCtx* c = ctx;
+    Worker* w = c->w;
+    w->tok_ver++;
+    double dt = now_seconds() - c->t0;
+    w->tok_per_s = dt > 0 ? (k + 1) / dt : 0;
+    if (c->p0) {
+        pthread_mutex_lock(&w->snap_mu);
+        if (w->snap.regen_div < 0 && (k >= c->p0_len || c->p0[k] != id)) w->snap.regen_div = k;
+        pthread_mutex_unlock(&w->snap_mu);
+    }
+    publish(w, w->s->n_tokens - 1, 1);
+    return 0;
+}
 
 // Samples up to n_new tokens after the context, feeding each one (so it has a trace row) and
 // publishing it. With p0 (the p = 0 continuation), records where the new one first leaves it.
@@ -364,37 +385,18 @@ static void generate(Worker* w, const Job* j, const int* p0, int p0_len) {
     publish(w, -1, 0);
     Sampler sm;
     sampler_init(&sm, s->model.cfg.vocab_size, j->temp, j->top_p, j->seed);
-    int eos = eos_id(s), produced = 0;
-    double t0 = now_seconds();
     set_busy(w, p0 ? "regenerating" : "generating");
-    for (int i = 0; i < j->n_new; i++) {
-        if (w->cancel) {
-            message(w, 0, "stopped");
-            break;
-        }
-        int next = sampler_sample(&sm, s->logits);
-        if (next == eos) {
-            message(w, 0, "end of sequence");
-            break;
-        }
-        if (s->n_tokens >= s->rs.max_seq) {
-            message(w, 1, "context full: :reset clears it");
-            break;
-        }
-        if (session_feed(s, &next, 1, &err)) {
-            message(w, 1, err.msg);
-            break;
-        }
-        produced++;
-        w->tok_ver++;
-        double dt = now_seconds() - t0;
-        w->tok_per_s = dt > 0 ? produced / dt : 0;
-        if (p0) {
-            pthread_mutex_lock(&w->snap_mu);
-            if (w->snap.regen_div < 0 && (i >= p0_len || p0[i] != next)) w->snap.regen_div = i;
-            pthread_mutex_unlock(&w->snap_mu);
-        }
-        publish(w, s->n_tokens - 1, 1);
+    GenerateCtx c = {w, p0, p0_len, now_seconds()};
+    Generation g;
+    session_generation(s, &g, &sm, j->n_new, GEN_FEED_ALL);
+    g.on_token = on_generated, g.ctx = &c, g.cancel = &w->cancel;
+    int produced;
+    switch (generation_run(&g, &produced, &err)) {
+    case GEN_STOPPED: message(w, 0, "stopped"); break;
+    case GEN_EOS: message(w, 0, "end of sequence"); break;
+    case GEN_FULL: message(w, 1, "context full: :reset clears it"); break;
+    case GEN_ERROR: message(w, 1, err.msg); break;
+    case GEN_DONE: break;
     }
     sampler_free(&sm);
 }
@@ -470,7 +472,7 @@ static void job_regen(Worker* w, const Job* j) {
     Sampler sm;
     sampler_init(&sm, s->model.cfg.vocab_size, j->temp, j->top_p, j->seed);
     int n0 = session_run_copy(s, &r0, &s->run, 0.0f, &err);
-    if (!n0) n0 = session_continue_aux(s, &r0, start, count, &sm, eos_id(s), p0, &err);
+    if (!n0) n0 = session_continue_aux(s, &r0, start, count, &sm, session_eos(s), p0, &err);
     slim_run_free(&r0);
     sampler_free(&sm);
     if (n0 < 0 || session_truncate(s, start, &err)) {

@@ -9,6 +9,7 @@
 #include "metrics.h"
 #include "views/screen.h"
 #include "views/tui.h"
+#include "app/bench.h"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
