@@ -16,9 +16,10 @@
 #include "train_cli.h"
 #include "data.h"
 #include "forward.h"
+#include "session.h"
 
 typedef struct {
-    const char *model, *adapter, *data, *metric, *adapter_mode, *doc_sep;
+    const char *model, *adapter, *data, *metric, *adapter_mode, *doc_sep, *device;
     float mask_ratio;
     uint64_t mask_seed;
     int seq_len, max_new, limit, threads, samples, skip_bad;
@@ -123,6 +124,7 @@ int cmd_eval(int argc, char** argv) {
         {"samples", OPT_INT, &A.samples, "exact: print the first N generations to stderr", 0},
         {"skip-bad-lines", OPT_FLAG, &A.skip_bad, "skip malformed JSONL lines", 0},
         {"threads", OPT_INT, &A.threads, "threads (all cores)", 0},
+        {"device", OPT_STR, &A.device, "cpu | cuda | auto: where the forward passes run (auto)", 0},
         {NULL, 0, NULL, NULL, 0},
     };
     int done_status = opts_begin(opts, argc, argv,
@@ -135,6 +137,11 @@ int cmd_eval(int argc, char** argv) {
     mask_seed_set = opts_seen(opts, "mask-seed");
     if (!A.model || !A.data) {
         fprintf(stderr, "error: eval: --model and --data are required (see slimscope eval --help)\n");
+        return 2;
+    }
+    int device = A.device ? device_from_name(A.device) : DEVICE_AUTO;
+    if (device < 0) {
+        fprintf(stderr, "error: eval: --device expects cpu, cuda or auto, got '%s'\n", A.device);
         return 2;
     }
     int exact = !strcmp(A.metric, "exact");
@@ -169,6 +176,7 @@ int cmd_eval(int argc, char** argv) {
     memset(&td, 0, sizeof td);
     int *ids = NULL, *gen = NULL;
     const Adapter* ap = NULL;
+    Backend* be = NULL;
 
     if (model_load(&m, A.model, &err) || tokenizer_load(&tok, A.model, &err)) goto done;
     if (A.adapter && adapter_load(&a, A.adapter, &m, &err)) goto done;
@@ -199,7 +207,7 @@ int cmd_eval(int argc, char** argv) {
         int T = A.seq_len > 0 ? A.seq_len : (m.cfg.max_seq_len < 256 ? m.cfg.max_seq_len : 256);
         if (T > m.cfg.max_seq_len) T = m.cfg.max_seq_len;
         if (text_data_load(&td, A.data, &tok, A.doc_sep, 0.0f, 0, eos, &err)) goto done;
-        if (runstate_init(&rs, &m, ap, T, T, &err)) goto done;
+        if (session_open_device(device, WEIGHTS_NATIVE, "eval", &be, &err) || runstate_init_on(&rs, be, &m, ap, T, T, &err)) goto done;
         have_rs = 1;
         logits = xmalloc((size_t)T * V * sizeof(float));
         double nll = 0;
@@ -232,7 +240,8 @@ int cmd_eval(int argc, char** argv) {
         max_len = need > max_len ? need : max_len;
     }
     if (max_len > m.cfg.max_seq_len) max_len = m.cfg.max_seq_len;
-    if (runstate_init(&rs, &m, ap, max_len, max_len, &err)) goto done;
+    if (session_open_device(device, WEIGHTS_NATIVE, "eval", &be, &err) || runstate_init_on(&rs, be, &m, ap, max_len, max_len, &err))
+        goto done;
     have_rs = 1;
     logits = xmalloc((size_t)max_len * V * sizeof(float));
     if (!exact) {  // perplexity of the responses given their prompts
