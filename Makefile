@@ -60,9 +60,9 @@ $(BUILD)/pic/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
 
-$(BUILD)/gpu/%.o: gpu/%.cu gpu/gpu.h core/backend.h | $(DEPS_OK)
+$(BUILD)/gpu/%.o: gpu/%.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 $(CUDA_ARCH) -I. -Icore -Xcompiler -fPIC,-Wall -c $< -o $@
+	$(NVCC) -O2 -std=c++17 $(CUDA_ARCH) -I. -Icore -Xcompiler -fPIC,-Wall -MMD -MP -c $< -o $@
 
 $(CUDA_LIB): $(BUILD)/gpu/backend_cuda.o $(CUDA_PIC)
 	$(NVCC) -shared $(CUDA_ARCH) -o $@ $^ -L$(CUDA_DIR)/lib64 -lcublas -Xlinker -rpath,$(CUDA_DIR)/lib64 -Xlinker -Bsymbolic
@@ -136,4 +136,4 @@ asan: | $(DEPS_OK)
 clean:
 	rm -rf $(BUILD) $(ASAN_DIR) slimscope
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/app/main.d $(CUDA_PIC:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/app/main.d $(CUDA_PIC:.o=.d) $(if $(CUDA_LIB),$(BUILD)/gpu/backend_cuda.d)

@@ -18,6 +18,7 @@
 #include "forward.h"
 #include "generation.h"
 #include "settings.h"
+#include "session.h"
 
 // What only eval takes; the model, adapter, data, SLIM and thread options are the Settings' ones.
 typedef struct {
@@ -147,7 +148,7 @@ int cmd_eval(int argc, char** argv) {
     Settings st;
     memset(&A, 0, sizeof A);
     settings_defaults(&st, "eval");
-    OptionSet sets[] = {settings_options(&st, "model adapter data mask-ratio mask-seed adapter-mode threads"), {EVAL_OPTIONS, &A, NULL}};
+    OptionSet sets[] = {settings_options(&st, "model adapter data mask-ratio mask-seed adapter-mode threads device"), {EVAL_OPTIONS, &A, NULL}};
     int done_status = options_begin("eval", sets, 2, argc, argv,
         "usage: slimscope eval --model DIR [--adapter DIR] --data F --metric ppl|exact [--mask-ratio P]\n"
         "Perplexity on text (or on the responses of JSONL), or greedy exact-match accuracy on JSONL\n"
@@ -186,6 +187,7 @@ int cmd_eval(int argc, char** argv) {
     memset(&td, 0, sizeof td);
     int *ids = NULL, *gen = NULL;
     const Adapter* ap = NULL;
+    Backend* be = NULL;
 
     if (model_load(&m, st.model_dir, &err) || tokenizer_load(&tok, st.model_dir, &err)) goto done;
     if (st.adapter_dir && adapter_load(&a, st.adapter_dir, &m, &err)) goto done;
@@ -209,7 +211,7 @@ int cmd_eval(int argc, char** argv) {
         int T = A.seq_len > 0 ? A.seq_len : (m.cfg.max_seq_len < 256 ? m.cfg.max_seq_len : 256);
         if (T > m.cfg.max_seq_len) T = m.cfg.max_seq_len;
         if (text_data_load(&td, st.data, &tok, A.doc_sep, 0.0f, 0, eos, &err)) goto done;
-        if (runstate_init(&rs, &m, ap, T, T, &err)) goto done;
+        if (session_open_device(st.device, WEIGHTS_NATIVE, "eval", &be, &err) || runstate_init_on(&rs, be, &m, ap, T, T, &err)) goto done;
         have_rs = 1;
         logits = xmalloc((size_t)T * V * sizeof(float));
         double nll = 0;
@@ -242,7 +244,8 @@ int cmd_eval(int argc, char** argv) {
         max_len = need > max_len ? need : max_len;
     }
     if (max_len > m.cfg.max_seq_len) max_len = m.cfg.max_seq_len;
-    if (runstate_init(&rs, &m, ap, max_len, max_len, &err)) goto done;
+    if (session_open_device(st.device, WEIGHTS_NATIVE, "eval", &be, &err) || runstate_init_on(&rs, be, &m, ap, max_len, max_len, &err))
+        goto done;
     have_rs = 1;
     logits = xmalloc((size_t)max_len * V * sizeof(float));
     if (!exact) {  // perplexity of the responses given their prompts

@@ -36,18 +36,15 @@ static int apply_settings(Session* s, const Settings* st, Err* err) {
     return slim_run_prepare(&s->run, a, err);
 }
 
-// --device: the backend of the session's forward passes, chosen once everything else has been
-// validated (so a bad input gives its one error line alone). auto explains a CPU fallback in one
-// line on stderr. Q8_0 weights run on the CPU only.
-static int session_choose_device(Session* s, const Settings* st, Err* err) {
-    s->be = backend_cpu();
-    if (st->weights == WEIGHTS_Q8) {
-        if (st->device == DEVICE_CUDA) return err_set(err, "%s: --device cuda: Q8_0 weights (--weights q8) run on the CPU only; use --weights native or f32", st->cmd);
+int session_open_device(DeviceKind kind, int weights, const char* cmd, Backend** be, Err* err) {
+    *be = backend_cpu();
+    if (weights == WEIGHTS_Q8) {
+        if (kind == DEVICE_CUDA) return err_set(err, "%s: --device cuda: Q8_0 weights (--weights q8) run on the CPU only; use --weights native or f32", cmd);
         return 0;  // auto: the CPU, as asked for by --weights q8
     }
     char note[1200];
     Err why;
-    if (device_open((DeviceKind)st->device, &s->be, note, sizeof note, &why)) return err_set(err, "%s: %s", st->cmd, why.msg);
+    if (device_open(kind, be, note, sizeof note, &why)) return err_set(err, "%s: %s", cmd, why.msg);
     if (note[0]) fprintf(stderr, "slimscope: %s\n", note);
     return 0;
 }
@@ -72,7 +69,8 @@ int session_open(Session* s, const Settings* st, Err* err) {
             err_set(err, "token id %d at index %d is outside the vocabulary (0..%d)", st->ids[i], i, s->model.cfg.vocab_size - 1);
             goto fail;
         }
-    if (apply_settings(s, st, err) || session_choose_device(s, st, err)) goto fail;
+    // the device is opened once everything else is validated: a bad input gives its one line alone
+    if (apply_settings(s, st, err) || session_open_device((DeviceKind)st->device, st->weights, st->cmd, &s->be, err)) goto fail;
     int max_seq = st->max_seq ? st->max_seq : s->model.cfg.max_seq_len < 4096 ? s->model.cfg.max_seq_len : 4096;
     if (session_alloc_state(s, max_seq, err)) goto fail;
     s->tokens = xmalloc(max_seq * sizeof(int));

@@ -5,6 +5,7 @@
 #define SLIMSCOPE_SESSION_H
 
 #include "adapter.h"
+#include "device.h"
 #include "forward.h"
 #include "generation.h"
 #include "sampler.h"
@@ -35,6 +36,10 @@ typedef struct {
 // --device backend (with --device auto and no usable GPU: one line on stderr, then the CPU).
 int session_open(Session* s, const Settings* st, Err* err);
 void session_close(Session* s);
+
+// The --device backend for command cmd: with auto and no usable GPU, one line on stderr saying
+// why, then the CPU; Q8_0 weights (a WeightsMode) run on the CPU only. 0, or -1 with err.
+int session_open_device(DeviceKind kind, int weights, const char* cmd, Backend** be, Err* err);
 
 // Swaps the adapter (NULL dir: none) without reloading the model; the context is recomputed.
 int session_load_adapter(Session* s, const char* dir, Err* err);

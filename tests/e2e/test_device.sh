@@ -42,6 +42,15 @@ else
     check "inspect --device cuda without a backend: exit 1, one line" '[ $rc -eq 1 ] && [ $(grep -c "" "$T/err") -eq 1 ]'
 fi
 
+if [ -f models/demo/base/config.json ]; then
+    printf 'The king said unto them\n' >"$T/text.txt"
+    run eval --model models/demo/base --data "$T/text.txt" --metric ppl --device cpu
+    grep '^metric=ppl' "$T/out" >"$T/ppl.cpu"
+    run eval --model models/demo/base --data "$T/text.txt" --metric ppl
+    check "eval: --device auto without a backend gives the CPU's perplexity" '[ $rc -eq 0 ] && grep "^metric=ppl" "$T/out" | cmp -s - "$T/ppl.cpu"'
+    run eval --model models/demo/base --data "$T/text.txt" --metric ppl --device cuda
+    check "eval: --device cuda without a backend: exit 1, one line" '[ $rc -eq 1 ] && [ $(grep -c "" "$T/err") -eq 1 ]'
+fi
 run forward --model "$T/m" --ids 1 --dump-logits "$T/x.bin" --device gpu
 check "--device gpu: usage error, exit 2" '[ $rc -eq 2 ] && grep -q "expects auto, cpu or cuda" "$T/err"'
 run forward --model "$T/m" --ids 1 --dump-logits "$T/x.bin" --device cuda --weights q8

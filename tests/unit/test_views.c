@@ -522,6 +522,11 @@ static void test_status_bar(void** st) {
     assert_text_at(&c, 1, 0, " model tiny │ adapter slimA (SLIM 1 id + 3 LoRA, top-2, r 4) │ cpu 3t │ mode off │ p 0.25 │ seed 3 ");
     assert_row_has(&c, 1, "mem 42 MB");
     assert_row_has(&c, 1, "ctx 4/512");
+    // the device is the session's backend (--device), as the worker publishes it
+    snprintf(s.device, sizeof s.device, "cuda");
+    render(v, &c, &s, &u, 0, 0, 200, 2);
+    assert_row_has(&c, 1, "│ cuda 3t │ mode off");
+    snprintf(s.device, sizeof s.device, "cpu");
     // narrow: the adapter's description goes first, model / adapter / mode / p stay
     render(v, &c, &s, &u, 0, 0, 60, 2);
     assert_row_has(&c, 1, "model tiny │ adapter slimA │");
