@@ -66,6 +66,10 @@ typedef struct {
                       int pos, int n);
     void (*silu_mul)(Backend* be, float* out, const float* gate, const float* up, size_t n);
     void (*add)(Backend* be, float* x, const float* y, size_t n);  // x += y
+    // SLIM routing inputs of n tokens at block l from x (n, C) (SLIM.md section 2 steps 1-3, see
+    // slim_route_measure): z (n, E) router logits, nearest (n) centres, dist (n) distances d, in
+    // host memory: the few values per token that routing (slim_route_decide, on the host) needs.
+    void (*route_measure)(Backend* be, float* z, int* nearest, float* dist, const float* x, int n, const Adapter* a, int l);
     // y (n, out) += the adapter's delta of v (n, in); rel (n, may be NULL) = ||delta|| / ||y before||
     void (*lora_delta)(Backend* be, float* y, const float* v, int n, const LoraCall* call, float* rel);
     // The first failure since the last call (call site named), or NULL; reading it clears it. After

@@ -1,6 +1,6 @@
 // backend_cpu.c: the CPU implementation of the backend seam: host memory, core/ops.c for the
 // math (matmul in the weight's dtype, RMSNorm, RoPE, cached attention, SiLU gate) and slim.c for
-// the masked LoRA deltas.
+// the routing inputs and the masked LoRA deltas.
 #include "backend.h"
 
 #include <math.h>
@@ -101,13 +101,20 @@ static void cpu_lora_delta(Backend* be, float* y, const float* v, int n, const L
     }
 }
 
+static void cpu_route_measure(Backend* be, float* z, int* nearest, float* dist, const float* x, int n, const Adapter* a, int l) {
+    int E = a->n_experts, C = a->dim;
+#pragma omp parallel for schedule(static) if (n > 4)
+    for (int t = 0; t < n; t++) slim_route_measure(z + (size_t)t * E, nearest + t, dist + t, x + (size_t)t * C, a, l);
+}
+
 static const char* cpu_error(Backend* be) { return NULL; }
 
 static const BackendOps CPU_OPS = {
     .alloc = cpu_alloc, .release = cpu_release, .upload = cpu_copy, .download = cpu_copy, .copy = cpu_copy,
     .sync = cpu_sync, .run_begin = cpu_run, .run_end = cpu_run,
     .embed = cpu_embed, .matmul = cpu_matmul, .rmsnorm = cpu_rmsnorm, .rope = cpu_rope, .attention = cpu_attention,
-    .silu_mul = cpu_silu_mul, .add = cpu_add, .lora_delta = cpu_lora_delta, .error = cpu_error,
+    .silu_mul = cpu_silu_mul, .add = cpu_add, .route_measure = cpu_route_measure, .lora_delta = cpu_lora_delta,
+    .error = cpu_error,
 };
 
 Backend* backend_cpu(void) {

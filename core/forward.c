@@ -1,7 +1,7 @@
 // forward.c: prefill and decode of a Llama-family model with a KV cache, SLIM applied in the MLP
 // of adapted blocks (and PEFT LoRA on any projection), every routing decision written to a Trace.
-// All math goes through the backend seam (backend.h); routing (slim_route) runs on the host from
-// the block's normed MLP input.
+// All math goes through the backend seam (backend.h); routing's decision (slim_route_decide: yield,
+// softmax, top-k) runs on the host from the few values the backend measures per token and block.
 #include "forward.h"
 
 #include <math.h>
@@ -113,6 +113,9 @@ int runstate_init_on(RunState* s, Backend* be, const Model* m, const Adapter* a,
     s->lens_rows = 1;
     int E = a ? a->n_experts : 1;
     s->route_buf = xcalloc(B * 4 * E, sizeof(float));
+    s->route_z = xcalloc(B * E, sizeof(float));
+    s->route_dist = xcalloc(B, sizeof(float));
+    s->route_nearest = xcalloc(B, sizeof(int));
     s->rel_buf = xcalloc(2 * B, sizeof(float));
     int max_io = max_int(max_int((int)C, (int)F), max_int((int)qd, (int)kvd));
     int r = a ? a->r : 0;
@@ -132,7 +135,7 @@ void runstate_free(RunState* s) {
     kv_free(be, &s->kv);
     float* bufs[] = {s->x, s->xb, s->xb2, s->q, s->k, s->v, s->hb, s->hb2, s->hmix, s->lens_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->ops->release(be, bufs[i]);
-    free(s->route_buf); free(s->rel_buf); free(s->scratch); free(s->iscratch);
+    free(s->route_buf); free(s->route_z); free(s->route_dist); free(s->route_nearest); free(s->rel_buf); free(s->scratch); free(s->iscratch);
     free(s->rope_inv_freq); free(s->host_buf);
     be->ops->run_end(be);
     memset(s, 0, sizeof *s);
@@ -169,13 +172,14 @@ static void adapt(RunState* s, float* y, const float* v, int n, const Adapter* a
     for (int t = 0; rel && t < n; t++) tr->rel_delta[((size_t)(pos + t) * a->n_layers + l) * PROJ_COUNT + p] = rel[t];
 }
 
-// Routes the n tokens of a chunk at block l from their MLP inputs xb (host memory; NULL for a
-// plain LoRA), into the trace or scratch. Returns the per-token weight rows (stride E).
+// Routes the n tokens of a chunk at block l from their MLP inputs xb (backend memory; NULL for a
+// plain LoRA), into the trace or scratch: the backend measures (router logits, nearest centre,
+// distance), the host decides (yield, softmax, top-k). Returns the per-token weight rows (stride E).
 static float* route_chunk(const float* xb, int n, const Adapter* a, const SlimRun* run, int l, int pos, Trace* tr,
                           RunState* s) {
-    int E = a->n_experts, L = a->n_layers, C = a->dim;
+    int E = a->n_experts, L = a->n_layers;
     float* wrows = s->route_buf;  // (n, E) weights, then scratch z/zy/pi when there is no trace
-#pragma omp parallel for schedule(static) if (n > 4 && a->type == ADAPTER_SLIM)
+    if (xb) s->be->ops->route_measure(s->be, s->route_z, s->route_nearest, s->route_dist, xb, n, a, l);
     for (int t = 0; t < n; t++) {
         Route rt;
         float* sc = s->route_buf + (size_t)s->max_batch * E + (size_t)t * 3 * E;
@@ -190,7 +194,12 @@ static float* route_chunk(const float* xb, int n, const Adapter* a, const SlimRu
             rt.pi = sc + 2 * E;
         }
         rt.w = wrows + (size_t)t * E;
-        slim_route(&rt, xb ? xb + (size_t)t * C : NULL, a, run, l);
+        if (xb) {
+            memcpy(rt.z, s->route_z + (size_t)t * E, E * sizeof(float));
+            rt.nearest = s->route_nearest[t];
+            rt.dist = s->route_dist[t];
+        }
+        slim_route_decide(&rt, a, run, l);
         if (tr) {
             size_t pl = (size_t)(pos + t) * L + l;
             memcpy(tr->w + pl * E, rt.w, E * sizeof(float));
@@ -286,7 +295,7 @@ static void forward_chunk(const Model* m, const Adapter* a, const SlimRun* run, 
         // 3-4) -> silu(gate) * up -> down (+ deltas) -> residual
         op->rmsnorm(be, s->xb, s->x, w->mlp_norm, n, C, c->norm_eps);
         if (adapted && a->type == ADAPTER_SLIM)
-            wts = route_chunk(host_view(s, s->xb, nC), n, a, run, l, pos, tr, s);
+            wts = route_chunk(s->xb, n, a, run, l, pos, tr, s);
         op->matmul(be, s->hb, s->xb, &w->w[PROJ_GATE], w->b[PROJ_GATE], n);
         op->matmul(be, s->hb2, s->xb, &w->w[PROJ_UP], w->b[PROJ_UP], n);
         if (wts && n <= 4 && ops_get_threads() > 1 && be->host_memory) {

@@ -23,6 +23,9 @@ typedef struct {
     float* hb2;                // (be) (B, F) up
     float* hmix;               // (be) (B, F) silu(gate) * up
     float* route_buf;          // (B, 4 * E) routing scratch
+    float* route_z;            // (B, E) router logits from the backend (route_measure)
+    float* route_dist;         // (B) cluster distances d
+    int* route_nearest;        // (B) nearest centres
     float* rel_buf;            // (2, B) relative sizes of adapter deltas (for the trace; 2 side-by-side callers)
     float* host_buf;           // host copies of device buffers (backends without host memory)
     size_t host_cap;

@@ -131,8 +131,27 @@ int slim_nearest(const float* x, const float* centers, const float* sigma, int n
     return best;
 }
 
-void slim_route(Route* o, const float* x, const Adapter* a, const SlimRun* run, int l) {
+void slim_route_measure(float* z, int* nearest, float* dist, const float* x, const Adapter* a, int l) {
     int E = a->n_experts, C = a->dim;
+    const AdapterLayer* al = &a->layers[l];
+    // 1. router logits z = W_r x (+ b_r)
+    for (int e = 0; e < E; e++) {
+        const float* wr = al->router_w + (size_t)e * C;
+        float s = dot_f32(wr, x, C);
+        if (al->router_b) s += al->router_b[e];
+        z[e] = s;
+    }
+    // 2-3. nearest centre and distance
+    *nearest = slim_nearest(x, al->centers, al->sigma, a->n_clusters, C, dist);
+}
+
+void slim_route(Route* o, const float* x, const Adapter* a, const SlimRun* run, int l) {
+    if (a->type == ADAPTER_SLIM) slim_route_measure(o->z, &o->nearest, &o->dist, x, a, l);
+    slim_route_decide(o, a, run, l);
+}
+
+void slim_route_decide(Route* o, const Adapter* a, const SlimRun* run, int l) {
+    int E = a->n_experts;
     const AdapterLayer* al = &a->layers[l];
     int on = al->active && run->mode != MODE_OFF && (!run->layer_on || run->layer_on[l]);
     if (a->type == ADAPTER_LORA) {  // one always-on expert, no router
@@ -144,15 +163,6 @@ void slim_route(Route* o, const float* x, const Adapter* a, const SlimRun* run, 
         o->id_share = 1.0f - o->w[0];
         return;
     }
-    // 1. router logits z = W_r x (+ b_r)
-    for (int e = 0; e < E; e++) {
-        const float* wr = al->router_w + (size_t)e * C;
-        float s = dot_f32(wr, x, C);
-        if (al->router_b) s += al->router_b[e];
-        o->z[e] = s;
-    }
-    // 2-3. nearest centre and distance
-    o->nearest = slim_nearest(x, al->centers, al->sigma, a->n_clusters, C, &o->dist);
     // 4. yield: identity logits move by gamma * d; lora-only drops identity experts and the yield
     int lora_only = run->mode == MODE_LORA_ONLY, id_only = run->mode == MODE_IDENTITY_ONLY;
     int lo = lora_only ? a->n_id : 0, hi = id_only ? a->n_id : E;

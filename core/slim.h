@@ -44,8 +44,13 @@ typedef struct {
 } Route;
 
 // Routes x (C) at block l (SLIM.md section 2, steps 1-6) under the run's mode and forcing.
-// For a LoRA adapter the single expert always gets weight 1.
+// For a LoRA adapter the single expert always gets weight 1 (x is not read; it may be NULL).
 void slim_route(Route* out, const float* x, const Adapter* a, const SlimRun* run, int l);
+// The two halves of slim_route (SLIM adapters): steps 1-3, all that reads x (router logits z (E),
+// nearest centre j*, distance d), which a backend computes where x lives (route_measure in
+// backend.h); then steps 4-6 from out->z, out->nearest and out->dist.
+void slim_route_measure(float* z, int* nearest, float* dist, const float* x, const Adapter* a, int l);
+void slim_route_decide(Route* out, const Adapter* a, const SlimRun* run, int l);
 
 // Nearest cluster and distance alone (steps 2-3); used by routing and by training's cluster update.
 int slim_nearest(const float* x, const float* centers, const float* sigma, int n_clusters, int C, float* dist);

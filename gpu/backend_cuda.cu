@@ -1,8 +1,8 @@
 // backend_cuda.cu: the CUDA implementation of the backend seam (core/backend.h), built into
 // build/libslimscope_cuda.so and loaded by core/device.c. Weights, norms, biases and adapter
 // tensors are copied to the device on first use (keyed by their host address, dropped when the
-// last RunState ends); activations and the KV cache live on the device; per token only the
-// routing input (for slim_route on the host), the trace's few floats and the logits come back.
+// last RunState ends); activations and the KV cache live on the device; per token and block only
+// the routing measurements (E + 2 values), the trace's relative sizes, and the logits come back.
 // Matrix products are cublasGemmEx with F32 accumulation: F32 weights as they are, BF16/F16
 // weights against x split into two half-precision rows (x = hi + lo, one product reads W once for
 // both), so the result keeps close to float32 accuracy. Every CUDA and cuBLAS call is checked;
@@ -40,7 +40,7 @@ typedef struct {
 } DevMask;
 
 // Device scratch, grown on demand: one buffer per use so that a call's buffers never alias.
-enum { S_XHALF, S_YPAIR, S_TOKENS, S_TASKS, S_H, S_NORMS, S_COUNT };
+enum { S_XHALF, S_YPAIR, S_TOKENS, S_TASKS, S_H, S_NORMS, S_ROUTE, S_COUNT };
 
 struct Cuda {
     Backend be;
@@ -334,6 +334,41 @@ __global__ static void add_kernel(float* x, const float* y, size_t n) {
     if (i < n) x[i] += y[i];
 }
 
+// SLIM routing inputs (SLIM.md section 2 steps 1-3), one block of 256 threads per token: z = W_r x
+// (+ b), the nearest centre by squared distance (ties -> lowest j, as slim_nearest), and
+// d = max_c |x - c_j*| / sigma_j* - 1. out: z (n, E), then dist (n), then nearest (n, as int).
+__global__ static void route_kernel(float* out, const float* x, const float* wr, const float* br, const float* centers,
+                                    const float* sigma, int n, int E, int N, int C) {
+    __shared__ float red[256];
+    int t = blockIdx.x;
+    const float* xt = x + (size_t)t * C;
+    for (int e = 0; e < E; e++) {
+        float s = 0;
+        for (int i = threadIdx.x; i < C; i += blockDim.x) s += wr[(size_t)e * C + i] * xt[i];
+        s = block_sum(s, red);
+        if (threadIdx.x == 0) out[(size_t)t * E + e] = s + (br ? br[e] : 0.0f);
+    }
+    int best = 0;
+    float best_d2 = INFINITY;
+    for (int j = 0; j < N; j++) {
+        float s = 0;
+        for (int i = threadIdx.x; i < C; i += blockDim.x) {
+            float d = xt[i] - centers[(size_t)j * C + i];
+            s += d * d;
+        }
+        s = block_sum(s, red);  // the same value in every thread, so every thread picks the same best
+        if (s < best_d2) best_d2 = s, best = j;
+    }
+    float mx = 0;
+    for (int i = threadIdx.x; i < C; i += blockDim.x)
+        mx = fmaxf(mx, fabsf(xt[i] - centers[(size_t)best * C + i]) / sigma[(size_t)best * C + i]);
+    mx = block_max(mx, red);
+    if (threadIdx.x == 0) {
+        out[(size_t)n * E + t] = mx - 1.0f;
+        ((int*)out)[(size_t)n * E + n + t] = best;
+    }
+}
+
 // One (token, kept LoRA expert) pair of a lora_delta call.
 typedef struct {
     int t, k;        // token of the chunk, LoRA expert
@@ -478,6 +513,26 @@ static void cu_add(Backend* be, float* x, const float* y, size_t n) {
     LAUNCHED("add_kernel");
 }
 
+static void cu_route_measure(Backend* be, float* z, int* nearest, float* dist, const float* x, int n, const Adapter* a, int l) {
+    if (g->failed) return;
+    const AdapterLayer* al = &a->layers[l];
+    int E = a->n_experts, N = a->n_clusters, C = a->dim;
+    const float* wr = device_floats(al->router_w, (size_t)E * C);
+    const float* br = al->router_b ? device_floats(al->router_b, E) : NULL;
+    const float* ce = device_floats(al->centers, (size_t)N * C);
+    const float* sg = device_floats(al->sigma, (size_t)N * C);
+    size_t count = (size_t)n * (E + 2);
+    float* dout = (float*)scratch(S_ROUTE, count * sizeof(float));
+    if (!wr || (al->router_b && !br) || !ce || !sg || !dout) return;
+    route_kernel<<<n, 256>>>(dout, x, wr, br, ce, sg, n, E, N, C);
+    if (!LAUNCHED("route_kernel")) return;
+    std::vector<float> host(count);
+    if (!CK(cudaMemcpy(host.data(), dout, count * sizeof(float), cudaMemcpyDeviceToHost))) return;
+    memcpy(z, host.data(), (size_t)n * E * sizeof(float));
+    memcpy(dist, host.data() + (size_t)n * E, n * sizeof(float));
+    memcpy(nearest, host.data() + (size_t)n * E + n, n * sizeof(int));
+}
+
 // The epoch of a token's masks (as slim.c's mask_epoch: the position for per_token, the step for per_step).
 static uint64_t mask_epoch(const SlimRun* run, int pos) {
     return run->mask_refresh == REFRESH_PER_TOKEN ? (uint64_t)pos : run->mask_refresh == REFRESH_PER_STEP ? run->step : 0;
@@ -590,7 +645,7 @@ static void cu_lora_delta(Backend* be, float* y, const float* v, int n, const Lo
 
 static const BackendOps CUDA_OPS = {
     cu_alloc, cu_release, cu_upload, cu_download, cu_copy, cu_sync, cu_run_begin, cu_run_end, cu_embed, cu_matmul, cu_rmsnorm,
-    cu_rope, cu_attention, cu_silu_mul, cu_add, cu_lora_delta, cu_error,
+    cu_rope, cu_attention, cu_silu_mul, cu_add, cu_route_measure, cu_lora_delta, cu_error,
 };
 
 static Backend* cu_open(char* why, size_t n) {

@@ -16,9 +16,10 @@ extern "C" {
 
 // Changed whenever CudaEntry changes; the struct sizes below catch a library built from other
 // headers than the binary loading it (a stale build/).
-#define SLIM_CUDA_ABI 1
-#define SLIM_CUDA_SIZES {sizeof(Weight), sizeof(KVCache), sizeof(LoraCall), sizeof(Adapter), sizeof(SlimRun), sizeof(MaskSet)}
-#define SLIM_CUDA_N_SIZES 6
+#define SLIM_CUDA_ABI 2
+#define SLIM_CUDA_SIZES \
+    {sizeof(Weight), sizeof(KVCache), sizeof(LoraCall), sizeof(Adapter), sizeof(SlimRun), sizeof(MaskSet), sizeof(BackendOps)}
+#define SLIM_CUDA_N_SIZES 7
 #define SLIM_CUDA_ENTRY "slimscope_cuda_entry"
 
 typedef struct {
