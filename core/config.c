@@ -9,6 +9,16 @@
 static const char* ARCH_NAMES[] = {"llama", "mistral", "qwen2"};
 const char* arch_name(ArchType a) { return ARCH_NAMES[a]; }
 
+// The largest value an integer field may have: far above any real model, low enough that the shapes
+// and tables made from them fit in memory and in int (a huge num_hidden_layers would otherwise end
+// in an allocation failure before any tensor is looked at).
+static int int_field_max(const char* key) {
+    if (!strcmp(key, "num_hidden_layers")) return 1024;
+    if (!strcmp(key, "num_attention_heads") || !strcmp(key, "num_key_value_heads") || !strcmp(key, "head_dim")) return 1 << 16;
+    if (!strcmp(key, "hidden_size") || !strcmp(key, "intermediate_size")) return 1 << 20;
+    return 1 << 24;  // vocab_size, positions
+}
+
 static int get_int(const cJSON* root, const char* key, int required, int def, int* out, const char* path, Err* err) {
     const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) {
@@ -16,8 +26,10 @@ static int get_int(const cJSON* root, const char* key, int required, int def, in
         *out = def;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 1e9)
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0)
         return err_set(err, "%s: field '%s' must be a non-negative integer", path, key);
+    if (v->valuedouble > int_field_max(key))
+        return err_set(err, "%s: field '%s' = %.17g exceeds %d", path, key, v->valuedouble, int_field_max(key));
     *out = (int)v->valuedouble;
     return 0;
 }
@@ -128,6 +140,10 @@ int config_parse(ModelConfig* c, const char* json, const char* path, Err* err) {
             goto done;
         }
         c->head_dim = c->dim / c->n_heads;
+    }
+    if ((long)c->n_heads * c->head_dim > 1 << 20) {
+        err_set(err, "%s: num_attention_heads x head_dim = %ld exceeds %d", path, (long)c->n_heads * c->head_dim, 1 << 20);
+        goto done;
     }
     if (c->head_dim % 2) {
         err_set(err, "%s: head_dim %d must be even for RoPE", path, c->head_dim);

@@ -143,6 +143,14 @@ static int load_all(LoadCtx* L, Tokenizer* t, const cJSON* root, const cJSON* cf
 static int load_impl(Tokenizer* t, const char* json, size_t len, const char* name, const char* cfg_json, const char* cfg_name, Err* err) {
     memset(t, 0, sizeof *t);
     t->bos_id = t->eos_id = t->pad_id = t->unk_id = -1;
+    // JSON text is UTF-8 (RFC 8259); cJSON copies other bytes into strings unchecked, and a vocab
+    // entry that is not UTF-8 could never match the (sanitized) text it is meant to encode.
+    const unsigned char* u = (const unsigned char*)json;
+    for (size_t i = 0; i < len;) {
+        int l = u[i] < 0x80 ? 1 : tok_utf8_valid_char(u + i, len - i);
+        if (!l) return err_set(err, "%s: not valid UTF-8 at byte %zu (JSON text must be UTF-8)", name, i);
+        i += (size_t)l;
+    }
     const char* end = NULL;
     cJSON* root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root) return err_set(err, "%s: not valid JSON (syntax error near byte %zu)", name, end ? (size_t)(end - json) : (size_t)0);

@@ -358,14 +358,25 @@ static void test_each_missing_field(void** state) {
 }
 
 static void test_non_integer_values(void** state) {
-    const char* bad[] = {"64.5", "\"64\"", "-4", "true", "[64]", "1e12"};
+    const char* bad[] = {"64.5", "\"64\"", "-4", "true", "[64]"};
     char json[1024];
-    for (int k = 1; k < N_KEYS; k++)
+    for (int k = 1; k < N_KEYS; k++) {
         for (int b = 0; b < (int)(sizeof bad / sizeof bad[0]); b++) {
             build(json, sizeof json, -1, k, bad[b]);
             char phrase[128];
             snprintf(phrase, sizeof phrase, "field '%s' must be a non-negative integer", KEYS[k]);
             expect_load_error("config.json", json, phrase);
+        }
+        // an integer, but beyond any model: refused with the limit
+        build(json, sizeof json, -1, k, "1e12");
+        char phrase[128];
+        snprintf(phrase, sizeof phrase, "field '%s' = 1000000000000 exceeds ", KEYS[k]);
+        expect_load_error("config.json", json, phrase);
+    }
+    for (int k = 1; k < N_KEYS; k++)  // num_hidden_layers: at most 1024 blocks
+        if (!strcmp(KEYS[k], "num_hidden_layers")) {
+            build(json, sizeof json, -1, k, "1025");
+            expect_load_error("config.json", json, "field 'num_hidden_layers' = 1025 exceeds 1024");
         }
     // zero passes the type check but is not a size
     build(json, sizeof json, -1, 1, "0");
