@@ -14,7 +14,7 @@
 #include "train.h"
 #include "sampler.h"
 #include "views/tui.h"
-#include "views/worker.h"
+#include "worker.h"
 
 typedef struct {
     double bandwidth;  // GB/s
