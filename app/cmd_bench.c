@@ -16,7 +16,7 @@
 #include "train.h"
 #include "sampler.h"
 #include "views/tui.h"
-#include "views/worker.h"
+#include "worker.h"
 
 typedef struct {
     Backend* be;       // where the rows run

@@ -66,6 +66,9 @@ char* tokenizer_decode(const Tokenizer* t, const int* ids, int n, int skip_speci
 // The token's string as written in tokenizer.json ("Ġthe", "▁the", "<0x0A>", "<|endoftext|>"),
 // or NULL for an id that names no token.
 const char* tokenizer_piece(const Tokenizer* t, int id);
+// The bytes a byte-level piece stands for (GPT-2's bytes-to-unicode alphabet read backwards), at
+// most cap of them; -1 when the tokenizer is not byte-level or the piece has other characters.
+int tokenizer_piece_bytes(const Tokenizer* t, int id, char* out, size_t cap);
 // The id of a token given its tokenizer.json string, or -1.
 int tokenizer_token_to_id(const Tokenizer* t, const char* piece);
 int tokenizer_vocab_size(const Tokenizer* t);

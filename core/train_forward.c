@@ -7,6 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+// One block's saved activations, sliced out of the table (x: the block's input in A_RES).
+typedef struct {
+    float *x, *ln1, *ln1_rstd, *q, *k, *v, *att, *atty, *res_mid, *ln2, *ln2_rstd, *gate, *up, *hmix;
+} BlockActs;
+
+static BlockActs block_acts(const Trainer* t, const ActViews* av, int l) {
+    size_t BTmax = (size_t)t->tc.batch * t->tc.seq_len, C = t->C, F = t->F, qd = (size_t)t->Hq * t->D,
+           kvd = (size_t)t->Hkv * t->D, row = (size_t)l * BTmax;
+    BlockActs b;
+    b.x = av->a[A_RES] + row * C;
+    b.ln1 = av->a[A_LN1] + row * C;
+    b.ln1_rstd = av->a[A_LN1_RSTD] + row;
+    b.q = av->a[A_Q] + row * qd;
+    b.k = av->a[A_K] + row * kvd;
+    b.v = av->a[A_V] + row * kvd;
+    b.att = av->a[A_ATT] + row * t->Hq * t->tc.seq_len;
+    b.atty = av->a[A_ATTY] + row * qd;
+    b.res_mid = av->a[A_RES_MID] + row * C;
+    b.ln2 = av->a[A_LN2] + row * C;
+    b.ln2_rstd = av->a[A_LN2_RSTD] + row;
+    b.gate = av->a[A_GATE] + row * F;
+    b.up = av->a[A_UP] + row * F;
+    b.hmix = av->a[A_HMIX] + row * F;
+    return b;
+}
+
 // ---------------------------------------------------------------------------------------------
 // forward
 
@@ -66,7 +92,6 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
     const Model* m = t->model;
     const Adapter* a = t->adapter;
     int B = b->B, T = b->T, BT = B * T, C = t->C, F = t->F, V = t->V, L = t->L;
-    int qd = t->Hq * t->D, kvd = t->Hkv * t->D;
     size_t BTmax = (size_t)t->tc.batch * t->tc.seq_len;
     float eps = m->cfg.norm_eps;
     if (B < 1 || T < 1 || B > t->tc.batch || T > t->tc.seq_len) {  // the buffers were sized by trainer_init
@@ -94,20 +119,10 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
     embedding_forward(res, tokens, &m->embed, BT);
     for (int l = 0; l < L; l++) {
         const LayerWeights* w = &m->layers[l];
-        float* x = res + (size_t)l * BTmax * C;
-        float* ln1 = av.a[A_LN1] + (size_t)l * BTmax * C;
-        float* ln1_rstd = av.a[A_LN1_RSTD] + (size_t)l * BTmax;
-        float* q = av.a[A_Q] + (size_t)l * BTmax * qd;
-        float* k = av.a[A_K] + (size_t)l * BTmax * kvd;
-        float* v = av.a[A_V] + (size_t)l * BTmax * kvd;
-        float* att = av.a[A_ATT] + (size_t)l * BTmax * t->Hq * t->tc.seq_len;
-        float* atty = av.a[A_ATTY] + (size_t)l * BTmax * qd;
-        float* res_mid = av.a[A_RES_MID] + (size_t)l * BTmax * C;
-        float* ln2 = av.a[A_LN2] + (size_t)l * BTmax * C;
-        float* ln2_rstd = av.a[A_LN2_RSTD] + (size_t)l * BTmax;
-        float* gate = av.a[A_GATE] + (size_t)l * BTmax * F;
-        float* up = av.a[A_UP] + (size_t)l * BTmax * F;
-        float* hmix = av.a[A_HMIX] + (size_t)l * BTmax * F;
+        BlockActs ba = block_acts(t, &av, l);
+        float *x = ba.x, *ln1 = ba.ln1, *ln1_rstd = ba.ln1_rstd, *q = ba.q, *k = ba.k, *v = ba.v, *att = ba.att;
+        float *atty = ba.atty, *res_mid = ba.res_mid, *ln2 = ba.ln2, *ln2_rstd = ba.ln2_rstd, *gate = ba.gate;
+        float *up = ba.up, *hmix = ba.hmix;
         float* out = res + (size_t)(l + 1) * BTmax * C;
         int adapted = a && a->layers[l].active;
 
@@ -246,20 +261,10 @@ void trainer_backward(Trainer* t, float dloss) {
     for (int l = L - 1; l >= t->first_layer; l--) {
         const LayerWeights* w = &m->layers[l];
         const LayerWeights* gw = gm ? &gm->layers[l] : NULL;
-        float* x = res + (size_t)l * BTmax * C;
-        float* ln1 = av.a[A_LN1] + (size_t)l * BTmax * C;
-        float* ln1_rstd = av.a[A_LN1_RSTD] + (size_t)l * BTmax;
-        float* q = av.a[A_Q] + (size_t)l * BTmax * qd;
-        float* k = av.a[A_K] + (size_t)l * BTmax * kvd;
-        float* v = av.a[A_V] + (size_t)l * BTmax * kvd;
-        float* att = av.a[A_ATT] + (size_t)l * BTmax * t->Hq * t->tc.seq_len;
-        float* atty = av.a[A_ATTY] + (size_t)l * BTmax * qd;
-        float* res_mid = av.a[A_RES_MID] + (size_t)l * BTmax * C;
-        float* ln2 = av.a[A_LN2] + (size_t)l * BTmax * C;
-        float* ln2_rstd = av.a[A_LN2_RSTD] + (size_t)l * BTmax;
-        float* gate = av.a[A_GATE] + (size_t)l * BTmax * F;
-        float* up = av.a[A_UP] + (size_t)l * BTmax * F;
-        float* hmix = av.a[A_HMIX] + (size_t)l * BTmax * F;
+        BlockActs ba = block_acts(t, &av, l);
+        float *x = ba.x, *ln1 = ba.ln1, *ln1_rstd = ba.ln1_rstd, *q = ba.q, *k = ba.k, *v = ba.v, *att = ba.att;
+        float *atty = ba.atty, *res_mid = ba.res_mid, *ln2 = ba.ln2, *ln2_rstd = ba.ln2_rstd, *gate = ba.gate;
+        float *up = ba.up, *hmix = ba.hmix;
         int adapted = a && a->layers[l].active;
         int slim = adapted && a->type == ADAPTER_SLIM;
         // below the lowest adapted block nothing is trainable: the last block we visit needs no

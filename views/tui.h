@@ -8,7 +8,7 @@
 #include "canvas.h"
 #include "screen.h"
 #include "view.h"
-#include "worker.h"
+#include "app/worker.h"
 
 typedef struct Tui {
     Session* s;                // owned by the worker thread while it runs

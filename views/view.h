@@ -6,7 +6,7 @@
 #define SLIMSCOPE_VIEW_H
 
 #include "canvas.h"
-#include "snapshot.h"
+#include "app/snapshot.h"
 
 // What a key handler asks of the main loop (htop's HTOP_* flags).
 enum {

@@ -32,6 +32,16 @@ int tok_piece_to_model(const TokenizerImpl* m, int byte_level, const char* s, si
     return 1;
 }
 
+int tokenizer_piece_bytes(const Tokenizer* t, int id, char* out, size_t cap) {
+    const char* piece = tokenizer_piece(t, id);
+    if (!piece || !t->byte_level) return -1;
+    Buf b = {0};
+    int n = tok_piece_to_model(t->impl, 1, piece, strlen(piece), &b) ? (int)(b.n < cap ? b.n : cap) : -1;
+    if (n > 0) memcpy(out, b.p, (size_t)n);
+    buf_free(&b);
+    return n;
+}
+
 int tokenizer_token_to_id(const Tokenizer* t, const char* piece) {
     if (!t || !t->impl || !piece) return -1;
     const TokenizerImpl* m = t->impl;

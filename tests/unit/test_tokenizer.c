@@ -165,6 +165,14 @@ static void test_byte_level_decode(void** state) {
     assert_null(tokenizer_piece(&t, 19)); // a hole in the id range
     assert_null(tokenizer_piece(&t, 25));
     assert_int_equal(tokenizer_token_to_id(&t, "Ġab"), 7);
+    // the bytes behind a piece: Ġ is the space (0x20), Ã the byte 0xC3 of GPT-2's alphabet
+    char bytes[8];
+    assert_int_equal(tokenizer_piece_bytes(&t, 7, bytes, sizeof bytes), 3);
+    assert_memory_equal(bytes, " ab", 3);
+    assert_int_equal(tokenizer_piece_bytes(&t, 8, bytes, sizeof bytes), 1);
+    assert_int_equal((unsigned char)bytes[0], 0xC3);
+    assert_int_equal(tokenizer_piece_bytes(&t, 7, bytes, 2), 2);  // at most cap
+    assert_int_equal(tokenizer_piece_bytes(&t, 19, bytes, sizeof bytes), -1);  // no such token
     assert_int_equal(tokenizer_token_to_id(&t, "<x>"), 21);
     assert_int_equal(tokenizer_token_to_id(&t, "nope"), -1);
     assert_int_equal(tokenizer_is_special(&t, 20), 1);
@@ -226,6 +234,8 @@ static void test_sentencepiece_decode(void** state) {
     DECODE(&t, 0, "\xEF\xBF\xBD hi", 3, 10); // an unfinished byte sequence becomes U+FFFD
     assert_string_equal(tokenizer_piece(&t, 10), "▁hi");
     assert_int_equal(tokenizer_token_to_id(&t, "<0xE2>"), 3);
+    char bytes[8];
+    assert_int_equal(tokenizer_piece_bytes(&t, 3, bytes, sizeof bytes), -1);  // not byte-level
     tokenizer_free(&t);
 }
 

@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "canvas.h"
 #include "metrics.h"
 
 #define SWEEP_POINTS 10        // p = 0, 0.1, ..., 0.9
@@ -111,39 +110,23 @@ static void fill_settings(Worker* w) {
     p->tok_per_s = w->tok_per_s;
 }
 
-// GPT-2's bytes-to-unicode alphabet, backwards: the byte a code point of a byte-level piece stands for.
-static int byte_of_cp(uint32_t cp) {
-    if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || (cp >= 174 && cp <= 255)) return (int)cp;
-    if (cp < 256 || cp > 511) return -1;
-    int k = (int)cp - 256;  // the k-th byte outside the printable ranges
-    for (int b = 0; b < 256; b++) {
-        int direct = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-        if (!direct && k-- == 0) return b;
-    }
-    return -1;
-}
-
 // The token on its own, for titles and tables: its decoded text, or when that is not whole
 // characters (U+FFFD), its piece (SentencePiece "<0xE6>") or its bytes ("\xE6", byte-level).
 static char* token_label(Session* s, int id, char* out, size_t n) {
-    char buf[256];
+    char buf[256], bytes[64];
     session_token_text(s, id, buf, sizeof buf);
     const char* piece = s->has_tok ? tokenizer_piece(&s->tok, id) : NULL;
-    if (!piece || !strstr(buf, "\xEF\xBF\xBD")) {
-        snprintf(out, n, "%s", buf);
+    int partial = piece && strstr(buf, "\xEF\xBF\xBD");
+    int nb = partial ? tokenizer_piece_bytes(&s->tok, id, bytes, sizeof bytes) : -1;
+    if (!partial || nb < 0) {
+        snprintf(out, n, "%s", partial ? piece : buf);
         return out;
     }
-    if (!s->tok.byte_level) {
-        snprintf(out, n, "%s", piece);
-        return out;
-    }
-    size_t o = 0, len = strlen(piece);
-    for (size_t i = 0; i < len && o + 5 < n;) {
-        uint32_t cp;
-        i += utf8_decode(piece + i, len - i, &cp);
-        int b = byte_of_cp(cp);
+    size_t o = 0;
+    for (int i = 0; i < nb && o + 5 < n; i++) {
+        unsigned char b = (unsigned char)bytes[i];
         if (b >= 0x20 && b < 0x7f) out[o++] = (char)b;
-        else o += snprintf(out + o, n - o, "\\x%02X", b < 0 ? 0 : b);
+        else o += snprintf(out + o, n - o, "\\x%02X", b);
     }
     out[o] = 0;
     return out;

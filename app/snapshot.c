@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/session.h"
+#include "session.h"
 
 void snapshot_init(Snapshot* s) {
     memset(s, 0, sizeof *s);

@@ -6,7 +6,7 @@
 #ifndef SLIMSCOPE_WORKER_H
 #define SLIMSCOPE_WORKER_H
 
-#include "app/session.h"
+#include "session.h"
 #include "snapshot.h"
 
 typedef enum {
