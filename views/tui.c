@@ -409,7 +409,9 @@ void tui_submit_line(Tui* t, const char* line) {
     if (line[0] == ':') {
         f = commands_execute(t, line);
     } else {
-        Job j = {.kind = JOB_SUBMIT};
+        // a leading '+' continues the context once, whatever :append says
+        Job j = {.kind = JOB_SUBMIT, .append = t->ui.append || line[0] == '+'};
+        if (line[0] == '+') line++;
         snprintf(j.text, sizeof j.text, "%s", line);
         tui_fill_sampler(t, &j);
         worker_post(t->w, &j);

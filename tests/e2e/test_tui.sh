@@ -322,8 +322,19 @@ sleep 0.2
 keys 'cd'
 wait_for "slimscope> cd" 5
 check $? "/ returns to the prompt for typing" "$(cap | tail -2)"
-keys C-u 'Yo' Enter
-wait_for "pos 9/10" 10 && wait_gone "(Esc stops)" 10
+# a new prompt starts a new sequence (2 + 4 positions were there; 3 + 4 now), shown in the status bar
+keys C-u 'Yo!' Enter
+wait_for "pos 6/7" 10 && wait_gone "(Esc stops)" 10 && cap | grep -qF "prompt new sequence"
+check $? "a new prompt starts a new sequence: 3 + 4 positions, not 6 + 7" "$(cap | head -2; cap | tail -1)"
+keys i '+ab' Enter
+wait_for "pos 12/13" 10 && wait_gone "(Esc stops)" 10 && cap | grep -qF "Yo!"
+check $? "a leading + continues the context: 7 + 2 + 4 positions" "$(cap | head -3)"
+keys i ':append on' Enter
+wait_for "prompt appends" 5
+check $? ":append on is shown in the status bar" "$(cap | tail -2)"
+keys 'cd' Enter
+wait_for "pos 18/19" 10 && wait_gone "(Esc stops)" 10
+check $? "with :append on a prompt continues the context: 13 + 2 + 4 positions" "$(cap | head -2)"
 keys q
 sane run1b 0 "q right after a prompt quits"
 

@@ -518,9 +518,19 @@ static void test_status_bar(void** st) {
     u.mode = 1;  // off
     u.rss_mb = 42;
     render(v, &c, &s, &u, 0, 0, 200, 2);
-    assert_text_at(&c, 1, 0, " model tiny │ adapter slimA (SLIM 1 id + 3 LoRA, top-2, r 4) │ cpu 3t │ mode off │ p 0.25 │ seed 3 ");
+    assert_text_at(&c, 1, 0, " model tiny │ adapter slimA (SLIM 1 id + 3 LoRA, top-2, r 4) │ cpu 3t │ mode off │ p 0.25 │ mask seed 3 │ greedy │ n 32 │ prompt new sequence ");
     assert_row_has(&c, 1, "mem 42 MB");
     assert_row_has(&c, 1, "ctx 4/512");
+    // sampling settings and the sampling seed, apart from the mask seed; :append on
+    u.temp = 0.8f;
+    u.top_p = 0.9f;
+    u.seed = 7;
+    u.n_new = 12;
+    u.append = 1;
+    render(v, &c, &s, &u, 0, 0, 200, 2);
+    assert_row_has(&c, 1, "│ mask seed 3 │ temp 0.8 top-p 0.9 seed 7 │ n 12 │ prompt appends │");
+    u.temp = 0;
+    u.append = 0;
     // narrow: the adapter's description goes first, model / adapter / mode / p stay
     render(v, &c, &s, &u, 0, 0, 60, 2);
     assert_row_has(&c, 1, "model tiny │ adapter slimA │");
@@ -846,6 +856,31 @@ static void test_worker_reset_save_regen(void** st) {
     assert_int_equal(worker_wait_idle(t->w, 60), 0);
     assert_int_equal(sn->n, 0);
     assert_int_equal(f.s.n_tokens, 0);
+    // a prompt starts a new sequence; a leading '+' or :append on continues the context
+    t->ui.n_new = 0;
+    tui_submit_line(t, "3,4,5");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    tui_submit_line(t, "7,8");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 2);
+    assert_int_equal(f.s.tokens[0], 7);
+    assert_int_equal(f.s.tokens[1], 8);
+    tui_submit_line(t, "+9");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 3);
+    assert_int_equal(f.s.tokens[2], 9);
+    tui_submit_line(t, ":append on");
+    assert_int_equal(t->ui.append, 1);
+    tui_submit_line(t, "10,11");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 5);
+    assert_int_equal(f.s.tokens[4], 11);
+    assert_int_equal(sn->n, 5);
+    tui_submit_line(t, ":append off");
+    tui_submit_line(t, "12");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 1);
+    assert_int_equal(f.s.tokens[0], 12);
     tui_free(t);
     fixture_close(&f);
 }
