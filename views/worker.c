@@ -92,6 +92,7 @@ static void fill_settings(Worker* w) {
         else snprintf(p->adapter_kind, sizeof p->adapter_kind, "LoRA r %d", a->r);
         p->n_clusters = a->n_clusters;
         p->yield_scale = a->yield_scale;
+        p->lora_scale = a->r > 0 ? a->lora_alpha / (a->use_rslora ? sqrtf((float)a->r) : (float)a->r) : 0;
     } else {
         snprintf(p->adapter_name, sizeof p->adapter_name, "none");
         snprintf(p->adapter_kind, sizeof p->adapter_kind, "none");

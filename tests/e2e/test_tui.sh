@@ -338,6 +338,20 @@ check $? "with :append on a prompt continues the context: 13 + 2 + 4 positions" 
 keys q
 sane run1b 0 "q right after a prompt quits"
 
+# ---- run 1c: the shipped demo's plain LoRA adapter is an always-on expert, not a bypass
+MODEL=$ROOT/models/demo/base ADAPTER=$ROOT/models/demo/lora
+start run1c
+keys ':n 4' Enter
+wait_for "4 tokens per prompt" 5
+keys 'add 12 and 30' Enter
+wait_gone "(Esc stops)" 10 && wait_for "id-share 0%" 10 && wait_for "plain LoRA: always on (scale" 5
+check $? "a plain LoRA shows identity share 0% and 'always on' in the router" "$(cap)"
+! cap | grep -qF "adapter off at this block"
+check $? "a plain LoRA is never shown as off at a block" "$(cap)"
+keys q
+sane run1c 0 "quit the demo LoRA session"
+MODEL=$T/model ADAPTER=$T/adapter
+
 # ---- run 2: UTF-8 text; SIGTERM restores the terminal
 start run2
 keys ':n 0' Enter

@@ -280,6 +280,54 @@ static void test_router_panel(void** st) {
     panel_done(v, &c, &s, &t);
 }
 
+// A plain LoRA adapter (one expert, no router) applied at block 0 of 2 blocks and absent at block 1:
+// an always-on expert, identity share 0 where it is applied.
+static void test_router_plain_lora(void** st) {
+    static const char* texts[2] = {"a", "b"};
+    Trace t;
+    trace_init(&t, 2, 1, 0, 2);
+    t.n = 2;
+    for (int pl = 0; pl < 4; pl++) {
+        t.routed[pl] = 0;
+        t.nearest[pl] = -1;
+        t.dist[pl] = 0;
+        t.z[pl] = t.zy[pl] = 0;
+        t.pi[pl] = 1;
+        int applied = pl % 2 == 0;  // block 0
+        t.w[pl] = applied ? 1.0f : 0.0f;
+        t.id_share[pl] = applied ? 0.0f : 1.0f;
+        for (int p = 0; p < 7; p++) t.rel_delta[pl * 7 + p] = -1;
+    }
+    t.token[0] = 0, t.token[1] = 1;
+    Snapshot s;
+    snapshot_init(&s);
+    snapshot_shape(&s, 2, 1, 0);
+    snapshot_set_trace(&s, &t, 0, texts, NULL);
+    s.has_adapter = 1;
+    s.lora_scale = 2.0f;  // lora_alpha 8 / r 4
+    s.vocab = 8;
+    s.vocab_text = VOCAB;
+    // the mean over the blocks where it was applied: 0, not the "nothing applied" 1
+    assert_float_equal(s.tok_share[0], 0.0, 0);
+    assert_float_equal(s.tok_share[1], 0.0, 0);
+    assert_int_equal(s.dominant[0], 0);   // block 0: LoRA expert 0
+    assert_int_equal(s.dominant[1], -2);  // block 1: nothing there
+    Canvas c;
+    canvas_init(&c, 8, 50);
+    View* v = router_view_new();
+    UiState u = ui_default();
+    u.sel = 1;
+    u.layer = 0;
+    render(v, &c, &s, &u, 0, 0, 50, 5);
+    assert_row_has(&c, 2, "  0%");
+    assert_row_has(&c, 3, "off");
+    assert_row_has(&c, 4, "blk 0: plain LoRA: always on (scale 2)");
+    u.layer = 1;
+    render(v, &c, &s, &u, 0, 0, 50, 5);
+    assert_row_has(&c, 4, "blk 1: no router here");
+    panel_done(v, &c, &s, &t);
+}
+
 static void test_distance_panel(void** st) {
     Trace t;
     Snapshot s;
@@ -899,6 +947,7 @@ int main(void) {
         cmocka_unit_test(test_canvas_text_and_clipping),
         cmocka_unit_test(test_draw_scales),
         cmocka_unit_test(test_router_panel),
+        cmocka_unit_test(test_router_plain_lora),
         cmocka_unit_test(test_distance_panel),
         cmocka_unit_test(test_selection_panel),
         cmocka_unit_test(test_output_panel),
