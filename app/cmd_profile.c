@@ -159,14 +159,20 @@ int cmd_profile(int argc, char** argv) {
         double d50 = col[(int)(0.5 * (p.n - 1))], d90 = col[(int)(0.9 * (p.n - 1))];
         dm /= p.n;
         double ids_mean = p.id_share[l] / p.n;
-        printf("%5d  %8.3f %6.2f %6.2f %6.2f  ", l, ids_mean, dm, d50, d90);
+        // no clusters (plain LoRA, MoE-LoRA without them): there is no distance to report
+        int has_d = s.adapter.n_clusters > 0;
+        if (has_d) printf("%5d  %8.3f %6.2f %6.2f %6.2f  ", l, ids_mean, dm, d50, d90);
+        else printf("%5d  %8.3f %6s %6s %6s  ", l, ids_mean, "n/a", "n/a", "n/a");
         for (int e = 0; e < p.E; e++) {
             double ks = p.kept[l * p.E + e] / p.n, mw = p.wsum[l * p.E + e] / p.n;
             double mk = p.kept[l * p.E + e] ? p.wsum[l * p.E + e] / p.kept[l * p.E + e] : 0;
             printf(" %5.3f/%-5.3f", ks, mk);
             if (csv)
-                fprintf(csv, "%d,%d,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", l, e, e < s.adapter.n_id ? "identity" : "lora", ks, mw,
-                        mk, ids_mean, dm, d50, d90);
+            {
+                fprintf(csv, "%d,%d,%s,%.6f,%.6f,%.6f,%.6f,", l, e, e < s.adapter.n_id ? "identity" : "lora", ks, mw, mk, ids_mean);
+                if (has_d) fprintf(csv, "%.6f,%.6f,%.6f\n", dm, d50, d90);
+                else fprintf(csv, ",,\n");  // empty: no distance without clusters
+            }
         }
         printf("\n");
     }

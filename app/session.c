@@ -309,12 +309,17 @@ int session_continue_aux(Session* s, const SlimRun* run, int start, int count, S
     return rc ? -1 : n;
 }
 
+int session_plain_lora_on(const Trace* t, size_t pl) {
+    // a plain LoRA trace has one expert and no identity ones; w = 1 where it was applied
+    return !t->routed[pl] && t->n_experts == 1 && t->n_id == 0 && t->w[pl] > 0;
+}
+
 float session_mean_id_share(const Trace* t, int pos) {
     int L = t->n_layers, k = 0;
     double sum = 0;
     for (int l = 0; l < L; l++) {
         size_t pl = (size_t)pos * L + l;
-        if (!t->routed[pl]) continue;
+        if (!t->routed[pl] && !session_plain_lora_on(t, pl)) continue;
         sum += t->id_share[pl];
         k++;
     }
@@ -323,6 +328,7 @@ float session_mean_id_share(const Trace* t, int pos) {
 
 int session_dominant_expert(const Trace* t, int pos, int l) {
     size_t pl = (size_t)pos * t->n_layers + l;
+    if (session_plain_lora_on(t, pl)) return 0;
     if (!t->routed[pl]) return -2;
     if (t->id_share[pl] >= 0.5f) return -1;
     const float* w = t->w + pl * t->n_experts;

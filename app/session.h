@@ -92,9 +92,12 @@ int session_truncate(Session* s, int n, Err* err);
 // cache; stops before eos (eos < 0: never). Returns the number of ids written to out, or -1.
 int session_continue_aux(Session* s, const SlimRun* run, int start, int count, Sampler* sm, int eos, int* out, Err* err);
 
-// Mean identity share over the blocks that had a router at pos (1 when none had).
+// 1 when trace row pl (pos * L + l) is a block where a plain LoRA adapter (no router) was applied.
+int session_plain_lora_on(const Trace* t, size_t pl);
+// Mean identity share over the blocks that had a router, or an always-on plain LoRA, at pos (1 when
+// none had: nothing of an adapter was applied).
 float session_mean_id_share(const Trace* t, int pos);
-// At (pos, l): -2 no router; -1 identity experts hold most of the weight; k >= 0: LoRA expert k
+// At (pos, l): 0 a plain LoRA applied there (its one expert); -2 no router; -1 identity experts hold most of the weight; k >= 0: LoRA expert k
 // (counted among the LoRA experts) holds the largest weight.
 int session_dominant_expert(const Trace* t, int pos, int l);
 // The distance d at which the yield (identity logits + gamma * d, SLIM.md section 2 step 4) makes an

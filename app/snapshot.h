@@ -23,6 +23,7 @@ typedef struct {
     int has_adapter, is_slim;
     int n_layers, n_experts, n_id, n_clusters, vocab;
     float yield_scale;
+    float lora_scale;          // s = lora_alpha / r (sqrt(r) with rsLoRA)
     int threads, max_seq;
     // the run the trace was computed with
     int mode;                  // AdapterMode

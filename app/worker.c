@@ -91,6 +91,7 @@ static void fill_settings(Worker* w) {
         else snprintf(p->adapter_kind, sizeof p->adapter_kind, "LoRA r %d", a->r);
         p->n_clusters = a->n_clusters;
         p->yield_scale = a->yield_scale;
+        p->lora_scale = a->r > 0 ? a->lora_alpha / (a->use_rslora ? sqrtf((float)a->r) : (float)a->r) : 0;
     } else {
         snprintf(p->adapter_name, sizeof p->adapter_name, "none");
         snprintf(p->adapter_kind, sizeof p->adapter_kind, "none");
@@ -384,10 +385,24 @@ static void generate(Worker* w, const Job* j, const int* p0, int p0_len) {
     sampler_free(&sm);
 }
 
+// Empties the context (`:reset`, and a prompt that starts a new sequence).
+static void clear_context(Worker* w) {
+    session_reset(w->s);
+    w->gen_start = 0;
+    w->tok_ver++;
+    pthread_mutex_lock(&w->snap_mu);
+    w->snap.regen_state = 0;
+    w->snap.cmp_valid = 0;
+    w->snap.sweep_n = w->snap.sweep_total = 0;
+    pthread_mutex_unlock(&w->snap_mu);
+    publish(w, 0, 0);
+}
+
 static void job_submit(Worker* w, const Job* j) {
     Session* s = w->s;
     Err err;
     int *ids = NULL, n = 0;
+    if (!j->append && s->n_tokens > 0) clear_context(w);
     set_busy(w, "reading the prompt");
     if (!s->has_tok) {  // no tokenizer.json: the line is token ids, "1,2,3" or "1 2 3"
         ids = xmalloc((strlen(j->text) / 2 + 1) * sizeof(int));
@@ -571,15 +586,7 @@ static void run_job(Worker* w, const Job* j) {
         }
         break;
     case JOB_RESET:
-        session_reset(s);
-        w->gen_start = 0;
-        w->tok_ver++;
-        pthread_mutex_lock(&w->snap_mu);
-        w->snap.regen_state = 0;
-        w->snap.cmp_valid = 0;
-        w->snap.sweep_n = w->snap.sweep_total = 0;
-        pthread_mutex_unlock(&w->snap_mu);
-        publish(w, 0, 0);
+        clear_context(w);
         message(w, 0, "context cleared");
         break;
     }

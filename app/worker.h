@@ -10,7 +10,7 @@
 #include "snapshot.h"
 
 typedef enum {
-    JOB_SUBMIT = 0,            // text: prompt to append and continue
+    JOB_SUBMIT = 0,            // text: prompt to continue from (a new sequence unless append)
     JOB_REGEN,                 // regenerate the last continuation at p, against p = 0
     JOB_SET_P,                 // f: masking ratio
     JOB_SET_MASK_SEED,         // a: mask seed
@@ -31,6 +31,7 @@ typedef struct {
     float temp, top_p;
     int n_new;
     uint64_t seed;
+    int append;                // JOB_SUBMIT: keep the context and add the prompt after it
 } Job;
 
 typedef struct Worker Worker;

@@ -178,6 +178,18 @@ static int c_save(Tui* t, int argc, char** argv) {
     return ACT_REDRAW;
 }
 
+static int c_append(Tui* t, int argc, char** argv) {
+    if (argc == 2 && (!strcmp(argv[1], "on") || !strcmp(argv[1], "off"))) {
+        t->ui.append = !strcmp(argv[1], "on");
+    } else if (argc != 1) {
+        tui_message(t, 1, "usage: :append [on|off] (got '%s')", argv[1]);
+        return ACT_REDRAW;
+    }
+    tui_message(t, 0, t->ui.append ? "a prompt continues the context (+TEXT too; :append off starts anew)"
+                                   : "a prompt starts a new sequence (+TEXT continues the context once)");
+    return ACT_REDRAW;
+}
+
 static int c_reset(Tui* t, int argc, char** argv) {
     if (need_args(t, argc, 0, ":reset")) return ACT_REDRAW;
     Job j = {.kind = JOB_RESET};
@@ -206,6 +218,7 @@ static const Command COMMANDS[] = {
     {"unforce", NULL, "[L]", "route block L (default: every block) normally again", c_unforce},
     {"load", NULL, "DIR", "swap the adapter without restarting (none: no adapter)", c_load},
     {"save", NULL, "FILE.jsonl", "write the session's trace as JSONL", c_save},
+    {"append", NULL, "on|off", "on: a prompt continues the context; off (default): it starts a new one (+TEXT appends once)", c_append},
     {"reset", NULL, "", "clear the context", c_reset},
     {"help", NULL, "", "keys and commands", c_help},
     {"quit", NULL, "", "leave (also :q)", c_quit},

@@ -99,7 +99,8 @@ static void output_draw(View* v, Canvas* c) {
     if (rows <= 0) return;
     if (s->n == 0) {
         canvas_putn(c, v->y + 1, v->x, "Type a prompt below and press Enter.", width, C_DIM);
-        if (rows > 1) canvas_putn(c, v->y + 2, v->x, "Tab moves between panels; ? lists every key.", width, C_DIM);
+        if (rows > 1) canvas_putn(c, v->y + 2, v->x, "Enter moves the focus to the panels, where ? lists every key;", width, C_DIM);
+        if (rows > 2) canvas_putn(c, v->y + 3, v->x, "i, :, / or Enter go back to typing; Tab cycles the panels and the prompt.", width, C_DIM);
         return;
     }
     int sel_line;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/session.h"
 #include "draw.h"
 
 typedef struct {
@@ -63,14 +64,16 @@ static void router_draw(View* v, Canvas* c) {
         canvas_printf(c, row, v->x, l == r->layer ? C_SELECTED : C_NORMAL, "%3d", l);
         if (pos < 0) continue;
         size_t pl = (size_t)pos * L + l;
-        int routed = t->routed[pl];
+        // a plain LoRA (no router) applied here is its one expert with all the weight: shown as routed
+        int plain_on = session_plain_lora_on(t, pl);
+        int routed = t->routed[pl] || plain_on;
         for (int e = 0; e < E; e++) {
             int col = v->x + label_w + e * cw + (e >= s->n_id ? sep : 0);
             if (!routed) {
                 canvas_fill(c, row, col, cw, 0x00B7, C_UNROUTED);
                 continue;
             }
-            double pi = t->pi[pl * E + e];
+            double pi = plain_on ? 1.0 : t->pi[pl * E + e];
             int kept = t->w[pl * E + e] != 0;
             int hw = cw >= 2 ? cw - 1 : 1;
             if (cw == 1 && kept) canvas_put_char(c, row, col, 0x25CF, heat_color(pi));  // ● kept
@@ -95,7 +98,9 @@ static void router_draw(View* v, Canvas* c) {
         size_t pl = (size_t)pos * L + l, pe = pl * E + e;
         char lab[16];
         expert_label(s, e, lab, sizeof lab);
-        if (!t->routed[pl])
+        if (session_plain_lora_on(t, pl))
+            canvas_printf(c, row, v->x, C_NORMAL, "blk %d: plain LoRA: always on (scale %g)", l, s->lora_scale);
+        else if (!t->routed[pl])
             canvas_printf(c, row, v->x, C_NORMAL, "blk %d: no router here (adapter off at this block)", l);
         else
             canvas_printf(c, row, v->x, C_BOLD, "blk %d %s %s: pi %.3f w %.3f z %.2f z' %.2f%s", l, e < s->n_id ? "id" : "LoRA", lab,

@@ -326,7 +326,8 @@ static const Action ACTIONS[] = {
     {KEY_ESC, "Esc", "stop generating (on the prompt: go to the panels)", act_escape},
     {CTRL('C'), "Ctrl-C", "stop generating and clear the line; twice: quit", act_ctrl_c},
     {':', ":", "type a command at the prompt", act_prompt},
-    {'i', "i  Enter", "type a prompt", act_prompt},
+    {'i', "i  /  Enter", "back to the prompt to type (Enter on a prompt moves the focus to the panels)", act_prompt},
+    {'/', NULL, NULL, act_prompt},
     {'\r', NULL, NULL, act_prompt},
     {'\n', NULL, NULL, act_prompt},
     {CTRL('L'), "Ctrl-L", "redraw the screen", act_redraw},
@@ -408,12 +409,16 @@ void tui_submit_line(Tui* t, const char* line) {
     if (line[0] == ':') {
         f = commands_execute(t, line);
     } else {
-        Job j = {.kind = JOB_SUBMIT};
+        // a leading '+' continues the context once, whatever :append says
+        Job j = {.kind = JOB_SUBMIT, .append = t->ui.append || line[0] == '+'};
+        if (line[0] == '+') line++;
         snprintf(j.text, sizeof j.text, "%s", line);
         tui_fill_sampler(t, &j);
         worker_post(t->w, &j);
         t->ui.sel = -1;
         t->ui.msg[0] = 0;
+        // the inspection keys (? [ ] g q ...) work at once on the result; i : / Tab Enter type again
+        screen_set_focus(&t->scr, V_OUTPUT);
         f = ACT_REDRAW | ACT_RERUN;
     }
     if (f & ACT_QUIT) t->quit = 1;
@@ -469,7 +474,7 @@ static void build_help(Tui* t) {
     int cap = 128, n = 0;
     const char** h = xmalloc(cap * sizeof(char*));
     static char keylines[N_ACTIONS][200];
-    h[n++] = "Keys (on any panel; on the prompt only Tab, Esc, Ctrl-C, Ctrl-D and F1)";
+    h[n++] = "Keys on the panels (after Enter submits a prompt the focus is there; on the prompt only Tab, Esc, Ctrl-C, Ctrl-D and F1)";
     for (int i = 0; i < N_ACTIONS; i++) {
         if (!ACTIONS[i].keys) continue;
         snprintf(keylines[i], sizeof keylines[i], "%s\t%s", ACTIONS[i].keys, ACTIONS[i].help);

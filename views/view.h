@@ -29,6 +29,7 @@ typedef struct {
     float temp, top_p;
     int n_new;
     uint64_t seed;
+    int append;                // a prompt continues the context (:append on) instead of starting anew
     // run settings as last asked for (shown at once, before the worker has recomputed)
     float p;
     uint64_t mask_seed;

@@ -80,6 +80,10 @@ check "profile writes one CSV row per block and expert" '[ "$(wc -l < "$T/prof.c
 check "profile: keep shares of a block sum to top_k" 'awk -F, "NR>1 && \$1==0 {s+=\$4} END {exit !(s>1.999 && s<2.001)}" "$T/prof.csv"'
 $BIN profile --model "$T/m" --adapter "$T/a" --data "$T/tasks.jsonl" > "$T/prof2.txt" 2>&1
 check "profile reads prompt/response JSONL" 'grep -q "over [0-9]* tokens (2 texts)" "$T/prof2.txt"'
+# a plain LoRA (the demo's) has no clusters: identity share 0 at every block, d reported as n/a
+$BIN profile --model models/demo/base --adapter models/demo/lora --data "$T/text.txt" --out "$T/prof3.csv" > "$T/prof3.txt" 2>&1
+check "profile of a plain LoRA: identity share 0 and d n/a on every block" '[ "$(grep -cE "^ +[0-9]+ +0\.000 +n/a +n/a +n/a" "$T/prof3.txt")" = "$(grep -o "\"num_hidden_layers\":[[:space:]]*[0-9]*" models/demo/base/config.json | grep -o "[0-9]*$")" ]'
+check "profile CSV of a plain LoRA leaves the d columns empty" 'awk -F, "NR>1 && (\$7 != \"0.000000\" || \$8 != \"\" || \$10 != \"\") {bad=1} END {exit bad || NR < 2}" "$T/prof3.csv"'
 
 # bad SLIM input: one line, non-zero exit
 err=$($BIN forward --model "$T/m" --adapter "$T/a" --mask-ratio 1.2 --ids 1 --dump-logits "$T/x" 2>&1); rc=$?

@@ -146,8 +146,8 @@ keys ':reset' Enter
 wait_for "context cleared" 5
 keys 'Again' Enter
 wait_for "(Esc stops)" 5
-keys Tab
-wait_for "▶ Output" 2
+keys Tab  # Enter moved the focus to the output panel: Tab goes on to the router
+wait_for "▶ Router" 2
 r=$?
 busy=$(cap | grep -c "(Esc stops)")
 ms=$(cap | grep -o 'key [0-9]* ms' | grep -o '[0-9]*')
@@ -299,6 +299,59 @@ check $? "back to 120x36 after the resizes, the full layout returns"
 check $? "the TUI is still running after the resizes"
 keys Escape; sleep 0.1; keys q
 sane run1 0 "quit with q"
+
+# ---- run 1b: after Enter submits a prompt the focus is on the panels: the inspection keys act at
+# once (not typed into the prompt), i returns to typing, q quits
+start run1b
+cap | grep -qF "Enter moves the focus to the panels"
+check $? "the start screen says where the focus goes after Enter" "$(cap | head -5)"
+keys ':n 4' Enter
+wait_for "4 tokens per prompt" 5
+keys 'Hi' Enter
+wait_for "▶ Output" 5 && wait_for "pos 5/6" 10 && wait_gone "(Esc stops)" 10
+check $? "Enter on a prompt moves the focus to the output panel" "$(cap | head -2)"
+keys ']'
+wait_for "│ p 0.05 │" 5 && ! cap | grep -q 'slimscope> .*\]'
+check $? "right after the prompt, ] raises p to 0.05 (not typed into the line)" "$(cap | tail -3)"
+keys i 'ab'
+wait_for "slimscope> ab" 5
+check $? "i returns to the prompt for typing" "$(cap | tail -2)"
+keys C-u Tab
+wait_for "▶ Output" 2
+keys /
+sleep 0.2
+keys 'cd'
+wait_for "slimscope> cd" 5
+check $? "/ returns to the prompt for typing" "$(cap | tail -2)"
+# a new prompt starts a new sequence (2 + 4 positions were there; 3 + 4 now), shown in the status bar
+keys C-u 'Yo!' Enter
+wait_for "pos 6/7" 10 && wait_gone "(Esc stops)" 10 && cap | grep -qF "prompt new sequence"
+check $? "a new prompt starts a new sequence: 3 + 4 positions, not 6 + 7" "$(cap | head -2; cap | tail -1)"
+keys i '+ab' Enter
+wait_for "pos 12/13" 10 && wait_gone "(Esc stops)" 10 && cap | grep -qF "Yo!"
+check $? "a leading + continues the context: 7 + 2 + 4 positions" "$(cap | head -3)"
+keys i ':append on' Enter
+wait_for "prompt appends" 5
+check $? ":append on is shown in the status bar" "$(cap | tail -2)"
+keys 'cd' Enter
+wait_for "pos 18/19" 10 && wait_gone "(Esc stops)" 10
+check $? "with :append on a prompt continues the context: 13 + 2 + 4 positions" "$(cap | head -2)"
+keys q
+sane run1b 0 "q right after a prompt quits"
+
+# ---- run 1c: the shipped demo's plain LoRA adapter is an always-on expert, not a bypass
+MODEL=$ROOT/models/demo/base ADAPTER=$ROOT/models/demo/lora
+start run1c
+keys ':n 4' Enter
+wait_for "4 tokens per prompt" 5
+keys 'add 12 and 30' Enter
+wait_gone "(Esc stops)" 10 && wait_for "id-share 0%" 10 && wait_for "plain LoRA: always on (scale" 5
+check $? "a plain LoRA shows identity share 0% and 'always on' in the router" "$(cap)"
+! cap | grep -qF "adapter off at this block"
+check $? "a plain LoRA is never shown as off at a block" "$(cap)"
+keys q
+sane run1c 0 "quit the demo LoRA session"
+MODEL=$T/model ADAPTER=$T/adapter
 
 # ---- run 2: UTF-8 text; SIGTERM restores the terminal
 start run2

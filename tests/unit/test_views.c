@@ -281,6 +281,54 @@ static void test_router_panel(void** st) {
     panel_done(v, &c, &s, &t);
 }
 
+// A plain LoRA adapter (one expert, no router) applied at block 0 of 2 blocks and absent at block 1:
+// an always-on expert, identity share 0 where it is applied.
+static void test_router_plain_lora(void** st) {
+    static const char* texts[2] = {"a", "b"};
+    Trace t;
+    trace_init(&t, 2, 1, 0, 2);
+    t.n = 2;
+    for (int pl = 0; pl < 4; pl++) {
+        t.routed[pl] = 0;
+        t.nearest[pl] = -1;
+        t.dist[pl] = 0;
+        t.z[pl] = t.zy[pl] = 0;
+        t.pi[pl] = 1;
+        int applied = pl % 2 == 0;  // block 0
+        t.w[pl] = applied ? 1.0f : 0.0f;
+        t.id_share[pl] = applied ? 0.0f : 1.0f;
+        for (int p = 0; p < 7; p++) t.rel_delta[pl * 7 + p] = -1;
+    }
+    t.token[0] = 0, t.token[1] = 1;
+    Snapshot s;
+    snapshot_init(&s);
+    snapshot_shape(&s, 2, 1, 0);
+    snapshot_set_trace(&s, &t, 0, texts, NULL);
+    s.has_adapter = 1;
+    s.lora_scale = 2.0f;  // lora_alpha 8 / r 4
+    s.vocab = 8;
+    s.vocab_text = VOCAB;
+    // the mean over the blocks where it was applied: 0, not the "nothing applied" 1
+    assert_float_equal(s.tok_share[0], 0.0, 0);
+    assert_float_equal(s.tok_share[1], 0.0, 0);
+    assert_int_equal(s.dominant[0], 0);   // block 0: LoRA expert 0
+    assert_int_equal(s.dominant[1], -2);  // block 1: nothing there
+    Canvas c;
+    canvas_init(&c, 8, 50);
+    View* v = router_view_new();
+    UiState u = ui_default();
+    u.sel = 1;
+    u.layer = 0;
+    render(v, &c, &s, &u, 0, 0, 50, 5);
+    assert_row_has(&c, 2, "  0%");
+    assert_row_has(&c, 3, "off");
+    assert_row_has(&c, 4, "blk 0: plain LoRA: always on (scale 2)");
+    u.layer = 1;
+    render(v, &c, &s, &u, 0, 0, 50, 5);
+    assert_row_has(&c, 4, "blk 1: no router here");
+    panel_done(v, &c, &s, &t);
+}
+
 static void test_distance_panel(void** st) {
     Trace t;
     Snapshot s;
@@ -519,7 +567,7 @@ static void test_status_bar(void** st) {
     u.mode = 1;  // off
     u.rss_mb = 42;
     render(v, &c, &s, &u, 0, 0, 200, 2);
-    assert_text_at(&c, 1, 0, " model tiny │ adapter slimA (SLIM 1 id + 3 LoRA, top-2, r 4) │ cpu 3t │ mode off │ p 0.25 │ seed 3 ");
+    assert_text_at(&c, 1, 0, " model tiny │ adapter slimA (SLIM 1 id + 3 LoRA, top-2, r 4) │ cpu 3t │ mode off │ p 0.25 │ mask seed 3 │ greedy │ n 32 │ prompt new sequence ");
     assert_row_has(&c, 1, "mem 42 MB");
     assert_row_has(&c, 1, "ctx 4/512");
     // the device is the session's backend (--device), as the worker publishes it
@@ -527,6 +575,16 @@ static void test_status_bar(void** st) {
     render(v, &c, &s, &u, 0, 0, 200, 2);
     assert_row_has(&c, 1, "│ cuda 3t │ mode off");
     snprintf(s.device, sizeof s.device, "cpu");
+    // sampling settings and the sampling seed, apart from the mask seed; :append on
+    u.temp = 0.8f;
+    u.top_p = 0.9f;
+    u.seed = 7;
+    u.n_new = 12;
+    u.append = 1;
+    render(v, &c, &s, &u, 0, 0, 200, 2);
+    assert_row_has(&c, 1, "│ mask seed 3 │ temp 0.8 top-p 0.9 seed 7 │ n 12 │ prompt appends │");
+    u.temp = 0;
+    u.append = 0;
     // narrow: the adapter's description goes first, model / adapter / mode / p stay
     render(v, &c, &s, &u, 0, 0, 60, 2);
     assert_row_has(&c, 1, "model tiny │ adapter slimA │");
@@ -852,6 +910,31 @@ static void test_worker_reset_save_regen(void** st) {
     assert_int_equal(worker_wait_idle(t->w, 60), 0);
     assert_int_equal(sn->n, 0);
     assert_int_equal(f.s.n_tokens, 0);
+    // a prompt starts a new sequence; a leading '+' or :append on continues the context
+    t->ui.n_new = 0;
+    tui_submit_line(t, "3,4,5");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    tui_submit_line(t, "7,8");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 2);
+    assert_int_equal(f.s.tokens[0], 7);
+    assert_int_equal(f.s.tokens[1], 8);
+    tui_submit_line(t, "+9");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 3);
+    assert_int_equal(f.s.tokens[2], 9);
+    tui_submit_line(t, ":append on");
+    assert_int_equal(t->ui.append, 1);
+    tui_submit_line(t, "10,11");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 5);
+    assert_int_equal(f.s.tokens[4], 11);
+    assert_int_equal(sn->n, 5);
+    tui_submit_line(t, ":append off");
+    tui_submit_line(t, "12");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 1);
+    assert_int_equal(f.s.tokens[0], 12);
     tui_free(t);
     fixture_close(&f);
 }
@@ -870,6 +953,7 @@ int main(void) {
         cmocka_unit_test(test_canvas_text_and_clipping),
         cmocka_unit_test(test_draw_scales),
         cmocka_unit_test(test_router_panel),
+        cmocka_unit_test(test_router_plain_lora),
         cmocka_unit_test(test_distance_panel),
         cmocka_unit_test(test_selection_panel),
         cmocka_unit_test(test_output_panel),
