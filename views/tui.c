@@ -26,7 +26,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include "commands.h"
+#include "tui_commands.h"
 #include "crt.h"
 
 static Tui* g_tui;  // for readline's callbacks

@@ -1,8 +1,8 @@
-// commands.h: the `:` commands typed at the prompt (:temp :top-p :n :seed :p :mode :force
-// :unforce :load :save :reset :help :quit), parsed and validated on the UI thread and turned into
-// worker jobs or UI state changes.
-#ifndef SLIMSCOPE_VIEWS_COMMANDS_H
-#define SLIMSCOPE_VIEWS_COMMANDS_H
+// tui_commands.h: the `:` commands typed at the prompt (:temp :top-p :n :seed :p :mask-seed
+// :mode :force :unforce :load :save :append :reset :help :quit), parsed and validated on the UI
+// thread and turned into worker jobs or UI state changes.
+#ifndef SLIMSCOPE_VIEWS_TUI_COMMANDS_H
+#define SLIMSCOPE_VIEWS_TUI_COMMANDS_H
 
 struct Tui;
 

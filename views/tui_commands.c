@@ -1,7 +1,10 @@
-// commands.c: the `:` commands (see commands.h). Each entry of the table parses its arguments,
-// reports a bad value on the message line, and either changes the UI state (sampler settings,
-// help) or posts a job to the worker (p, seed, mode, forcing, load, save, reset).
-#include "commands.h"
+// tui_commands.c: the `:` commands (see tui_commands.h). A value command (:temp :top-p :n :seed :p
+// :mask-seed :mode) names a command-line option: its value is parsed and range-checked by that
+// option's rule (app/settings.c), then its `set` function applies it. The other entries parse their
+// own arguments. Either way a bad value goes to the message line, and a good one changes the UI
+// state (sampler settings, help) or posts a job to the worker (p, seed, mode, forcing, load, save,
+// reset).
+#include "tui_commands.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@ typedef struct {
     const char* args;
     const char* help;
     int (*run)(Tui* t, int argc, char** argv);
+    void (*set)(Tui* t, const Settings* v);  // with `option`: applies the parsed value
 } Command;
 
 static int parse_ll(const char* s, long long* out) {
@@ -34,79 +38,44 @@ static int need_args(Tui* t, int argc, int want, const char* usage) {
     return -1;
 }
 
-// ":NAME VALUE" parsed by the rule of `option` into v; 0, or -1 after a message.
-static int option_arg(Tui* t, int argc, char** argv, const char* option, Settings* v) {
-    char usage[160], label[64];
-    snprintf(usage, sizeof usage, ":%s %s", argv[0], settings_option(option)->arg);
-    if (need_args(t, argc, 1, usage)) return -1;
-    snprintf(label, sizeof label, ":%s", argv[0]);
-    Err err;
-    settings_defaults(v, "tui");
-    if (settings_parse_value(v, option, label, argv[1], &err)) {
-        tui_message(t, 1, "%s", err.msg);
-        return -1;
-    }
-    return 0;
+// The commands that set one value apply it here once the value passed its option's rule.
+static void set_temp(Tui* t, const Settings* v) {
+    t->ui.temp = v->temperature;
+    tui_message(t, 0, "temperature %g%s", v->temperature, v->temperature == 0 ? " (greedy)" : "");
 }
 
-static int c_temp(Tui* t, int argc, char** argv) {
-    Settings v;
-    if (option_arg(t, argc, argv, "temp", &v)) return ACT_REDRAW;
-    t->ui.temp = v.temperature;
-    tui_message(t, 0, "temperature %g%s", v.temperature, v.temperature == 0 ? " (greedy)" : "");
-    return ACT_REDRAW;
+static void set_top_p(Tui* t, const Settings* v) {
+    t->ui.top_p = v->top_p;
+    tui_message(t, 0, "top-p %g", v->top_p);
 }
 
-static int c_top_p(Tui* t, int argc, char** argv) {
-    Settings v;
-    if (option_arg(t, argc, argv, "top-p", &v)) return ACT_REDRAW;
-    t->ui.top_p = v.top_p;
-    tui_message(t, 0, "top-p %g", v.top_p);
-    return ACT_REDRAW;
+static void set_n(Tui* t, const Settings* v) {
+    t->ui.n_new = v->n_new;
+    tui_message(t, 0, "%d tokens per prompt", v->n_new);
 }
 
-static int c_n(Tui* t, int argc, char** argv) {
-    Settings v;
-    if (option_arg(t, argc, argv, "n", &v)) return ACT_REDRAW;
-    t->ui.n_new = v.n_new;
-    tui_message(t, 0, "%d tokens per prompt", v.n_new);
-    return ACT_REDRAW;
+static void set_seed(Tui* t, const Settings* v) {
+    t->ui.seed = v->seed;
+    tui_message(t, 0, "sampling seed %llu", (unsigned long long)v->seed);
 }
 
-static int c_seed(Tui* t, int argc, char** argv) {
-    Settings v;
-    if (option_arg(t, argc, argv, "seed", &v)) return ACT_REDRAW;
-    t->ui.seed = v.seed;
-    tui_message(t, 0, "sampling seed %llu", (unsigned long long)v.seed);
-    return ACT_REDRAW;
-}
-
-static int c_p(Tui* t, int argc, char** argv) {
-    Settings v;
-    if (option_arg(t, argc, argv, "mask-ratio", &v)) return ACT_REDRAW;
-    t->ui.p = v.mask_ratio;
-    Job j = {.kind = JOB_SET_P, .f = v.mask_ratio};
+static void set_p(Tui* t, const Settings* v) {
+    t->ui.p = v->mask_ratio;
+    Job j = {.kind = JOB_SET_P, .f = v->mask_ratio};
     worker_post(t->w, &j);
-    return ACT_REDRAW;
 }
 
-static int c_mask_seed(Tui* t, int argc, char** argv) {
-    Settings v;
-    if (option_arg(t, argc, argv, "mask-seed", &v)) return ACT_REDRAW;
-    t->ui.mask_seed = (uint64_t)v.mask_seed;
-    Job j = {.kind = JOB_SET_MASK_SEED, .a = v.mask_seed};
+static void set_mask_seed(Tui* t, const Settings* v) {
+    t->ui.mask_seed = (uint64_t)v->mask_seed;
+    Job j = {.kind = JOB_SET_MASK_SEED, .a = v->mask_seed};
     worker_post(t->w, &j);
-    return ACT_REDRAW;
 }
 
-static int c_mode(Tui* t, int argc, char** argv) {
-    Settings v;
-    if (option_arg(t, argc, argv, "adapter-mode", &v)) return ACT_REDRAW;
-    t->ui.mode = v.adapter_mode;
-    Job j = {.kind = JOB_SET_MODE, .a = v.adapter_mode};
+static void set_mode(Tui* t, const Settings* v) {
+    t->ui.mode = v->adapter_mode;
+    Job j = {.kind = JOB_SET_MODE, .a = v->adapter_mode};
     worker_post(t->w, &j);
-    tui_message(t, 0, "adapter mode %s", adapter_mode_name((AdapterMode)v.adapter_mode));
-    return ACT_REDRAW;
+    tui_message(t, 0, "adapter mode %s", adapter_mode_name((AdapterMode)v->adapter_mode));
 }
 
 static void dims(Tui* t, int* L, int* E, int* has) {
@@ -207,13 +176,13 @@ static int c_help(Tui* t, int argc, char** argv) {
 static int c_quit(Tui* t, int argc, char** argv) { return ACT_QUIT; }
 
 static const Command COMMANDS[] = {
-    {"temp", "temp", NULL, NULL, c_temp},
-    {"top-p", "top-p", NULL, NULL, c_top_p},
-    {"n", "n", NULL, "tokens generated per prompt", c_n},
-    {"seed", "seed", NULL, NULL, c_seed},
-    {"p", "mask-ratio", NULL, NULL, c_p},
-    {"mask-seed", "mask-seed", NULL, NULL, c_mask_seed},
-    {"mode", "adapter-mode", NULL, NULL, c_mode},
+    {"temp", "temp", .set = set_temp},
+    {"top-p", "top-p", .set = set_top_p},
+    {"n", "n", NULL, "tokens generated per prompt", .set = set_n},
+    {"seed", "seed", .set = set_seed},
+    {"p", "mask-ratio", .set = set_p},
+    {"mask-seed", "mask-seed", .set = set_mask_seed},
+    {"mode", "adapter-mode", .set = set_mode},
     {"force", NULL, "L E", "intervention: expert E takes all the weight at block L", c_force},
     {"unforce", NULL, "[L]", "route block L (default: every block) normally again", c_unforce},
     {"load", NULL, "DIR", "swap the adapter without restarting (none: no adapter)", c_load},
@@ -226,6 +195,20 @@ static const Command COMMANDS[] = {
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
+// ":NAME VALUE": the value parsed by the rule of the command's option, then applied.
+static int set_option(Tui* t, const Command* c, int argc, char** argv) {
+    char usage[160], label[64];
+    snprintf(usage, sizeof usage, ":%s %s", c->name, settings_option(c->option)->arg);
+    if (need_args(t, argc, 1, usage)) return ACT_REDRAW;
+    snprintf(label, sizeof label, ":%s", c->name);
+    Err err;
+    Settings v;
+    settings_defaults(&v, "tui");
+    if (settings_parse_value(&v, c->option, label, argv[1], &err)) tui_message(t, 1, "%s", err.msg);
+    else c->set(t, &v);
+    return ACT_REDRAW;
+}
+
 int commands_execute(Tui* t, const char* line) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", line[0] == ':' ? line + 1 : line);
@@ -234,7 +217,8 @@ int commands_execute(Tui* t, const char* line) {
     for (char* tok = strtok(buf, " \t"); tok && argc < 8; tok = strtok(NULL, " \t")) argv[argc++] = tok;
     if (argc == 0) return ACT_OK;
     for (int i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(argv[0], COMMANDS[i].name)) return COMMANDS[i].run(t, argc, argv);
+        if (!strcmp(argv[0], COMMANDS[i].name))
+            return COMMANDS[i].option ? set_option(t, &COMMANDS[i], argc, argv) : COMMANDS[i].run(t, argc, argv);
     tui_message(t, 1, "unknown command ':%s' (:help lists them)", argv[0]);
     return ACT_REDRAW;
 }
