@@ -1,6 +1,7 @@
-// worker.c: the engine thread (see worker.h). Every model computation of the TUI happens here,
-// through the session's functions; this file only sequences them and publishes the results.
-#include "worker.h"
+// worker.c: the engine thread (see worker.h): its queue, the jobs and the publishing of results.
+// Every model computation of the TUI happens on this thread, through the session's functions; what
+// it computes while idle (comparison, sweep) is in worker_background.c.
+#include "worker_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,53 +13,10 @@
 
 #include "metrics.h"
 
-#define SWEEP_POINTS 10        // p = 0, 0.1, ..., 0.9
-#define SWEEP_FLOATS (1 << 22) // cap on positions x vocab held per sweep buffer
-
-struct Worker {
-    Session* s;
-    pthread_t th;
-    int started;
-    pthread_mutex_t mu;        // queue and control fields
-    pthread_cond_t cv;         // work for the worker
-    pthread_cond_t idle_cv;    // the worker went idle / published
-    Job* queue;
-    int qn, qcap;
-    int quit, running, idle;
-    volatile int cancel;
-    int want_pos;              // selection asked by the UI (-1: last token)
-    pthread_mutex_t snap_mu;
-    Snapshot snap;
-    int wake_fd;
-    char** vocab_text;         // (V) label of every id
-    TokenStream ts;            // streaming decode of the context, for the output's text
-    int ts_n;                  // context tokens pushed into ts
-    // worker-private state (only the worker thread touches these after start)
-    unsigned long tok_ver, run_ver, runx_ver;  // context changed / run changed / run changed apart from p
-    int gen_start;
-    int cmp_pos;
-    unsigned long cmp_tok_ver, cmp_run_ver;
-    int ref_pos;                                // key of the cached base / p = 0 logits
-    unsigned long ref_tok_ver, ref_runx_ver;
-    float *base_logits, *p0_logits, *cur_logits;
-    int* lens_off_id;          // logit lens at ref_pos: adapter off, p = 0, current p
-    float* lens_off_p;
-    int* lens_p0_id;
-    float* lens_p0_p;
-    int* lens_on_id;
-    float* lens_on_p;
-    unsigned long sweep_tok_ver, sweep_runx_ver;
-    int sweep_next, sweep_from;
-    float *sweep_ref, *sweep_cur;
-    double sweep_kl[SWEEP_MAX], sweep_agree[SWEEP_MAX];
-    float sweep_p[SWEEP_MAX];
-    double tok_per_s;
-};
-
 // ---------------------------------------------------------------------------------------------
 // publishing
 
-static void wake(Worker* w) {
+void worker_wake(Worker* w) {
     if (w->wake_fd >= 0) {
         char b = 1;
         if (write(w->wake_fd, &b, 1) < 0) {}
@@ -77,7 +35,7 @@ static const char* base_name(const char* path, char* buf, size_t n) {
 }
 
 // Settings and identity of what is loaded (caller holds snap_mu).
-static void fill_settings(Worker* w) {
+void worker_fill_settings(Worker* w) {
     Session* s = w->s;
     Snapshot* p = &w->snap;
     char buf[4096];
@@ -174,7 +132,7 @@ static void publish(Worker* w, int from, int with_text) {
     if (from >= 0 && from > n) w->ts_n = -1;  // the context shrank: re-run the stream next time
     pthread_mutex_lock(&w->snap_mu);
     if (from >= 0) snapshot_set_trace(&w->snap, &s->trace, from, (const char* const*)texts, (const char* const*)labels);
-    fill_settings(w);
+    worker_fill_settings(w);
     w->snap.version++;
     pthread_mutex_unlock(&w->snap_mu);
     if (texts)
@@ -184,15 +142,15 @@ static void publish(Worker* w, int from, int with_text) {
         }
     free(texts);
     free(labels);
-    wake(w);
+    worker_wake(w);
 }
 
-static void message(Worker* w, int error, const char* text) {
+void worker_message(Worker* w, int error, const char* text) {
     pthread_mutex_lock(&w->snap_mu);
     snapshot_message(&w->snap, error, "%s", text);
     w->snap.version++;
     pthread_mutex_unlock(&w->snap_mu);
-    wake(w);
+    worker_wake(w);
 }
 
 static void set_busy(Worker* w, const char* what) {
@@ -201,137 +159,7 @@ static void set_busy(Worker* w, const char* what) {
     snprintf(w->snap.busy_what, sizeof w->snap.busy_what, "%s", what ? what : "");
     w->snap.version++;
     pthread_mutex_unlock(&w->snap_mu);
-    wake(w);
-}
-
-// ---------------------------------------------------------------------------------------------
-// background work: comparison at the selected position, sweep over p
-
-static int resolve_pos(const Worker* w) {
-    int n = w->s->n_tokens;
-    if (n == 0) return -1;
-    return w->want_pos < 0 || w->want_pos >= n ? n - 1 : w->want_pos;
-}
-
-static int compare_pending(const Worker* w, int pos) {
-    return pos >= 0 && (pos != w->cmp_pos || w->cmp_tok_ver != w->tok_ver || w->cmp_run_ver != w->run_ver);
-}
-
-static int sweep_pending(const Worker* w) {
-    if (!w->s->has_adapter || w->s->n_tokens == 0) return 0;
-    return w->sweep_tok_ver != w->tok_ver || w->sweep_runx_ver != w->runx_ver || w->sweep_next < SWEEP_POINTS;
-}
-
-static int derived_pending(const Worker* w) { return compare_pending(w, resolve_pos(w)) || sweep_pending(w); }
-
-// Next-token distributions after pos under the base model, p = 0 and the current p, and the
-// logit lens at pos for each (one lm_head product per block at one position, so the main trace
-// does without it). Base and p = 0 are cached: a change of p costs one forward pass.
-static void do_compare(Worker* w, int pos) {
-    Session* s = w->s;
-    Err err;
-    int V = s->model.cfg.vocab_size, rc = 0;
-    if (pos != w->ref_pos || w->ref_tok_ver != w->tok_ver || w->ref_runx_ver != w->runx_ver) {
-        SlimRun r0;
-        rc = session_run_copy(s, &r0, &s->run, 0.0f, &err);
-        if (!rc) rc = session_probe_at(s, pos, NULL, w->base_logits, w->lens_off_id, w->lens_off_p, &err);
-        if (!rc) rc = session_probe_at(s, pos, &r0, w->p0_logits, w->lens_p0_id, w->lens_p0_p, &err);
-        slim_run_free(&r0);
-        if (!rc) {
-            w->ref_pos = pos;
-            w->ref_tok_ver = w->tok_ver;
-            w->ref_runx_ver = w->runx_ver;
-        } else {
-            w->ref_pos = -1;
-        }
-    }
-    if (!rc) {
-        int L = s->model.cfg.n_layers;
-        if (s->run.mask_ratio == 0.0f) {  // p = 0 is the plain adapter
-            memcpy(w->cur_logits, w->p0_logits, V * sizeof(float));
-            memcpy(w->lens_on_id, w->lens_p0_id, L * sizeof(int));
-            memcpy(w->lens_on_p, w->lens_p0_p, L * sizeof(float));
-        } else {
-            rc = session_probe_at(s, pos, &s->run, w->cur_logits, w->lens_on_id, w->lens_on_p, &err);
-        }
-    }
-    w->cmp_pos = pos;
-    w->cmp_tok_ver = w->tok_ver;
-    w->cmp_run_ver = w->run_ver;
-    if (rc) {
-        message(w, 1, err.msg);
-        return;
-    }
-    double kl0, klb, agree;
-    session_compare_logits(w->p0_logits, w->cur_logits, 1, V, &kl0, &agree);
-    session_compare_logits(w->base_logits, w->cur_logits, 1, V, &klb, &agree);
-    pthread_mutex_lock(&w->snap_mu);
-    Snapshot* p = &w->snap;
-    const float* lg[3] = {w->base_logits, w->p0_logits, w->cur_logits};
-    for (int j = 0; j < 3; j++) top_k_probs(lg[j], V, TRACE_TOPK, p->cmp_id[j], p->cmp_prob[j]);
-    p->kl_p0 = kl0;
-    p->kl_base = klb;
-    p->cmp_pos = pos;
-    p->cmp_p = s->run.mask_ratio;
-    p->cmp_valid = 1;
-    memcpy(p->lens_off_id, w->lens_off_id, p->n_layers * sizeof(int));
-    memcpy(p->lens_off_p, w->lens_off_p, p->n_layers * sizeof(float));
-    memcpy(p->lens_on_id, w->lens_on_id, p->n_layers * sizeof(int));
-    memcpy(p->lens_on_p, w->lens_on_p, p->n_layers * sizeof(float));
-    fill_settings(w);
-    p->version++;
-    pthread_mutex_unlock(&w->snap_mu);
-    wake(w);
-}
-
-// One step of the sweep: KL(p=0 || p) and top-1 agreement with p = 0, averaged over the last
-// positions of the context, for p = 0, 0.1, ..., 0.9.
-static void do_sweep_step(Worker* w) {
-    Session* s = w->s;
-    Err err;
-    int V = s->model.cfg.vocab_size, n = s->n_tokens;
-    int rc = 0;
-    if (w->sweep_tok_ver != w->tok_ver || w->sweep_runx_ver != w->runx_ver) {  // restart: p = 0 reference
-        int cap = SWEEP_FLOATS / V;
-        if (cap < 1) cap = 1;
-        w->sweep_from = n > cap ? n - cap : 0;
-        size_t sz = (size_t)(n - w->sweep_from) * V * sizeof(float);
-        w->sweep_ref = xrealloc(w->sweep_ref, sz);
-        w->sweep_cur = xrealloc(w->sweep_cur, sz);
-        SlimRun r0;
-        rc = session_run_copy(s, &r0, &s->run, 0.0f, &err);
-        if (!rc) rc = session_context_logits(s, &r0, w->sweep_from, w->sweep_ref, &err);
-        slim_run_free(&r0);
-        w->sweep_tok_ver = w->tok_ver;
-        w->sweep_runx_ver = w->runx_ver;
-        for (int i = 0; i < SWEEP_POINTS; i++) w->sweep_p[i] = i / 10.0f;
-        w->sweep_kl[0] = 0;  // p = 0 against itself, exactly (no masking, no rescale)
-        w->sweep_agree[0] = 1;
-        w->sweep_next = rc ? SWEEP_POINTS : 1;
-    } else {
-        int i = w->sweep_next;
-        SlimRun r;
-        rc = session_run_copy(s, &r, &s->run, w->sweep_p[i], &err);
-        if (!rc) rc = session_context_logits(s, &r, w->sweep_from, w->sweep_cur, &err);
-        slim_run_free(&r);
-        if (!rc) session_compare_logits(w->sweep_ref, w->sweep_cur, n - w->sweep_from, V, &w->sweep_kl[i], &w->sweep_agree[i]);
-        w->sweep_next = rc ? SWEEP_POINTS : i + 1;
-    }
-    if (rc) {
-        message(w, 1, err.msg);
-        return;
-    }
-    pthread_mutex_lock(&w->snap_mu);
-    Snapshot* p = &w->snap;
-    p->sweep_total = SWEEP_POINTS;
-    p->sweep_n = w->sweep_next;
-    p->sweep_positions = n - w->sweep_from;
-    memcpy(p->sweep_p, w->sweep_p, sizeof p->sweep_p);
-    memcpy(p->sweep_kl, w->sweep_kl, sizeof p->sweep_kl);
-    memcpy(p->sweep_agree, w->sweep_agree, sizeof p->sweep_agree);
-    p->version++;
-    pthread_mutex_unlock(&w->snap_mu);
-    wake(w);
+    worker_wake(w);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,10 +204,10 @@ static void generate(Worker* w, const Job* j, const int* p0, int p0_len) {
     g.on_token = on_generated, g.ctx = &c, g.cancel = &w->cancel;
     int produced;
     switch (generation_run(&g, &produced, &err)) {
-    case GEN_STOPPED: message(w, 0, "stopped"); break;
-    case GEN_EOS: message(w, 0, "end of sequence"); break;
-    case GEN_FULL: message(w, 1, "context full: :reset clears it"); break;
-    case GEN_ERROR: message(w, 1, err.msg); break;
+    case GEN_STOPPED: worker_message(w, 0, "stopped"); break;
+    case GEN_EOS: worker_message(w, 0, "end of sequence"); break;
+    case GEN_FULL: worker_message(w, 1, "context full: :reset clears it"); break;
+    case GEN_ERROR: worker_message(w, 1, err.msg); break;
     case GEN_DONE: break;
     }
     sampler_free(&sm);
@@ -416,26 +244,26 @@ static void job_submit(Worker* w, const Job* j) {
                 free(ids);
                 char m[256];
                 snprintf(m, sizeof m, "no tokenizer.json next to the model: type token ids in 0..%d, e.g. 1,2,3", s->model.cfg.vocab_size - 1);
-                message(w, 1, m);
+                worker_message(w, 1, m);
                 return;
             }
             ids[n++] = (int)v;
             p = end;
         }
     } else if (session_encode(s, j->text, s->n_tokens == 0, &ids, &n, &err)) {
-        message(w, 1, err.msg);
+        worker_message(w, 1, err.msg);
         return;
     }
     if (n == 0) {
-        message(w, 1, "the prompt encodes to no tokens");
+        worker_message(w, 1, "the prompt encodes to no tokens");
     } else if (s->n_tokens + n > s->rs.max_seq) {
         char m[256];
         snprintf(m, sizeof m, "context full: %d + %d tokens exceed %d (:reset clears it)", s->n_tokens, n, s->rs.max_seq);
-        message(w, 1, m);
+        worker_message(w, 1, m);
     } else {
         int from = s->n_tokens;
         if (session_feed(s, ids, n, &err)) {
-            message(w, 1, err.msg);
+            worker_message(w, 1, err.msg);
         } else {
             w->tok_ver++;
             pthread_mutex_lock(&w->snap_mu);
@@ -454,14 +282,14 @@ static void job_regen(Worker* w, const Job* j) {
     Session* s = w->s;
     Err err;
     if (s->n_tokens == 0) {
-        message(w, 1, "nothing to regenerate: type a prompt first");
+        worker_message(w, 1, "nothing to regenerate: type a prompt first");
         return;
     }
     int start = w->gen_start > 0 && w->gen_start < s->n_tokens ? w->gen_start : s->n_tokens;
     int count = j->n_new;
     if (start + count > s->rs.max_seq) count = s->rs.max_seq - start;
     if (count <= 0) {
-        message(w, 1, "context full: :reset clears it");
+        worker_message(w, 1, "context full: :reset clears it");
         return;
     }
     set_busy(w, "continuing at p = 0");
@@ -474,7 +302,7 @@ static void job_regen(Worker* w, const Job* j) {
     slim_run_free(&r0);
     sampler_free(&sm);
     if (n0 < 0 || session_truncate(s, start, &err)) {
-        message(w, 1, err.msg);
+        worker_message(w, 1, err.msg);
         free(p0);
         return;
     }
@@ -508,10 +336,10 @@ static void rerun(Worker* w, int p_only) {
     w->run_ver++;
     if (!p_only) w->runx_ver++;
     publish(w, -1, 0);
-    int pos = resolve_pos(w);
-    if (pos >= 0) do_compare(w, pos);
+    int pos = worker_selected_pos(w);
+    if (pos >= 0) worker_compare(w, pos);
     set_busy(w, "recomputing");
-    if (session_recompute(s, &err)) message(w, 1, err.msg);
+    if (session_recompute(s, &err)) worker_message(w, 1, err.msg);
     publish(w, 0, 0);
 }
 
@@ -532,7 +360,7 @@ static void job_run_change(Worker* w, const Job* j) {
     default: return;
     }
     if (session_apply_run(s, &err)) {
-        message(w, 1, err.msg);
+        worker_message(w, 1, err.msg);
         return;
     }
     rerun(w, j->kind == JOB_SET_P);
@@ -543,7 +371,7 @@ static void job_load(Worker* w, const Job* j) {
     Err err;
     set_busy(w, "loading the adapter");
     if (session_load_adapter(s, j->text[0] ? j->text : NULL, &err)) {
-        message(w, 1, err.msg);
+        worker_message(w, 1, err.msg);
         if (s->rs.kv.k) return;  // the old adapter is still in place
     }
     w->tok_ver++;
@@ -556,7 +384,7 @@ static void job_load(Worker* w, const Job* j) {
     publish(w, 0, 1);
     char m[4200];
     snprintf(m, sizeof m, "loaded %s", j->text[0] ? j->text : "no adapter");
-    message(w, 0, m);
+    worker_message(w, 0, m);
 }
 
 static const char* trace_text(void* ctx, int id) {
@@ -579,15 +407,15 @@ static void run_job(Worker* w, const Job* j) {
     case JOB_LOAD: job_load(w, j); break;
     case JOB_SAVE:
         if (trace_write_jsonl(&s->trace, j->text, 0, s->n_tokens, trace_text, s, &err)) {
-            message(w, 1, err.msg);
+            worker_message(w, 1, err.msg);
         } else {
             snprintf(m, sizeof m, "saved the trace of %d positions to %s", s->n_tokens, j->text);
-            message(w, 0, m);
+            worker_message(w, 0, m);
         }
         break;
     case JOB_RESET:
         clear_context(w);
-        message(w, 0, "context cleared");
+        worker_message(w, 0, "context cleared");
         break;
     }
     set_busy(w, NULL);
@@ -603,7 +431,7 @@ static void* worker_main(void* arg) {
     ops_set_threads(w->s->threads);
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        while (!w->quit && !w->qn && !derived_pending(w)) {
+        while (!w->quit && !w->qn && !worker_derived_pending(w)) {
             w->idle = 1;
             w->cancel = 0;  // an Esc stops the generations queued or running when it came, no later ones
             pthread_cond_broadcast(&w->idle_cv);
@@ -628,10 +456,10 @@ static void* worker_main(void* arg) {
             pthread_mutex_unlock(&w->mu);
             continue;
         }
-        int pos = resolve_pos(w);
+        int pos = worker_selected_pos(w);
         pthread_mutex_unlock(&w->mu);
-        if (compare_pending(w, pos)) do_compare(w, pos);
-        else if (sweep_pending(w)) do_sweep_step(w);
+        if (worker_compare_pending(w, pos)) worker_compare(w, pos);
+        else if (worker_sweep_pending(w)) worker_sweep_step(w);
     }
     return NULL;
 }
@@ -672,7 +500,7 @@ Worker* worker_new(Session* s, int wake_fd) {
     publish(w, 0, 1);
     w->started = pthread_create(&w->th, NULL, worker_main, w) == 0;
     if (!w->started) {
-        message(w, 1, "cannot start the worker thread");
+        worker_message(w, 1, "cannot start the worker thread");
     }
     return w;
 }
