@@ -285,16 +285,17 @@ void rope_backward(float* dinp, const float* dout, const float* cos_t, const flo
 static inline float fexp(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
-    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest (1.5 * 2^23 trick)
+    union {
+        float f;
+        uint32_t u;
+    } t = {x * 1.44269504f + 12582912.0f}, e;  // round to nearest (1.5 * 2^23 trick): n sits in t's low bits
+    float n = t.f - 12582912.0f;
     float r = x - n * 0.693145752f;
     r = r - n * 1.42860677e-6f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666418f + r * (0.00833345205f + r * 0.00138878031f)))));
-    union {
-        float f;
-        int32_t i;
-    } u;
-    u.i = ((int32_t)n + 127) << 23;
-    return p * u.f;
+    // 2^n from t's bits rather than (int)n, which is undefined for a NaN x (the NaN still comes out, through p)
+    e.u = (t.u - 0x4B400000u + 127u) << 23;
+    return p * e.f;
 }
 
 // Sum of x[0..n) in double with four partial sums (a fixed order: deterministic).
