@@ -138,6 +138,11 @@ check "--version prints the version" '$BIN --version | grep -qxE "slimscope [0-9
 a=$($BIN generate --model "$T/m" --prompt "The cat" -n 3 2>/dev/null)
 b=$(printf 'The cat\n' | $BIN generate --model "$T/m" --prompt - -n 3 2>/dev/null)
 check "--prompt - reads the prompt from standard input (less its final newline)" '[ -n "$a" ] && [ "$a" = "$b" ]'
+# a prompt of no tokens (this tokenizer adds none of its own) is one error line, not a double free
+err=$($BIN generate --model "$T/m" --prompt "" --device cpu 2>&1); rc=$?
+check "an empty prompt is refused in one line, exit 1" '[ $rc -eq 1 ] && [ "$err" = "generate: the prompt encodes to no tokens" ]'
+err=$($BIN generate --model "$T/m" --prompt "$(printf '%520s' '' | tr ' ' x)" --device cpu 2>&1); rc=$?
+check "a prompt longer than the context is refused with its size" '[ $rc -eq 1 ] && [ "$err" = "generate: prompt is 520 tokens; the context holds 512 (--ctx)" ]'
 a=$($BIN tokenize --model "$T/m" --text "The cat sat" 2>&1)
 b=$(printf 'The cat sat' | $BIN tokenize --model "$T/m" --file - 2>&1)
 check "tokenize --file - reads standard input" '[ -n "$a" ] && [ "$a" = "$b" ]'
