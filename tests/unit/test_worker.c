@@ -294,7 +294,7 @@ static void test_worker_reset_save_regen(void** st) {
 
 // A prompt longer than 4096 bytes is read whole (60 ids, each padded to 100 bytes: the old job
 // buffer held 40 of them); one with more tokens than the context is refused with its size and the
-// context stays as it was.
+// context stays as it was; a generation that fills the context stops there and says so.
 static void test_worker_long_prompt(void** st) {
     Fixture f;
     fixture_open(&f, 0);
@@ -324,6 +324,25 @@ static void test_worker_long_prompt(void** st) {
     assert_int_equal(f.s.n_tokens, 60);
     assert_int_equal(n, 60);
     assert_int_equal(f.s.tokens[59], (59 * 11 + 5) % 40);
+    // 10 more tokens asked for after 60 + 1 of 64 positions: generation stops when the context is
+    // full (every generated token is fed: 3 of them) and says so
+    t->ui.n_new = 10;
+    tui_submit_line(t, "+1");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 64);
+    sn = worker_lock(t->w);
+    snprintf(msg, sizeof msg, "%s", sn->msg);
+    worker_unlock(t->w);
+    assert_string_equal(msg, "stopped at the context limit of 64 positions: :reset clears it");
+    for (int i = 61; i < 64; i++) assert_int_equal(f.s.generated[i], 1);
+    assert_int_equal(f.s.generated[60], 0);
+    // :n past the context is accepted with a note; :save - is refused (standard output is the screen)
+    tui_submit_line(t, ":n 100");
+    assert_int_equal(t->ui.n_new, 100);
+    assert_string_equal(t->ui.msg, "100 tokens per prompt; generation stops at the context's 64 positions");
+    tui_submit_line(t, ":save -");
+    assert_int_equal(t->ui.msg_error, 1);
+    assert_non_null(strstr(t->ui.msg, ":save needs a file name"));
     free(line);
     tui_free(t);
     fixture_close(&f);
