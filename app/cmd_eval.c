@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "progress.h"
 #include "commands.h"
 #include "train_cli.h"
 #include "data.h"
@@ -47,9 +48,8 @@ typedef struct {
 } Example;
 
 static int load_examples(const char* path, int skip_bad, int limit, Example** out, int* n_out, Err* err) {
-    if (require_regular_file(path, NULL, err)) return -1;  // a FIFO would block fopen()
-    FILE* f = fopen(path, "rb");
-    if (!f) return err_set(err, "%s: cannot open", path);
+    FILE* f = open_input(path, err);
+    if (!f) return -1;
     Example* ex = NULL;
     int n = 0, cap = 0, lineno = 0;
     char* line = NULL;
@@ -160,8 +160,7 @@ int cmd_eval(int argc, char** argv) {
         return 2;
     }
     int exact = A.exact;
-    size_t dl = strlen(st.data);
-    int jsonl = dl > 6 && !strcmp(st.data + dl - 6, ".jsonl");
+    int jsonl = input_is_jsonl(st.data);
     if (exact && !jsonl) {
         fprintf(stderr, "error: eval: --metric exact needs prompt/response JSONL (a .jsonl file)\n");
         return 2;
@@ -188,6 +187,7 @@ int cmd_eval(int argc, char** argv) {
     int *ids = NULL, *gen = NULL;
     const Adapter* ap = NULL;
     Backend* be = NULL;
+    Progress prog = {0};
 
     if (model_load(&m, st.model_dir, &err) || tokenizer_load(&tok, st.model_dir, &err)) goto done;
     if (st.adapter_dir && adapter_load(&a, st.adapter_dir, &m, &err)) goto done;
@@ -216,10 +216,14 @@ int cmd_eval(int argc, char** argv) {
         logits = xmalloc((size_t)T * V * sizeof(float));
         double nll = 0;
         int count = 0, windows = 0;
+        long n_windows = td.n_train > 1 ? (long)((td.n_train - 2) / T + 1) : 0;
+        progress_begin(&prog, "eval", "windows", A.limit > 0 && A.limit < n_windows ? A.limit : n_windows);
         for (size_t s = 0; s + 1 < td.n_train && (A.limit <= 0 || windows < A.limit); s += T, windows++) {
+            progress_step(&prog, windows);
             int n = (int)(td.n_train - s < (size_t)T + 1 ? td.n_train - s : (size_t)T + 1);
             if (score_sequence(&m, ap, rp, &rs, td.train + s, n, 0, logits, &nll, &count, &err)) goto done;
         }
+        progress_end(&prog);
         if (!count) {
             err_set(&err, "%s: not enough tokens to score", st.data);
             goto done;
@@ -251,10 +255,13 @@ int cmd_eval(int argc, char** argv) {
     if (!exact) {  // perplexity of the responses given their prompts
         double nll = 0;
         int count = 0, fail = 0;
+        progress_begin(&prog, "eval", "examples", n_ex);
         for (int i = 0; i < n_ex && !fail; i++) {
+            progress_step(&prog, i);
             int n = enc_n[i] < max_len + 1 ? enc_n[i] : max_len + 1;
             fail = score_sequence(&m, ap, rp, &rs, enc[i], n, enc_np[i] - 1, logits, &nll, &count, &err);
         }
+        progress_end(&prog);
         for (int k = 0; k < n_ex; k++) free(enc[k]);
         free(enc), free(enc_n), free(enc_np);
         if (fail) goto done;
@@ -269,7 +276,9 @@ int cmd_eval(int argc, char** argv) {
     int n_tasks = 0, correct = 0, fail = 0;
     Sampler greedy;
     sampler_init(&greedy, V, 0, 1, 0);
+    progress_begin(&prog, "eval", "examples", n_ex);
     for (int i = 0; i < n_ex && !fail; i++) {
+        progress_step(&prog, i);
         int np = enc_np[i] < max_len ? enc_np[i] : max_len;
         int ng = 0;
         fail = forward(&m, ap, rp, &rs, enc[i], np, 0, logits, 0, NULL, &err);
@@ -283,8 +292,10 @@ int cmd_eval(int argc, char** argv) {
         char* text = tokenizer_decode(&tok, gen, ng, 1);
         char* want = xstrdup(ex[i].response);
         int ok = !strcmp(trim(text), trim(want));
-        if (i < A.samples)
+        if (i < A.samples) {
+            progress_end(&prog);  // the sample goes on a line of its own
             fprintf(stderr, "[%d] %s | got: %s | want: %s\n", i, ok ? "ok  " : "MISS", trim(text), trim(want));
+        }
         free(text), free(want);
         correct += ok;
         const char* task = ex[i].task ? ex[i].task : "";
@@ -294,6 +305,7 @@ int cmd_eval(int argc, char** argv) {
         t_ok[k] += ok, t_n[k]++;
     }
     sampler_free(&greedy);
+    progress_end(&prog);
     for (int k = 0; k < n_ex; k++) free(enc[k]);
     free(enc), free(enc_n), free(enc_np);
     if (!fail) {
@@ -306,6 +318,7 @@ int cmd_eval(int argc, char** argv) {
     }
     free(tasks), free(t_ok), free(t_n);
 done:
+    progress_end(&prog);
     if (rc) fprintf(stderr, "error: %s\n", err.msg);
     free(ids);
     free(gen);

@@ -32,10 +32,6 @@ int cmd_forward(int argc, char** argv) {
     }
     if (session_prompt_ids(&s, &st, &ids, &n, &err)) goto done;
     int V = s.model.cfg.vocab_size;
-    if (n > s.rs.max_seq) {
-        err_set(&err, "forward: %d tokens exceed the context of %d positions (use --ctx)", n, s.rs.max_seq);
-        goto done;
-    }
     logits = xmalloc((size_t)(st.all_positions ? n : 1) * V * sizeof(float));
     if (forward(&s.model, s.has_adapter ? &s.adapter : NULL, &s.run, &s.rs, ids, n, 0, logits, st.all_positions, NULL, &err))
         goto done;

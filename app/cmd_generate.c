@@ -62,13 +62,15 @@ int cmd_generate(int argc, char** argv) {
     Generation g;
     session_generation(&s, &g, &sm, st.n_new, GEN_EMIT_EOS);
     g.on_token = print_token, g.ctx = &pr;
-    if (generation_run(&g, &produced, &err) == GEN_ERROR) goto done;
+    GenEnd end = generation_run(&g, &produced, &err);
+    if (end == GEN_ERROR) goto done;
     if (pr.as_text) {
         size_t len;
         const char* tail = token_stream_flush(&pr.ts, &len);
         fwrite(tail, 1, len, stdout);
     }
     printf("\n");
+    if (end == GEN_FULL) session_report_full(&s, st.cmd, produced, st.n_new);
     double t2 = now_seconds();
     fprintf(stderr, "[%d prompt tokens in %.3f s, %d generated at %.1f tokens/s, %d threads]\n", n, t1 - t0, produced,
             produced > 1 ? (produced - 1) / (t2 - t1) : 0.0, s.threads);

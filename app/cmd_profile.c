@@ -6,14 +6,16 @@
 #include <string.h>
 
 #include "commands.h"
+#include "progress.h"
 #include "session.h"
 
 static const char* USAGE =
     "usage: slimscope profile --model DIR --adapter DIR --data FILE [--out FILE.csv]\n"
-    "FILE is JSONL with prompt/response fields (name ending .jsonl) or plain text (documents separated\n"
-    "by blank lines). Prints, per block and expert, keep_share (fraction of tokens that kept the\n"
-    "expert), mean_weight (its weight averaged over all tokens) and mean_weight_kept (over the tokens\n"
-    "that kept it), with the block's mean identity share and the distance d (mean, p50, p90).\n";
+    "FILE is JSONL with prompt/response fields (name ending .jsonl; for - standard input, a first '{')\n"
+    "or plain text (documents separated by blank lines). Prints, per block and expert, keep_share\n"
+    "(fraction of tokens that kept the expert), mean_weight (its weight averaged over all tokens) and\n"
+    "mean_weight_kept (over the tokens that kept it), with the block's mean identity share and the\n"
+    "distance d (mean, p50, p90). --out - writes the CSV to standard output (the table to stderr).\n";
 static const char* OPTS = "model adapter data out threads mask-ratio mask-seed adapter-mode force adapter-layers ctx weights device";
 
 typedef struct {
@@ -56,8 +58,7 @@ static char** read_texts(const char* path, int* n_out, Err* err) {
     if (!all) return NULL;
     int cap = 64, n = 0;
     char** texts = xmalloc(cap * sizeof(char*));
-    size_t pl = strlen(path);
-    int jsonl = pl > 6 && !strcmp(path + pl - 6, ".jsonl");
+    int jsonl = input_is_jsonl(path);
     char* save = NULL;
     int line_no = 0;
     if (jsonl) {
@@ -120,13 +121,16 @@ int cmd_profile(int argc, char** argv) {
     int n_texts = 0, rc = 1;
     char** texts = read_texts(st.data, &n_texts, &err);
     Profile p = {0};
+    Progress prog = {0};
     p.L = s.model.cfg.n_layers;
     p.E = s.adapter.n_experts;
     p.kept = xcalloc((size_t)p.L * p.E, sizeof(double));
     p.wsum = xcalloc((size_t)p.L * p.E, sizeof(double));
     p.id_share = xcalloc(p.L, sizeof(double));
     if (!texts) goto done;
+    progress_begin(&prog, "profile", "texts", n_texts);
     for (int i = 0; i < n_texts; i++) {
+        progress_step(&prog, i);
         int *ids, n;
         if (session_encode(&s, texts[i], 1, &ids, &n, &err)) goto done;
         if (n > s.rs.max_seq) n = s.rs.max_seq;  // long documents: their first window
@@ -136,6 +140,7 @@ int cmd_profile(int argc, char** argv) {
         if (frc) goto done;
         profile_add(&p, &s.trace, n);
     }
+    progress_end(&prog);
     if (!p.n) {
         err_set(&err, "%s: no tokens to profile", st.data);
         goto done;
@@ -147,10 +152,16 @@ int cmd_profile(int argc, char** argv) {
         csv = af.f;
         fprintf(csv, "layer,expert,kind,keep_share,mean_weight,mean_weight_kept,identity_share,d_mean,d_p50,d_p90\n");
     }
-    printf("profile of %s over %d tokens (%d texts): keep share / mean weight when kept\n", st.data, p.n, n_texts);
-    printf("%5s  %-8s %6s %6s %6s  ", "block", "id share", "d mean", "d p50", "d p90");
-    for (int e = 0; e < p.E; e++) printf(" %s%-11d", e < s.adapter.n_id ? "id" : "L", e < s.adapter.n_id ? e : e - s.adapter.n_id);
-    printf("\n");
+    FILE* table = csv == stdout ? stderr : stdout;  // --out -: the CSV alone on standard output
+    fprintf(table, "profile of %s over %d tokens (%d texts): keep share / mean weight when kept\n", st.data, p.n, n_texts);
+    // each header is as wide as the values under it: "%5d  %8.3f %6.2f %6.2f %6.2f  " and " %5.3f/%-5.3f"
+    fprintf(table, "%5s  %8s %6s %6s %6s  ", "block", "id share", "d mean", "d p50", "d p90");
+    for (int e = 0; e < p.E; e++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s%d", e < s.adapter.n_id ? "id" : "L", e < s.adapter.n_id ? e : e - s.adapter.n_id);
+        fprintf(table, " %-11s", name);
+    }
+    fprintf(table, "\n");
     float* col = xmalloc(p.n * sizeof(float));
     for (int l = 0; l < p.L; l++) {
         double dm = 0;
@@ -161,12 +172,12 @@ int cmd_profile(int argc, char** argv) {
         double ids_mean = p.id_share[l] / p.n;
         // no clusters (plain LoRA, MoE-LoRA without them): there is no distance to report
         int has_d = s.adapter.n_clusters > 0;
-        if (has_d) printf("%5d  %8.3f %6.2f %6.2f %6.2f  ", l, ids_mean, dm, d50, d90);
-        else printf("%5d  %8.3f %6s %6s %6s  ", l, ids_mean, "n/a", "n/a", "n/a");
+        if (has_d) fprintf(table, "%5d  %8.3f %6.2f %6.2f %6.2f  ", l, ids_mean, dm, d50, d90);
+        else fprintf(table, "%5d  %8.3f %6s %6s %6s  ", l, ids_mean, "n/a", "n/a", "n/a");
         for (int e = 0; e < p.E; e++) {
             double ks = p.kept[l * p.E + e] / p.n, mw = p.wsum[l * p.E + e] / p.n;
             double mk = p.kept[l * p.E + e] ? p.wsum[l * p.E + e] / p.kept[l * p.E + e] : 0;
-            printf(" %5.3f/%-5.3f", ks, mk);
+            fprintf(table, " %5.3f/%-5.3f", ks, mk);
             if (csv)
             {
                 fprintf(csv, "%d,%d,%s,%.6f,%.6f,%.6f,%.6f,", l, e, e < s.adapter.n_id ? "identity" : "lora", ks, mw, mk, ids_mean);
@@ -174,12 +185,13 @@ int cmd_profile(int argc, char** argv) {
                 else fprintf(csv, ",,\n");  // empty: no distance without clusters
             }
         }
-        printf("\n");
+        fprintf(table, "\n");
     }
     free(col);
     if (csv && atomic_commit(&af, &err)) goto done;
     rc = 0;
 done:
+    progress_end(&prog);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     for (int i = 0; texts && i < n_texts; i++) free(texts[i]);
     free(texts);

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "metrics.h"
+#include "progress.h"
 #include "session.h"
 
 static const char* USAGE =
@@ -38,11 +39,8 @@ int cmd_sweep(int argc, char** argv) {
     int* ids = NULL;
     int n = 0, rc = 1, V = s.model.cfg.vocab_size, L = s.model.cfg.n_layers;
     float *base = NULL, *p0 = NULL, *cur = NULL;
+    Progress prog = {0};
     if (session_prompt_ids(&s, &st, &ids, &n, &err)) goto done;
-    if (n > s.rs.max_seq) {
-        err_set(&err, "sweep: the prompt's %d tokens exceed the context (%d)", n, s.rs.max_seq);
-        goto done;
-    }
     base = xmalloc((size_t)n * V * sizeof(float));
     p0 = xmalloc((size_t)n * V * sizeof(float));
     cur = xmalloc((size_t)n * V * sizeof(float));
@@ -53,8 +51,10 @@ int cmd_sweep(int argc, char** argv) {
     run->mask_ratio = 0;
     if (session_apply_run(&s, &err) || forward(&s.model, &s.adapter, run, &s.rs, ids, n, 0, p0, 1, NULL, &err)) goto done;
     printf("ratio,seed,kl_p0_p,kl_base_p,top1_agree_p0,top1_agree_base,identity_share\n");
+    progress_begin(&prog, "sweep", "runs", (long)st.n_ratios * st.seeds);
     for (int ri = 0; ri < st.n_ratios; ri++)
         for (int k = 0; k < st.seeds; k++) {
+            progress_step(&prog, (long)ri * st.seeds + k);
             run->mask_ratio = st.ratios[ri];
             run->mask_seed = seed0 + k;
             trace_reset(&s.trace);
@@ -71,11 +71,14 @@ int cmd_sweep(int argc, char** argv) {
                 agreeb += top == argmax(b, V);
                 for (int l = 0; l < L; l++) ids_sum += s.trace.id_share[(size_t)t * L + l];
             }
+            progress_end(&prog);  // on a terminal the row takes the progress line's place
             printf("%.4g,%llu,%.6g,%.6g,%.4f,%.4f,%.4f\n", st.ratios[ri], (unsigned long long)run->mask_seed, kl0 / n,
                    klb / n, agree0 / n, agreeb / n, ids_sum / ((double)n * L));
+            fflush(stdout);
         }
     rc = 0;
 done:
+    progress_end(&prog);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     free(base);
     free(p0);

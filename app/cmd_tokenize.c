@@ -18,7 +18,7 @@ typedef struct {
 static const Option TOKENIZE_OPTIONS[] = {
     {"model", OPT_STR, F(model), "DIR", "directory holding tokenizer.json (and optionally tokenizer_config.json)"},
     {"text", OPT_STR, F(text), "TEXT", "encode TEXT; prints the ids as a JSON array"},
-    {"file", OPT_STR, F(file), "FILE", "encode the contents of FILE"},
+    {"file", OPT_STR, F(file), "FILE", "encode the contents of FILE (-: standard input)"},
     {"decode", OPT_STR, F(decode), "IDS", "decode comma-separated ids (\"1,2,3\" or \"[1, 2, 3]\") and print the text"},
     {"no-special", OPT_FLAG, F(no_special), NULL,
      "encode without the special tokens the tokenizer adds around a text (BOS/EOS); with --decode, leave them out"},

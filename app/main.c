@@ -10,6 +10,7 @@
 #endif
 
 #include "commands.h"
+#include "common.h"
 
 typedef struct {
     const char* name;
@@ -37,7 +38,7 @@ static const Command COMMANDS[] = {
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
 static void usage(FILE* f) {
-    fprintf(f, "usage: slimscope COMMAND [options]   (slimscope COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(f, "usage: slimscope COMMAND [options]   (slimscope COMMAND --help for its options; --version)\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-16s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
 }
 
@@ -70,6 +71,10 @@ int main(int argc, char** argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("slimscope %s\n", SLIMSCOPE_VERSION);
+        return 0;
     }
     if (!strncmp(argv[1], "--", 2)) return cmd_tui(argc, argv);  // options without a command: the TUI
     for (int i = 0; i < N_COMMANDS; i++)

@@ -66,7 +66,7 @@ int session_open(Session* s, const Settings* st, Err* err) {
     }
     for (int i = 0; i < st->n_ids; i++)  // bad ids are reported before anything runs
         if (st->ids[i] >= s->model.cfg.vocab_size) {
-            err_set(err, "token id %d at index %d is outside the vocabulary (0..%d)", st->ids[i], i, s->model.cfg.vocab_size - 1);
+            err_set(err, "--ids: token id %d at index %d is outside the vocabulary (0..%d)", st->ids[i], i, s->model.cfg.vocab_size - 1);
             goto fail;
         }
     // the device is opened once everything else is validated: a bad input gives its one line alone
@@ -74,8 +74,12 @@ int session_open(Session* s, const Settings* st, Err* err) {
     int max_seq = st->max_seq ? st->max_seq : s->model.cfg.max_seq_len < 4096 ? s->model.cfg.max_seq_len : 4096;
     if (session_alloc_state(s, max_seq, err)) goto fail;
     s->tokens = xmalloc(max_seq * sizeof(int));
+    s->generated = xcalloc(max_seq, 1);
     s->logits = xcalloc(s->model.cfg.vocab_size, sizeof(float));
     s->trace.want_lens = st->lens;
+    if (st->max_seq > s->model.cfg.max_seq_len)  // allowed (RoPE extends), but the model never saw those positions
+        fprintf(stderr, "slimscope: %s: --ctx %d is above the model's maximum of %d positions (max_position_embeddings)\n", st->cmd,
+                st->max_seq, s->model.cfg.max_seq_len);
     return 0;
 fail:
     session_close(s);
@@ -91,6 +95,7 @@ void session_close(Session* s) {
     if (s->has_tok) tokenizer_free(&s->tok);
     model_free(&s->model);
     free(s->tokens);
+    free(s->generated);
     free(s->logits);
     memset(s, 0, sizeof *s);
 }
@@ -126,22 +131,42 @@ int session_encode(Session* s, const char* text, int add_special, int** ids, int
 }
 
 int session_prompt_ids(Session* s, const Settings* st, int** ids, int* n, Err* err) {
+    *ids = NULL;
+    *n = 0;
     if (st->n_ids) {
         *ids = xmalloc(st->n_ids * sizeof(int));
         memcpy(*ids, st->ids, st->n_ids * sizeof(int));
         *n = st->n_ids;
-        return 0;
+    } else if (!st->prompt) {
+        return err_set(err, "%s: give a prompt with --prompt TEXT or --ids 1,2,3", st->cmd);
+    } else {
+        char* text = NULL;
+        if (!strcmp(st->prompt, "-")) {  // --prompt -: standard input, less one final newline
+            size_t len;
+            if (!(text = read_file_text("-", &len, err))) return -1;
+            if (len && text[len - 1] == '\n') text[len - 1] = 0;
+        }
+        int rc = session_encode(s, text ? text : st->prompt, 1, ids, n, err);
+        free(text);
+        if (rc) return -1;
+        if (*n == 0) {
+            free(*ids);
+            *ids = NULL;  // the caller frees *ids on every path
+            return err_set(err, "%s: the prompt encodes to no tokens", st->cmd);
+        }
     }
-    if (!st->prompt) return err_set(err, "%s: give a prompt with --prompt TEXT or --ids 1,2,3", st->cmd);
-    if (session_encode(s, st->prompt, 1, ids, n, err)) return -1;
-    if (*n == 0) {
+    if (*n > s->rs.max_seq) {
+        err_set(err, "%s: prompt is %d tokens; the context holds %d (--ctx)", st->cmd, *n, s->rs.max_seq);
         free(*ids);
-        return err_set(err, "%s: the prompt encodes to no tokens", st->cmd);
+        *ids = NULL;
+        return -1;
     }
     return 0;
 }
 
-int session_feed(Session* s, const int* ids, int n, Err* err) {
+// Appends and runs ids; their positions are marked generated (1), prompt (0), or left as they were (-1:
+// a recomputation).
+static int feed_marked(Session* s, const int* ids, int n, int mark, Err* err) {
     if (n <= 0) return 0;
     if (s->n_tokens + n > s->rs.max_seq)
         return err_set(err, "context full: %d + %d tokens exceed %d positions (use --ctx or :reset)", s->n_tokens, n, s->rs.max_seq);
@@ -149,10 +174,13 @@ int session_feed(Session* s, const int* ids, int n, Err* err) {
     Trace* tr = s->untraced ? NULL : &s->trace;
     if (forward(&s->model, a, &s->run, &s->rs, ids, n, s->n_tokens, s->logits, 0, tr, err)) return -1;
     memcpy(s->tokens + s->n_tokens, ids, n * sizeof(int));
+    if (mark >= 0) memset(s->generated + s->n_tokens, mark, n);
     s->n_tokens += n;
     if (tr) s->trace.n = s->n_tokens;
     return 0;
 }
+
+int session_feed(Session* s, const int* ids, int n, Err* err) { return feed_marked(s, ids, n, 0, err); }
 
 int session_recompute(Session* s, Err* err) {
     int n = s->n_tokens;
@@ -161,7 +189,7 @@ int session_recompute(Session* s, Err* err) {
     if (n == 0) return 0;
     int* ids = xmalloc(n * sizeof(int));
     memcpy(ids, s->tokens, n * sizeof(int));
-    int rc = session_feed(s, ids, n, err);
+    int rc = feed_marked(s, ids, n, -1, err);
     free(ids);
     return rc;
 }
@@ -257,7 +285,7 @@ int session_truncate(Session* s, int n, Err* err) {
     return forward(&s->model, a, &s->run, &s->rs, s->tokens + n - 1, 1, n - 1, s->logits, 0, &s->trace, err);
 }
 
-static int feed_context(void* state, int id, Err* err) { return session_feed(state, &id, 1, err); }
+static int feed_context(void* state, int id, Err* err) { return feed_marked(state, &id, 1, 1, err); }
 static int context_room(const void* state) {
     const Session* s = state;
     return s->rs.max_seq - s->n_tokens;
@@ -270,6 +298,11 @@ void session_generation(Session* s, Generation* g, Sampler* sm, int n_new, unsig
 }
 
 int session_eos(const Session* s) { return s->has_tok ? s->tok.eos_id : s->model.cfg.eos_id; }
+
+void session_report_full(const Session* s, const char* cmd, int produced, int asked) {
+    fprintf(stderr, "%s: stopped at the context limit of %d positions after %d of the %d tokens asked for (--ctx)\n", cmd,
+            s->rs.max_seq, produced, asked);
+}
 
 // The auxiliary cache as a Generation state: tokens go to out, positions after `start`.
 typedef struct {

@@ -25,6 +25,7 @@ typedef struct {
     Trace trace;
     int untraced;              // set by commands that read only the logits: the trace is not filled
     int* tokens;               // (max_seq) context
+    unsigned char* generated;  // (max_seq) 1 where the context token was generated, 0 where it came with a prompt
     int n_tokens;
     float* logits;             // (V) next-token logits after the last context token
     int threads;
@@ -46,7 +47,8 @@ int session_load_adapter(Session* s, const char* dir, Err* err);
 // Re-validates p and rebuilds mask caches after the caller changed s->run.
 int session_apply_run(Session* s, Err* err);
 
-// Prompt ids from --ids or --prompt (tokenized with special tokens); *ids is malloc'd.
+// Prompt ids from --ids or --prompt (tokenized with special tokens; `-`: standard input); *ids is
+// malloc'd (NULL on error). A prompt longer than the context is refused with its size.
 int session_prompt_ids(Session* s, const Settings* st, int** ids, int* n, Err* err);
 int session_encode(Session* s, const char* text, int add_special, int** ids, int* n, Err* err);
 
@@ -56,9 +58,24 @@ int session_feed(Session* s, const int* ids, int n, Err* err);
 // with session_feed and stopping at the tokenizer's (or the model's) EOS; the caller adds on_token.
 void session_generation(Session* s, Generation* g, Sampler* sm, int n_new, unsigned flags);
 int session_eos(const Session* s);  // the tokenizer's EOS id, or the model's
+// The one stderr line of a command whose generation stopped at the end of the context (GEN_FULL).
+void session_report_full(const Session* s, const char* cmd, int produced, int asked);
 // Recomputes the whole context under the current run settings (after a change of p or mode).
 int session_recompute(Session* s, Err* err);
 void session_reset(Session* s);
+
+// The sampler settings of a generation, for the first line of a saved trace.
+typedef struct {
+    float temp, top_p;
+    uint64_t seed;
+    int n_new;
+} SamplingSettings;
+
+// app/session_trace.c: the trace of the context as JSONL (path "-": standard output), its first
+// line the settings (session_settings_json: {"settings":{...}}, malloc'd) and each position marked
+// "source": "prompt" or "generated". cmd names the command that wrote it.
+char* session_settings_json(const Session* s, const char* cmd, const SamplingSettings* sm);
+int session_write_trace(Session* s, const char* path, const char* cmd, const SamplingSettings* sm, Err* err);
 
 // Next-token logits (V) after position pos (0-based, < n_tokens) under `run` (NULL: adapter off),
 // computed in the auxiliary cache so the context is untouched.

@@ -23,8 +23,11 @@ static int parse_ids(const Option* o, const char* label, const char* v, void* ba
         char* end;
         errno = 0;
         long id = strtol(p, &end, 10);
-        if (end == p || id < 0 || id > 0x7fffffff || errno || (*end && *end != ','))
-            return err_set(err, "%s expects comma-separated token ids, got '%s'", label, v);
+        if (end == p || id < 0 || id > 0x7fffffff || errno || (*end && *end != ',')) {
+            int len = (int)strcspn(p, ",");  // the bad id alone
+            return err_set(err, "%s: '%.*s' at index %d is not a token id (expected comma-separated ids, e.g. 1,2,3)", label,
+                           len > 40 ? 40 : len, p, s->n_ids);
+        }
         if (s->n_ids == MAX_LIST) return err_set(err, "%s takes at most %d ids", label, MAX_LIST);
         s->ids[s->n_ids++] = (int)id;
         p = *end == ',' ? end + 1 : end;
@@ -66,7 +69,7 @@ static int parse_ratios(const Option* o, const char* label, const char* v, void*
 static const Option OPTIONS[] = {
     {"model", OPT_STR, F(model_dir), "DIR", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)"},
     {"adapter", OPT_STR, F(adapter_dir), "DIR", "SLIM or PEFT LoRA adapter directory"},
-    {"prompt", OPT_STR, F(prompt), "TEXT", "prompt text (tokenized with the model's tokenizer)"},
+    {"prompt", OPT_STR, F(prompt), "TEXT", "prompt text (tokenized with the model's tokenizer); -: standard input"},
     {"ids", OPT_CUSTOM, 0, "1,2,3", "prompt as token ids", .parse = parse_ids},
     {"n", OPT_INT, F(n_new), "N", "number of tokens to generate", 32, IN_RANGE(0, 1 << 20), .short_name = 'n'},
     {"temp", OPT_FLOAT, F(temperature), "T", "sampling temperature; 0 = greedy", 0, AT_LEAST(0)},
@@ -84,8 +87,8 @@ static const Option OPTIONS[] = {
     {"adapter-mode", OPT_CHOICE, F(adapter_mode), "slim|off|lora-only|identity-only", "how the adapter is applied", MODE_SLIM},
     {"force", OPT_CUSTOM, 0, "L:E", "force expert E at block L (repeatable)", .parse = parse_force},
     {"adapter-layers", OPT_STR, F(adapter_layers), "0-5,7", "apply the adapter only at these blocks"},
-    {"out", OPT_STR, F(out), "FILE", "output file"},
-    {"data", OPT_STR, F(data), "FILE", "text file, or JSONL with prompt/response fields"},
+    {"out", OPT_STR, F(out), "FILE", "output file; -: standard output"},
+    {"data", OPT_STR, F(data), "FILE", "text file, or JSONL with prompt/response fields; -: standard input"},
     {"ratios", OPT_CUSTOM, 0, "0,0.1,...", "masking ratios to sweep, each in [0, 1)", .parse = parse_ratios},
     {"seeds", OPT_INT, F(seeds), "K", "mask seeds per ratio", 1, IN_RANGE(1, 1000)},
     {"weights", OPT_CHOICE, F(weights), "native|f32|q8", "matrices as stored, widened to float32, or quantised to Q8_0",

@@ -197,6 +197,8 @@ static void generate(Worker* w, const Job* j, const int* p0, int p0_len) {
     publish(w, -1, 0);
     Sampler sm;
     sampler_init(&sm, s->model.cfg.vocab_size, j->temp, j->top_p, j->seed);
+    w->sampling = (SamplingSettings){j->temp, j->top_p, j->seed, j->n_new};
+    w->sampled = 1;
     set_busy(w, p0 ? "regenerating" : "generating");
     GenerateCtx c = {w, p0, p0_len, now_seconds()};
     Generation g;
@@ -206,7 +208,12 @@ static void generate(Worker* w, const Job* j, const int* p0, int p0_len) {
     switch (generation_run(&g, &produced, &err)) {
     case GEN_STOPPED: worker_message(w, 0, "stopped"); break;
     case GEN_EOS: worker_message(w, 0, "end of sequence"); break;
-    case GEN_FULL: worker_message(w, 1, "context full: :reset clears it"); break;
+    case GEN_FULL: {
+        char m[128];
+        snprintf(m, sizeof m, "stopped at the context limit of %d positions: :reset clears it", s->rs.max_seq);
+        worker_message(w, 1, m);
+        break;
+    }
     case GEN_ERROR: worker_message(w, 1, err.msg); break;
     case GEN_DONE: break;
     }
@@ -230,11 +237,12 @@ static void job_submit(Worker* w, const Job* j) {
     Session* s = w->s;
     Err err;
     int *ids = NULL, n = 0;
-    if (!j->append && s->n_tokens > 0) clear_context(w);
+    int fresh = !j->append || s->n_tokens == 0;  // the prompt starts a new sequence
+    const char* text = j->text ? j->text : "";
     set_busy(w, "reading the prompt");
     if (!s->has_tok) {  // no tokenizer.json: the line is token ids, "1,2,3" or "1 2 3"
-        ids = xmalloc((strlen(j->text) / 2 + 1) * sizeof(int));
-        const char* p = j->text;
+        ids = xmalloc((strlen(text) / 2 + 1) * sizeof(int));
+        const char* p = text;
         char* end;
         while (*p) {
             while (*p == ' ' || *p == ',') p++;
@@ -250,17 +258,21 @@ static void job_submit(Worker* w, const Job* j) {
             ids[n++] = (int)v;
             p = end;
         }
-    } else if (session_encode(s, j->text, s->n_tokens == 0, &ids, &n, &err)) {
+    } else if (session_encode(s, text, fresh, &ids, &n, &err)) {
         worker_message(w, 1, err.msg);
         return;
     }
+    char m[256];
     if (n == 0) {
         worker_message(w, 1, "the prompt encodes to no tokens");
-    } else if (s->n_tokens + n > s->rs.max_seq) {
-        char m[256];
+    } else if (n > s->rs.max_seq) {  // refused before anything is cleared: the old context stays
+        snprintf(m, sizeof m, "prompt is %d tokens; the context holds %d (--ctx)", n, s->rs.max_seq);
+        worker_message(w, 1, m);
+    } else if (!fresh && s->n_tokens + n > s->rs.max_seq) {
         snprintf(m, sizeof m, "context full: %d + %d tokens exceed %d (:reset clears it)", s->n_tokens, n, s->rs.max_seq);
         worker_message(w, 1, m);
     } else {
+        if (!j->append && s->n_tokens > 0) clear_context(w);
         int from = s->n_tokens;
         if (session_feed(s, ids, n, &err)) {
             worker_message(w, 1, err.msg);
@@ -370,7 +382,7 @@ static void job_load(Worker* w, const Job* j) {
     Session* s = w->s;
     Err err;
     set_busy(w, "loading the adapter");
-    if (session_load_adapter(s, j->text[0] ? j->text : NULL, &err)) {
+    if (session_load_adapter(s, j->text, &err)) {
         worker_message(w, 1, err.msg);
         if (s->rs.kv.k) return;  // the old adapter is still in place
     }
@@ -383,13 +395,8 @@ static void job_load(Worker* w, const Job* j) {
     pthread_mutex_unlock(&w->snap_mu);
     publish(w, 0, 1);
     char m[4200];
-    snprintf(m, sizeof m, "loaded %s", j->text[0] ? j->text : "no adapter");
+    snprintf(m, sizeof m, "loaded %.4000s", j->text ? j->text : "no adapter");
     worker_message(w, 0, m);
-}
-
-static const char* trace_text(void* ctx, int id) {
-    static __thread char buf[256];
-    return session_token_text((Session*)ctx, id, buf, sizeof buf);
 }
 
 static void run_job(Worker* w, const Job* j) {
@@ -406,10 +413,12 @@ static void run_job(Worker* w, const Job* j) {
     case JOB_UNFORCE: job_run_change(w, j); break;
     case JOB_LOAD: job_load(w, j); break;
     case JOB_SAVE:
-        if (trace_write_jsonl(&s->trace, j->text, 0, s->n_tokens, trace_text, s, &err)) {
+        // the sampler of the last generation; before any, the one the next would use
+        if (!w->sampled) w->sampling = (SamplingSettings){j->temp, j->top_p, j->seed, j->n_new};
+        if (session_write_trace(s, j->text, "tui", &w->sampling, &err)) {
             worker_message(w, 1, err.msg);
         } else {
-            snprintf(m, sizeof m, "saved the trace of %d positions to %s", s->n_tokens, j->text);
+            snprintf(m, sizeof m, "saved the trace of %d positions to %.4000s (the settings on its first line)", s->n_tokens, j->text);
             worker_message(w, 0, m);
         }
         break;
@@ -450,6 +459,7 @@ static void* worker_main(void* arg) {
             w->running = 1;
             pthread_mutex_unlock(&w->mu);
             run_job(w, j);
+            free((char*)j->text);
             free(j);
             pthread_mutex_lock(&w->mu);
             w->running = 0;
@@ -517,6 +527,7 @@ void worker_free(Worker* w) {
     for (int i = 0; i < V; i++) free(w->vocab_text[i]);
     free(w->vocab_text);
     if (w->s->has_tok) token_stream_free(&w->ts);
+    for (int i = 0; i < w->qn; i++) free((char*)w->queue[i].text);
     free(w->queue);
     free(w->base_logits);
     free(w->p0_logits);
@@ -546,7 +557,9 @@ void worker_post(Worker* w, const Job* j) {
             w->qcap = w->qcap ? 2 * w->qcap : 8;
             w->queue = xrealloc(w->queue, w->qcap * sizeof(Job));
         }
-        w->queue[w->qn++] = *j;
+        Job* q = &w->queue[w->qn++];
+        *q = *j;
+        q->text = j->text ? xstrdup(j->text) : NULL;
     }
     w->idle = 0;
     pthread_cond_broadcast(&w->cv);

@@ -10,21 +10,21 @@
 #include "snapshot.h"
 
 typedef enum {
-    JOB_SUBMIT = 0,            // text: prompt to continue from (a new sequence unless append)
+    JOB_SUBMIT = 0,            // text: the prompt (a new sequence unless append), of any length
     JOB_REGEN,                 // regenerate the last continuation at p, against p = 0
     JOB_SET_P,                 // f: masking ratio
     JOB_SET_MASK_SEED,         // a: mask seed
     JOB_SET_MODE,              // a: AdapterMode
     JOB_FORCE,                 // block a, expert b
     JOB_UNFORCE,               // block a (-1: every block)
-    JOB_LOAD,                  // text: adapter directory ("" = no adapter)
+    JOB_LOAD,                  // text: adapter directory (NULL = no adapter)
     JOB_SAVE,                  // text: JSONL path
     JOB_RESET,                 // clear the context
 } JobKind;
 
 typedef struct {
     JobKind kind;
-    char text[4096];
+    const char* text;          // worker_post keeps its own copy; the worker frees it after the job
     float f;
     long long a, b;
     // sampler for JOB_SUBMIT / JOB_REGEN
@@ -41,7 +41,7 @@ typedef struct Worker Worker;
 Worker* worker_new(Session* s, int wake_fd);
 // Stops a running generation, joins the thread and frees the worker (the Session stays open).
 void worker_free(Worker* w);
-// Queues a job (a JOB_SET_P right behind another replaces it).
+// Queues a copy of the job, its text too (a JOB_SET_P right behind another replaces it).
 void worker_post(Worker* w, const Job* j);
 // Esc: stops the running generation after the current token, and the generations of the jobs
 // already queued (their prompts are still read). Returns 1 if a job was running or queued.

@@ -48,6 +48,8 @@ struct Worker {
     double sweep_kl[SWEEP_MAX], sweep_agree[SWEEP_MAX];
     float sweep_p[SWEEP_MAX];
     double tok_per_s;
+    SamplingSettings sampling; // of the last generation, for :save
+    int sampled;               // 0 until the first generation
 };
 
 // worker.c: wakes the UI's poll(); the settings into the snapshot (caller holds snap_mu); a line on

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define SLIMSCOPE_VERSION "0.1.0"  // `slimscope --version`, and the first line of a trace
+
 typedef struct {
     char msg[1024];
 } Err;
@@ -29,7 +31,12 @@ char* xstrdup(const char* s);
 int require_regular_file(const char* path, size_t* size_out, Err* err);
 
 // Reads a whole regular file into a NUL-terminated buffer. Returns NULL and fills err on failure.
+// The path "-" is standard input (for --prompt, --data, --file), here and in open_input.
 char* read_file_text(const char* path, size_t* len_out, Err* err);
+// Opens a regular file (or "-") to read line by line; fclose it. NULL with err on failure.
+FILE* open_input(const char* path, Err* err);
+// 1 when a data file is JSONL: its name ends in .jsonl, or it is "-" and starts with '{'.
+int input_is_jsonl(const char* path);
 
 // As read_file_text, for the JSON files a loader reads whole (config.json, adapter_config.json...):
 // refuses files over JSON_MAX_BYTES so a huge file cannot exhaust memory.
@@ -39,11 +46,13 @@ char* read_json_file(const char* path, Err* err);
 // Writes data to path through path.tmp.<pid> + rename, so a reader never sees a partial file.
 int write_file_atomic(const char* path, const void* data, size_t len, Err* err);
 
-// Opens "<path>.tmp.<pid>" for writing; commit renames it over path, abort removes it.
+// Opens "<path>.tmp.<pid>" for writing; commit renames it over path, abort removes it. The path
+// "-" is standard output (written straight, flushed by commit).
 typedef struct {
     FILE* f;
     char final_path[4096];
     char tmp_path[4200];
+    int to_stdout;
 } AtomicFile;
 int atomic_open(AtomicFile* af, const char* path, Err* err);
 int atomic_commit(AtomicFile* af, Err* err);

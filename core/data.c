@@ -250,9 +250,8 @@ int sft_encode(const Tokenizer* tok, const char* prompt, const char* response, i
 
 int sft_data_load(SftData* d, const char* path, const Tokenizer* tok, int eos, int skip_bad, Err* err) {
     memset(d, 0, sizeof *d);
-    if (require_regular_file(path, NULL, err)) return -1;
-    FILE* f = fopen(path, "rb");
-    if (!f) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE* f = open_input(path, err);
+    if (!f) return -1;
     char* line = NULL;
     size_t cap = 0;
     ssize_t got;

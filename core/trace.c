@@ -66,9 +66,12 @@ static void write_floats(FILE* f, const char* key, const float* v, int n) {
     fputc(']', f);
 }
 
-int trace_write_jsonl(const Trace* t, const char* path, int from, int to, TokenTextFn text, void* ctx, Err* err) {
+int trace_write_jsonl(const Trace* t, const char* path, int from, int to, const TraceExtras* x, Err* err) {
     AtomicFile af;
     if (atomic_open(&af, path, err)) return -1;
+    TokenTextFn text = x ? x->text : NULL;
+    void* ctx = x ? x->ctx : NULL;
+    if (x && x->header) fprintf(af.f, "%s\n", x->header);
     static const char* proj_names[N_PROJ] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
     int L = t->n_layers, E = t->n_experts;
     for (int pos = from; pos < to && pos < t->n; pos++) {
@@ -76,6 +79,7 @@ int trace_write_jsonl(const Trace* t, const char* path, int from, int to, TokenT
             size_t pl = (size_t)pos * L + l;
             FILE* f = af.f;
             fprintf(f, "{\"pos\":%d,\"token\":%d", pos, t->token[pos]);
+            if (x && x->generated) fprintf(f, ",\"source\":\"%s\"", x->generated[pos] ? "generated" : "prompt");
             if (text) {
                 fputs(",\"text\":", f);
                 write_json_string(f, text(ctx, t->token[pos]));

@@ -38,9 +38,17 @@ void trace_reset(Trace* t);
 // Grows the capacity to at least cap positions (contents kept).
 void trace_reserve(Trace* t, int cap);
 
-// Writes positions [from, to) as JSONL (one object per position and block), through a temporary
-// file renamed when complete. token_text(i) may be NULL; it gives the text of a token id.
+// What trace_write_jsonl adds to the rows; every field may be NULL.
 typedef const char* (*TokenTextFn)(void* ctx, int id);
-int trace_write_jsonl(const Trace* t, const char* path, int from, int to, TokenTextFn text, void* ctx, Err* err);
+typedef struct {
+    const char* header;                // a JSON object written as the first line (the run's settings)
+    TokenTextFn text;                  // the text of a token id ("text")
+    void* ctx;                         // for text
+    const unsigned char* generated;    // (positions) 1: the token was generated, 0: it came with the prompt ("source")
+} TraceExtras;
+
+// Writes positions [from, to) as JSONL (one object per position and block), through a temporary
+// file renamed when complete ("-": standard output).
+int trace_write_jsonl(const Trace* t, const char* path, int from, int to, const TraceExtras* x, Err* err);
 
 #endif

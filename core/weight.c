@@ -122,31 +122,6 @@ static float dot_bf16_avx512bf16(const void* row, const float* scale, const void
     return hsum512(acc_hi);
 }
 
-// Four consecutive rows at once: x's halves are loaded once for four rows of W.
-__attribute__((target("avx512f,avx512bw,avx512bf16,avx512vl")))
-static void dot4_bf16_avx512bf16(float* out, const uint16_t* w, size_t stride, const void* xs, int cols) {
-    const uint16_t* hi = xs;
-    const uint16_t* lo = hi + cols;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    int i = 0;
-    for (; i + 32 <= cols; i += 32) {
-        __m512bh h = (__m512bh)_mm512_loadu_si512(hi + i), l = (__m512bh)_mm512_loadu_si512(lo + i);
-        for (int k = 0; k < 4; k++) {
-            __m512bh wv = (__m512bh)_mm512_loadu_si512(w + k * stride + i);
-            acc[k] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[k], h, wv), l, wv);
-        }
-    }
-    if (i < cols) {
-        __mmask32 m = (__mmask32)((1ull << (cols - i)) - 1);
-        __m512bh h = (__m512bh)_mm512_maskz_loadu_epi16(m, hi + i), l = (__m512bh)_mm512_maskz_loadu_epi16(m, lo + i);
-        for (int k = 0; k < 4; k++) {
-            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + k * stride + i);
-            acc[k] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[k], h, wv), l, wv);
-        }
-    }
-    for (int k = 0; k < 4; k++) out[k] = hsum512(acc[k]);
-}
-
 // x -> (hi, lo) bf16 halves for dot_bf16_avx512bf16: hi = x rounded to bf16, lo = the rest rounded.
 static void split_bf16(uint16_t* hi, uint16_t* lo, const float* x, int n) {
     for (int i = 0; i < n; i++) {
@@ -223,6 +198,9 @@ static float dot_q8_avx512(const void* row, const float* scale, const void* xs, 
     const float* x = xs;
     __m512 acc = _mm512_setzero_ps();
     for (int i = 0, b = 0; i < cols; i += Q8_BLOCK, b++) {
+        // The rows four ahead: measured 1.5x on one thread with file-mapped 4 KB pages. (The BF16
+        // kernel gains nothing from it: one row streamed at a time is what keeps it at bandwidth.)
+        _mm_prefetch((const char*)(q + 4 * (size_t)cols + i), _MM_HINT_T0);
         __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const void*)(q + i))));
         __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const void*)(q + i + 16))));
         __m512 blk = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x + i + 16), _mm512_mul_ps(q0, _mm512_loadu_ps(x + i)));
@@ -321,13 +299,6 @@ static void matmul_dots(float* y, const void* xs, size_t xs_stride, const Weight
     const char* base = w->data;
     size_t rb = row_bytes(w), nb = w->cols / Q8_BLOCK;
     int o = o0;
-    if (fn == dot_bf16_avx512bf16)  // same sums as the one-row kernel, four rows per pass over x
-        for (; o + 4 <= o1; o += 4)
-            for (int t = 0; t < n; t++) {
-                float r4[4];
-                dot4_bf16_avx512bf16(r4, (const uint16_t*)(base + (size_t)o * rb), w->cols, (const char*)xs + t * xs_stride, w->cols);
-                for (int k = 0; k < 4; k++) y[(size_t)t * w->rows + o + k] = r4[k];
-            }
     for (; o < o1; o++) {
         const float* sc = w->type == WEIGHT_Q8 ? w->scale + (size_t)o * nb : NULL;
         for (int t = 0; t < n; t++)

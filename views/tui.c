@@ -412,7 +412,7 @@ void tui_submit_line(Tui* t, const char* line) {
         // a leading '+' continues the context once, whatever :append says
         Job j = {.kind = JOB_SUBMIT, .append = t->ui.append || line[0] == '+'};
         if (line[0] == '+') line++;
-        snprintf(j.text, sizeof j.text, "%s", line);
+        j.text = line;  // any length: the worker refuses a prompt longer than the context
         tui_fill_sampler(t, &j);
         worker_post(t->w, &j);
         t->ui.sel = -1;

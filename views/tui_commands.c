@@ -51,7 +51,13 @@ static void set_top_p(Tui* t, const Settings* v) {
 
 static void set_n(Tui* t, const Settings* v) {
     t->ui.n_new = v->n_new;
-    tui_message(t, 0, "%d tokens per prompt", v->n_new);
+    const Snapshot* s = worker_lock(t->w);
+    int ctx = s->max_seq;
+    worker_unlock(t->w);
+    if (v->n_new >= ctx)  // accepted: a generation simply ends when the context is full
+        tui_message(t, 0, "%d tokens per prompt; generation stops at the context's %d positions", v->n_new, ctx);
+    else
+        tui_message(t, 0, "%d tokens per prompt", v->n_new);
 }
 
 static void set_seed(Tui* t, const Settings* v) {
@@ -124,26 +130,35 @@ static int c_unforce(Tui* t, int argc, char** argv) {
     return ACT_REDRAW;
 }
 
-static int path_arg(Tui* t, const char* in, char* out, size_t n) {
+// A path as typed, with a leading ~ expanded (malloc'd).
+static char* path_arg(const char* in) {
     const char* home = getenv("HOME");
-    if (in[0] == '~' && (in[1] == '/' || in[1] == 0) && home) snprintf(out, n, "%s%s", home, in + 1);
-    else snprintf(out, n, "%s", in);
-    return 0;
+    if (!(in[0] == '~' && (in[1] == '/' || in[1] == 0) && home)) return xstrdup(in);
+    char* out = xmalloc(strlen(home) + strlen(in));
+    sprintf(out, "%s%s", home, in + 1);
+    return out;
 }
 
 static int c_load(Tui* t, int argc, char** argv) {
     if (need_args(t, argc, 1, ":load ADAPTER_DIR (or none)")) return ACT_REDRAW;
-    Job j = {.kind = JOB_LOAD};
-    if (strcmp(argv[1], "none")) path_arg(t, argv[1], j.text, sizeof j.text);
+    char* dir = strcmp(argv[1], "none") ? path_arg(argv[1]) : NULL;
+    Job j = {.kind = JOB_LOAD, .text = dir};
     worker_post(t->w, &j);
+    free(dir);
     return ACT_REDRAW;
 }
 
 static int c_save(Tui* t, int argc, char** argv) {
     if (need_args(t, argc, 1, ":save FILE.jsonl")) return ACT_REDRAW;
-    Job j = {.kind = JOB_SAVE};
-    path_arg(t, argv[1], j.text, sizeof j.text);
+    if (!strcmp(argv[1], "-")) {  // standard output is the screen here
+        tui_message(t, 1, ":save needs a file name ('-', standard output, is the screen)");
+        return ACT_REDRAW;
+    }
+    char* path = path_arg(argv[1]);
+    Job j = {.kind = JOB_SAVE, .text = path};
+    tui_fill_sampler(t, &j);  // the settings line's sampler when nothing was generated yet
     worker_post(t->w, &j);
+    free(path);
     return ACT_REDRAW;
 }
 
@@ -210,17 +225,22 @@ static int set_option(Tui* t, const Command* c, int argc, char** argv) {
 }
 
 int commands_execute(Tui* t, const char* line) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", line[0] == ':' ? line + 1 : line);
+    char* buf = xstrdup(line[0] == ':' ? line + 1 : line);
     char* argv[8];
     int argc = 0;
     for (char* tok = strtok(buf, " \t"); tok && argc < 8; tok = strtok(NULL, " \t")) argv[argc++] = tok;
-    if (argc == 0) return ACT_OK;
-    for (int i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(argv[0], COMMANDS[i].name))
-            return COMMANDS[i].option ? set_option(t, &COMMANDS[i], argc, argv) : COMMANDS[i].run(t, argc, argv);
-    tui_message(t, 1, "unknown command ':%s' (:help lists them)", argv[0]);
-    return ACT_REDRAW;
+    int f = ACT_OK;
+    const Command* c = NULL;
+    for (int i = 0; argc && i < N_COMMANDS && !c; i++)
+        if (!strcmp(argv[0], COMMANDS[i].name)) c = &COMMANDS[i];
+    if (c) {
+        f = c->option ? set_option(t, c, argc, argv) : c->run(t, argc, argv);
+    } else if (argc) {
+        tui_message(t, 1, "unknown command ':%.200s' (:help lists them)", argv[0]);
+        f = ACT_REDRAW;
+    }
+    free(buf);
+    return f;
 }
 
 int commands_help(const char** out, int max) {

@@ -39,21 +39,50 @@ g1=$($BIN generate --model "$T/m" --adapter "$T/a" --ids $IDS -n 12 --temp 0.9 -
 g2=$($BIN generate --model "$T/m" --adapter "$T/a" --ids $IDS -n 12 --temp 0.9 --top-p 0.9 --seed 3 2>/dev/null)
 check "generate: same seed, same ids" '[ -n "$g1" ] && [ "$g1" = "$g2" ]'
 
-# trace: one JSON object per position and block, renamed into place
+# trace: a settings line, then one JSON object per position and block, renamed into place
 $BIN trace --model "$T/m" --adapter "$T/a" --ids $IDS -n 4 --out "$T/t.jsonl" 2>/dev/null
 lines=$(wc -l < "$T/t.jsonl" 2>/dev/null)
-check "trace has (8 + 4) positions x 3 blocks lines" '[ "$lines" = 36 ]'
+check "trace has 1 settings line + (8 + 4) positions x 3 blocks lines" '[ "$lines" = 37 ]'
 check "trace leaves no temporary file" '[ -z "$(ls "$T" | grep tmp)" ]'
 check "trace lines are JSON with the documented fields" 'node -e "
 const fs=require(\"fs\");const L=fs.readFileSync(process.argv[1],\"utf8\").trim().split(\"\\n\").map(JSON.parse);
-for(const o of L){for(const k of [\"pos\",\"token\",\"layer\",\"routed\",\"identity_share\",\"rel_delta\"]) if(!(k in o)) process.exit(1);
+if(!L[0].settings) process.exit(5); L.shift();
+for(const o of L){for(const k of [\"pos\",\"token\",\"source\",\"layer\",\"routed\",\"identity_share\",\"rel_delta\"]) if(!(k in o)) process.exit(1);
+ if(o.source!==(o.pos<8?\"prompt\":\"generated\")) process.exit(6);
  if(o.routed){const s=o.w.reduce((a,b)=>a+b,0); if(Math.abs(s-1)>1e-4||o.kept.length!==2) process.exit(2);
  const ids=o.w[0]+o.w[1]; if(Math.abs(ids-o.identity_share)>1e-5) process.exit(3);}}
 if(!(\"next_top\" in L[2])) process.exit(4);" "$T/t.jsonl"'
 
+# the settings line holds what the positions were computed under, and running trace again with
+# exactly those settings (and the prompt positions' tokens as --ids) writes the same file
+$BIN trace --model "$T/m" --adapter "$T/a" --ids $IDS -n 5 --mask-ratio 0.3 --mask-seed 9 --mask-refresh per_token \
+    --adapter-mode lora-only --force 1:4 --adapter-layers 0-1 --temp 0.7 --top-p 0.9 --seed 5 --ctx 100 --out "$T/ts.jsonl" 2>/dev/null
+check "trace settings line: model, adapter, p, seeds, refresh, mode, forcing, layers, sampling, ctx, version" 'node -e "
+const L=require(\"fs\").readFileSync(process.argv[1],\"utf8\").trim().split(\"\\n\"); const s=JSON.parse(L.shift()).settings;
+const want={slimscope:process.argv[3],command:\"trace\",model:process.argv[2]+\"/m\",adapter:process.argv[2]+\"/a\",adapter_type:\"slim\",
+ mask_ratio:0.3,mask_seed:9,mask_refresh:\"per_token\",adapter_mode:\"lora-only\",adapter_layers:\"0,1\",temp:0.7,top_p:0.9,seed:5,n:5,
+ ctx:100,weights:\"native\"};
+for(const k in want) if(s[k]!==want[k]){console.error(k,s[k]);process.exit(1);}
+if(s.positions!==L.length/3) process.exit(3);
+if(JSON.stringify(s.force)!==JSON.stringify([\"1:4\"])) process.exit(2);" "$T/ts.jsonl" "$T" "$($BIN --version | cut -d" " -f2)"'
+args=$(node -e '
+const L=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").map(JSON.parse);const s=L[0].settings;
+const ids=L.slice(1).filter(o=>o.layer===0&&o.source==="prompt").map(o=>o.token).join(",");
+const a=["--model",s.model,"--adapter",s.adapter,"--ids",ids,"-n",s.n,"--mask-ratio",s.mask_ratio,"--mask-seed",s.mask_seed,
+ "--mask-refresh",s.mask_refresh,"--adapter-mode",s.adapter_mode,"--temp",s.temp,"--top-p",s.top_p,"--seed",s.seed,"--ctx",s.ctx,
+ "--weights",s.weights,"--device",s.device];
+for(const f of s.force) a.push("--force",f); if(s.adapter_layers!==null) a.push("--adapter-layers",s.adapter_layers);
+console.log(a.join(" "));' "$T/ts.jsonl")
+$BIN trace $args --out "$T/ts2.jsonl" 2>/dev/null
+check "trace again from its settings line writes the same file" '[ -n "$args" ] && cmp -s "$T/ts.jsonl" "$T/ts2.jsonl"'
+err=$($BIN trace --model "$T/m" --adapter "$T/a" --ids $IDS -n 1 --device cpu --out "$T/nodir/t.jsonl" 2>&1); rc=$?
+check "trace into a missing directory names the file given, not the temporary one" '[ $rc -eq 1 ] && [ "$err" = "$T/nodir/t.jsonl: cannot create: No such file or directory" ]'
+out=$($BIN trace --model "$T/m" --adapter "$T/a" --ids $IDS -n 4 --out - 2>/dev/null)
+check "trace --out - writes the same JSONL to standard output" '[ "$out" = "$(cat "$T/t.jsonl")" ]'
+
 $BIN trace --model "$T/m" --adapter "$T/a" --ids $IDS -n 4 --lens --out "$T/tl.jsonl" 2>/dev/null
 check "trace --lens: a lens [id, p] on every line; the last block's is the top next token" 'node -e "
-const L=require(\"fs\").readFileSync(process.argv[1],\"utf8\").trim().split(\"\\n\").map(JSON.parse);
+const L=require(\"fs\").readFileSync(process.argv[1],\"utf8\").trim().split(\"\\n\").map(JSON.parse).slice(1);
 for(const o of L){if(!Array.isArray(o.lens)||!(o.lens[1]>0&&o.lens[1]<=1)) process.exit(1);
  if(o.next_top&&(o.lens[0]!==o.next_top[0][0]||Math.abs(o.lens[1]-o.next_top[0][1])>1e-5)) process.exit(2);}" "$T/tl.jsonl"'
 
@@ -84,6 +113,49 @@ check "profile reads prompt/response JSONL" 'grep -q "over [0-9]* tokens (2 text
 $BIN profile --model models/demo/base --adapter models/demo/lora --data "$T/text.txt" --out "$T/prof3.csv" > "$T/prof3.txt" 2>&1
 check "profile of a plain LoRA: identity share 0 and d n/a on every block" '[ "$(grep -cE "^ +[0-9]+ +0\.000 +n/a +n/a +n/a" "$T/prof3.txt")" = "$(grep -o "\"num_hidden_layers\":[[:space:]]*[0-9]*" models/demo/base/config.json | grep -o "[0-9]*$")" ]'
 check "profile CSV of a plain LoRA leaves the d columns empty" 'awk -F, "NR>1 && (\$7 != \"0.000000\" || \$8 != \"\" || \$10 != \"\") {bad=1} END {exit bad || NR < 2}" "$T/prof3.csv"'
+
+# profile's header: each column name ends where the right-aligned numbers under it end, and each
+# expert's name starts where its "keep/weight" pair starts
+check "profile header columns line up with the values" 'node -e "
+const t=require(\"fs\").readFileSync(process.argv[1],\"utf8\").split(\"\\n\");const i=t.findIndex(l=>l.startsWith(\"block\"));const h=t[i],r=t[i+1];
+const ends=[],starts=[];for(const m of r.matchAll(/\\S+/g)){ends.push(m.index+m[0].length);starts.push(m.index);}
+let at=0;const hend=[];for(const w of [\"block\",\"id share\",\"d mean\",\"d p50\",\"d p90\"]){at=h.indexOf(w,at)+w.length;hend.push(at);}
+const hs=[...h.matchAll(/\\b(id|L)[0-9]+/g)].map(m=>m.index);
+if(hs.length!==10||starts.length!==15) process.exit(1);
+if(JSON.stringify(hend)!==JSON.stringify(ends.slice(0,5))) process.exit(2);
+if(JSON.stringify(hs)!==JSON.stringify(starts.slice(5))) process.exit(3);" "$T/prof.txt"'
+
+# -n past the context: generation stops at the limit, says so in one line on stderr, exit 0. With 8
+# prompt ids in 10 positions: tokens 1 and 2 are fed (positions 8, 9), the 3rd is printed unfed
+out=$($BIN generate --model "$T/m" --ids $IDS --ctx 10 -n 20 --device cpu 2>"$T/full.err"); rc=$?
+check "generate -n 20 in a 10-position context prints 3 tokens, exit 0" '[ $rc -eq 0 ] && [ "$(echo "$out" | tr "," "\n" | grep -c "[0-9]")" = 3 ]'
+check "... and one stderr line says it stopped at the context" '[ "$(grep -c "context" "$T/full.err")" = 1 ] && grep -qx "generate: stopped at the context limit of 10 positions after 3 of the 20 tokens asked for (--ctx)" "$T/full.err"'
+err=$($BIN forward --model "$T/m" --ids $IDS --ctx 600 --device cpu --dump-logits "$T/x600" 2>&1); rc=$?
+check "--ctx above the model's maximum warns (and runs)" '[ $rc -eq 0 ] && printf "%s" "$err" | grep -q "forward: --ctx 600 is above the model.s maximum of 512 positions"'
+
+# CLI conventions: --version; - is standard input for --prompt, --data, --file, standard output for --out
+check "--version prints the version" '$BIN --version | grep -qxE "slimscope [0-9]+\.[0-9]+\.[0-9]+"'
+a=$($BIN generate --model "$T/m" --prompt "The cat" -n 3 2>/dev/null)
+b=$(printf 'The cat\n' | $BIN generate --model "$T/m" --prompt - -n 3 2>/dev/null)
+check "--prompt - reads the prompt from standard input (less its final newline)" '[ -n "$a" ] && [ "$a" = "$b" ]'
+# a prompt of no tokens (this tokenizer adds none of its own) is one error line, not a double free
+err=$($BIN generate --model "$T/m" --prompt "" --device cpu 2>&1); rc=$?
+check "an empty prompt is refused in one line, exit 1" '[ $rc -eq 1 ] && [ "$err" = "generate: the prompt encodes to no tokens" ]'
+err=$($BIN generate --model "$T/m" --prompt "$(printf '%520s' '' | tr ' ' x)" --device cpu 2>&1); rc=$?
+check "a prompt longer than the context is refused with its size" '[ $rc -eq 1 ] && [ "$err" = "generate: prompt is 520 tokens; the context holds 512 (--ctx)" ]'
+a=$($BIN tokenize --model "$T/m" --text "The cat sat" 2>&1)
+b=$(printf 'The cat sat' | $BIN tokenize --model "$T/m" --file - 2>&1)
+check "tokenize --file - reads standard input" '[ -n "$a" ] && [ "$a" = "$b" ]'
+$BIN profile --model "$T/m" --adapter "$T/a" --data - --out - < "$T/tasks.jsonl" > "$T/prof4.csv" 2>"$T/prof4.txt"
+$BIN profile --model "$T/m" --adapter "$T/a" --data "$T/tasks.jsonl" --out "$T/prof5.csv" > /dev/null 2>&1
+check "profile --data - --out -: JSONL from standard input, the CSV alone on standard output" 'cmp -s "$T/prof4.csv" "$T/prof5.csv" && grep -q "over [0-9]* tokens (2 texts)" "$T/prof4.txt"'
+a=$($BIN eval --model "$T/m" --data "$T/text.txt" --metric ppl 2>/dev/null)
+b=$($BIN eval --model "$T/m" --data - --metric ppl < "$T/text.txt" 2>/dev/null)
+check "eval --data - reads the text from standard input" '[ -n "$a" ] && [ "$a" = "$b" ]'
+# progress on stderr only when it is a terminal (script gives the command one)
+$BIN profile --model "$T/m" --adapter "$T/a" --data "$T/text.txt" > /dev/null 2>"$T/prog.err"
+script -qec "$BIN profile --model $T/m --adapter $T/a --data $T/text.txt" /dev/null > "$T/prog.tty" 2>&1
+check "profile shows its progress on a terminal, and none in a file" '! grep -q "texts (" "$T/prog.err" && grep -q "profile: 0/2 texts (0%)" "$T/prog.tty"'
 
 # bad SLIM input: one line, non-zero exit
 err=$($BIN forward --model "$T/m" --adapter "$T/a" --mask-ratio 1.2 --ids 1 --dump-logits "$T/x" 2>&1); rc=$?

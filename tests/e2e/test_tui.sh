@@ -24,7 +24,8 @@ if [ ! -x "$BIN" ]; then echo "not ok 1 - ./slimscope is not built"; exit 1; fi
 # bytes-to-unicode alphabet, no merges) so that prompts can be typed
 "$BIN" make-test-model --out "$T/model" --adapter-out "$T/adapter" --layers 4 --dim 64 --vocab 300 >/dev/null 2>&1 &&
 "$BIN" make-test-model --out "$T/model2" --adapter-out "$T/adapter2" --layers 4 --dim 64 --vocab 300 --seed 7 >/dev/null 2>&1 &&
-"$BIN" make-test-model --out "$T/big" --adapter-out "$T/bigadapter" --layers 8 --dim 256 --vocab 300 >/dev/null 2>&1
+"$BIN" make-test-model --out "$T/big" --adapter-out "$T/bigadapter" --layers 8 --dim 256 --vocab 300 >/dev/null 2>&1 &&
+"$BIN" make-test-model --out "$T/long" --adapter-out "$T/longadapter" --layers 2 --dim 32 --vocab 300 >/dev/null 2>&1
 check $? "make-test-model writes the models and adapters"
 awk 'BEGIN {
   n = 0
@@ -42,6 +43,11 @@ awk 'BEGIN {
   printf "},\"merges\":[]}}\n"
 }' > "$T/model/tokenizer.json"
 cp "$T/model/tokenizer.json" "$T/big/tokenizer.json"
+# the same bytes plus merges that join "ab" repeats into tokens of 2, 4, ..., 64 bytes (ids 256-261),
+# so a prompt of thousands of bytes is a few tokens
+v='"ab":256'; mg='"a b"'; u=ab; id=256
+for k in 1 2 3 4 5; do id=$((id + 1)); v="$v,\"$u$u\":$id"; mg="$mg,\"$u $u\""; u=$u$u; done
+sed "s/},\"merges\":\[\]}}/,$v},\"merges\":[$mg]}}/" "$T/model/tokenizer.json" > "$T/long/tokenizer.json"
 ids=$("$BIN" tokenize --model "$T/model" --text "Hi" 2>&1)
 [ "$ids" = "[72,105]" ]
 check $? "the hand-written tokenizer encodes bytes to their ids" "got: $ids"
@@ -245,8 +251,16 @@ wait_for "mode slim" 5
 keys ":save $T/trace.jsonl" Enter
 wait_for "saved the trace of 23 positions" 5
 lines=$(wc -l < "$T/trace.jsonl" 2>/dev/null)
-[ "$lines" = 92 ] && head -1 "$T/trace.jsonl" | grep -q '"pos":0'
-check $? ":save writes 23 positions x 4 blocks = 92 JSONL lines (got $lines)"
+[ "$lines" = 93 ] && sed -n 2p "$T/trace.jsonl" | grep -q '"pos":0,"token":72,"source":"prompt"'
+check $? ":save writes a settings line and 23 positions x 4 blocks = 93 JSONL lines (got $lines)"
+# the settings as they are now (p 0.10 from ] ], mask seed 1 from s, :n 12), each position marked:
+# 11 prompt bytes and 12 generated tokens, 4 blocks each
+head -1 "$T/trace.jsonl" | grep -q "^{\"settings\":{\"slimscope\":\"[0-9.]*\",\"command\":\"tui\",\"model\":\"$T/model\",\"adapter\":\"$T/adapter\",\"adapter_type\":\"slim\",\"mask_ratio\":0.1,\"mask_seed\":1,\"mask_refresh\":\"[a-z_]*\",\"adapter_mode\":\"slim\",\"force\":\[\],\"adapter_layers\":null,\"temp\":0,\"top_p\":1,\"seed\":0,\"n\":12,\"ctx\":512," &&
+[ "$(grep -c '"source":"prompt"' "$T/trace.jsonl")" = 44 ] && [ "$(grep -c '"source":"generated"' "$T/trace.jsonl")" = 48 ]
+check $? ":save's first line holds the settings; 11 x 4 lines are prompt, 12 x 4 generated" "$(head -1 "$T/trace.jsonl")"
+keys ":save $T/no/such/dir/t.jsonl" Enter
+wait_for "$T/no/such/dir/t.jsonl: cannot create" 5 && ! cap | grep -qF ".tmp."
+check $? ":save into a missing directory names the file given, not the temporary one" "$(cap | tail -2)"
 keys ':load /nonexistent/adapter' Enter
 wait_for "/nonexistent/adapter" 5
 check $? ":load of a missing directory reports the error and keeps the session"
@@ -336,8 +350,35 @@ check $? ":append on is shown in the status bar" "$(cap | tail -2)"
 keys 'cd' Enter
 wait_for "pos 18/19" 10 && wait_gone "(Esc stops)" 10
 check $? "with :append on a prompt continues the context: 13 + 2 + 4 positions" "$(cap | head -2)"
-keys q
+# a prompt longer than the context (600 byte tokens, 512 positions) is refused with its size and
+# the context stays; a length past the context for :n is accepted with a note
+keys i ':append off' Enter
+keys -l "$(printf '%600s' '' | tr ' ' 'x')"
+keys Enter
+wait_for "prompt is 600 tokens; the context holds 512" 10 && cap | grep -qF "pos 18/19"
+check $? "a 600-token prompt in a 512-position context is refused with its size" "$(cap | head -2; cap | tail -2)"
+keys i ':n 100000' Enter
+wait_for "100000 tokens per prompt; generation stops at the context's 512 positions" 5
+check $? ":n 100000 with a 512 context is accepted with a note that generation stops there" "$(cap | tail -2)"
+keys Escape; sleep 0.1; keys q
 sane run1b 0 "q right after a prompt quits"
+
+# ---- run 1d: a prompt of 4500 bytes is read whole (no fixed limit below the context: the job text
+# was 4096 bytes). "ab" x 2250 is 70 tokens of 64 bytes, one of 16 and one of 4: 72 tokens
+MODEL=$T/long ADAPTER=$T/longadapter
+long=$(printf '%2250s' '' | sed 's/ /ab/g')
+ntok=$("$BIN" tokenize --model "$T/long" --text "$long" 2>&1 | tr ',' '\n' | grep -c '[0-9]')
+[ ${#long} = 4500 ] && [ "$ntok" = 72 ]
+check $? "the merges tokenizer makes 4500 bytes of ab into 72 tokens (got $ntok)"
+start run1d
+keys ':n 2' Enter
+wait_for "2 tokens per prompt" 5
+keys -l "$long"
+keys Enter
+wait_for "pos 73/74" 10 && wait_gone "(Esc stops)" 10
+check $? "a 4500-byte prompt is read whole: 72 + 2 positions" "$(cap | head -2; cap | tail -2)"
+keys q
+sane run1d 0 "quit after the long prompt"
 
 # ---- run 1c: the shipped demo's plain LoRA adapter is an always-on expert, not a bypass
 MODEL=$ROOT/models/demo/base ADAPTER=$ROOT/models/demo/lora

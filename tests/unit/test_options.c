@@ -1,12 +1,13 @@
 // test_options.c: app/options.c, the one option parser: values, range edges (open and closed),
 // choices, short names, the error messages, the generated --help, and the Settings table's rules
-// as the TUI's `:` commands use them.
+// as the TUI's `:` commands use them; the --ids messages; the progress line of long jobs.
 #include "testutil.h"
 
 #include <math.h>
 #include <stddef.h>
 
 #include "app/options.h"
+#include "app/progress.h"
 #include "app/settings.h"
 
 typedef struct {
@@ -139,8 +140,59 @@ static void test_settings_rules(void** st) {
     settings_free(&s);
 }
 
+// --ids names the option, the bad id and its index.
+static void test_ids_errors(void** st) {
+    Settings s;
+    Err err;
+    settings_defaults(&s, "forward");
+    assert_int_equal(settings_parse_value(&s, "ids", "--ids", "4,5,6", &err), 0);
+    assert_int_equal(s.n_ids, 3);
+    assert_int_equal(s.ids[2], 6);
+    assert_int_equal(settings_parse_value(&s, "ids", "--ids", "4,5x,6", &err), -1);
+    assert_string_equal(err.msg, "--ids: '5x' at index 1 is not a token id (expected comma-separated ids, e.g. 1,2,3)");
+    assert_int_equal(settings_parse_value(&s, "ids", "--ids", "7,,8", &err), -1);
+    assert_string_equal(err.msg, "--ids: '' at index 1 is not a token id (expected comma-separated ids, e.g. 1,2,3)");
+    assert_int_equal(settings_parse_value(&s, "ids", "--ids", "-3", &err), -1);
+    assert_string_equal(err.msg, "--ids: '-3' at index 0 is not a token id (expected comma-separated ids, e.g. 1,2,3)");
+    settings_free(&s);
+}
+
+static char* read_all(FILE* f) {
+    static char buf[512];
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    return buf;
+}
+
+// The progress line: redrawn in place, the first and the last step always, anything in between at
+// most every 0.1 s, erased at the end; without a terminal (NULL) nothing at all.
+static void test_progress(void** st) {
+    FILE* f = tmpfile();
+    assert_non_null(f);
+    Progress p;
+    progress_begin_on(&p, f, "profile", "texts", 40);
+    progress_step(&p, 0);
+    progress_step(&p, 1);   // within 0.1 s of the first: not drawn
+    progress_step(&p, 40);  // the last: drawn
+    progress_end(&p);
+    assert_string_equal(read_all(f), "\rprofile: 0/40 texts (0%)\033[K\rprofile: 40/40 texts (100%)\033[K\r\033[K");
+    fclose(f);
+    f = tmpfile();
+    progress_begin_on(&p, f, "eval", "examples", 3);
+    progress_end(&p);  // nothing drawn: nothing to erase
+    assert_string_equal(read_all(f), "");
+    fclose(f);
+    progress_begin_on(&p, NULL, "eval", "examples", 3);
+    progress_step(&p, 1);
+    progress_end(&p);
+    assert_int_equal(p.shown, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ids_errors),
+        cmocka_unit_test(test_progress),
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_only_restricts_the_table),

@@ -201,17 +201,36 @@ static void test_worker_reset_save_regen(void** st) {
     fixture_open(&f, 6);
     Tui* t = tui_new(&f.s, 1, 30, 100);
     assert_int_equal(worker_wait_idle(t->w, 60), 0);
-    // :save writes one line per position and block
+    // :save writes the settings line, then one line per position and block; nothing was generated
+    // yet: the sampler is the one the next prompt would use, and every position is a prompt one
     char path[128];
     snprintf(path, sizeof path, "%s/trace.jsonl", f.dir);
     char cmd[200];
     snprintf(cmd, sizeof cmd, ":save %s", path);
+    t->ui.temp = 0.5f;
+    t->ui.n_new = 7;
     tui_submit_line(t, cmd);
     assert_int_equal(worker_wait_idle(t->w, 60), 0);
-    char out[256];
+    char out[1024];
     snprintf(cmd, sizeof cmd, "wc -l < %s", path);
     test_run(cmd, out, sizeof out);
+    assert_int_equal(atoi(out), 1 + 6 * 3);
+    snprintf(cmd, sizeof cmd, "grep -c '\"source\":\"prompt\"' %s", path);
+    test_run(cmd, out, sizeof out);
     assert_int_equal(atoi(out), 6 * 3);
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"settings\":{\"slimscope\":\"%s\",\"command\":\"tui\",\"model\":\"%s\",\"adapter\":\"%s\",\"adapter_type\":\"slim\","
+             "\"mask_ratio\":0,\"mask_seed\":%llu,\"mask_refresh\":\"%s\",\"adapter_mode\":\"slim\",\"force\":[],\"adapter_layers\":null,"
+             "\"temp\":0.5,\"top_p\":1,\"seed\":0,\"n\":7,\"ctx\":64,\"weights\":\"native\",\"device\":\"%s\",\"positions\":6}}",
+             SLIMSCOPE_VERSION, f.st.model_dir, f.st.adapter_dir, (unsigned long long)f.s.run.mask_seed,
+             mask_refresh_name(f.s.run.mask_refresh), f.s.rs.be ? f.s.rs.be->name : "cpu");
+    snprintf(cmd, sizeof cmd, "head -1 %s", path);
+    test_run(cmd, out, sizeof out);
+    char* nl = strchr(out, '\n');
+    if (nl) *nl = 0;
+    assert_string_equal(out, want);
+    t->ui.temp = 0;
     // g: p = 0 continuation vs one at p = 0.5, both greedy: the first difference is recorded
     t->ui.n_new = 8;
     tui_submit_line(t, ":p 0.5");
@@ -273,6 +292,62 @@ static void test_worker_reset_save_regen(void** st) {
     fixture_close(&f);
 }
 
+// A prompt longer than 4096 bytes is read whole (60 ids, each padded to 100 bytes: the old job
+// buffer held 40 of them); one with more tokens than the context is refused with its size and the
+// context stays as it was; a generation that fills the context stops there and says so.
+static void test_worker_long_prompt(void** st) {
+    Fixture f;
+    fixture_open(&f, 0);
+    Tui* t = tui_new(&f.s, 1, 30, 100);
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    t->ui.n_new = 0;
+    size_t cap = 60 * 100 + 1, len = 0;
+    char* line = malloc(cap);
+    for (int i = 0; i < 60; i++) len += snprintf(line + len, cap - len, "%-99d,", (i * 11 + 5) % 40);
+    assert_int_equal(len, 6000);
+    tui_submit_line(t, line);
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 60);
+    for (int i = 0; i < 60; i++) assert_int_equal(f.s.tokens[i], (i * 11 + 5) % 40);
+    // 65 ids > the 64 positions of the fixture's context
+    len = 0;
+    for (int i = 0; i < 65; i++) len += snprintf(line + len, cap - len, "%d,", i % 40);
+    tui_submit_line(t, line);
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    const Snapshot* sn = worker_lock(t->w);
+    char msg[sizeof sn->msg];
+    snprintf(msg, sizeof msg, "%s", sn->msg);
+    int is_error = sn->msg_error, n = sn->n;
+    worker_unlock(t->w);
+    assert_string_equal(msg, "prompt is 65 tokens; the context holds 64 (--ctx)");
+    assert_int_equal(is_error, 1);
+    assert_int_equal(f.s.n_tokens, 60);
+    assert_int_equal(n, 60);
+    assert_int_equal(f.s.tokens[59], (59 * 11 + 5) % 40);
+    // 10 more tokens asked for after 60 + 1 of 64 positions: generation stops when the context is
+    // full (every generated token is fed: 3 of them) and says so
+    t->ui.n_new = 10;
+    tui_submit_line(t, "+1");
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    assert_int_equal(f.s.n_tokens, 64);
+    sn = worker_lock(t->w);
+    snprintf(msg, sizeof msg, "%s", sn->msg);
+    worker_unlock(t->w);
+    assert_string_equal(msg, "stopped at the context limit of 64 positions: :reset clears it");
+    for (int i = 61; i < 64; i++) assert_int_equal(f.s.generated[i], 1);
+    assert_int_equal(f.s.generated[60], 0);
+    // :n past the context is accepted with a note; :save - is refused (standard output is the screen)
+    tui_submit_line(t, ":n 100");
+    assert_int_equal(t->ui.n_new, 100);
+    assert_string_equal(t->ui.msg, "100 tokens per prompt; generation stops at the context's 64 positions");
+    tui_submit_line(t, ":save -");
+    assert_int_equal(t->ui.msg_error, 1);
+    assert_non_null(strstr(t->ui.msg, ":save needs a file name"));
+    free(line);
+    tui_free(t);
+    fixture_close(&f);
+}
+
 static void test_bench_p_change(void** st) {
     Fixture f;
     fixture_open(&f, 12);
@@ -286,6 +361,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worker_p_change_and_cursor),
         cmocka_unit_test(test_worker_reset_save_regen),
+        cmocka_unit_test(test_worker_long_prompt),
         cmocka_unit_test(test_bench_p_change),
     };
     return cmocka_run_group_tests_name("worker", tests, NULL, NULL);
