@@ -107,17 +107,9 @@ int cmd_profile(int argc, char** argv) {
     int done_status = settings_begin(&st, "profile", argc, argv, OPTS, USAGE);
     if (done_status >= 0) return done_status;
     Err err;
-    if (!st.adapter_dir || !st.data) {
-        fprintf(stderr, "profile: --adapter DIR and --data FILE are required\n");
-        settings_free(&st);
-        return 2;
-    }
+    if (!st.adapter_dir || !st.data) return settings_missing(&st, "profile: --adapter DIR and --data FILE are required");
     Session s;
-    if (session_open(&s, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 1;
-    }
+    if (session_open_cmd(&s, &st)) return 1;
     int n_texts = 0, rc = 1;
     char** texts = read_texts(st.data, &n_texts, &err);
     Profile p = {0};

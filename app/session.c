@@ -86,6 +86,14 @@ fail:
     return -1;
 }
 
+int session_open_cmd(Session* s, Settings* st) {
+    Err err;
+    if (session_open(s, st, &err) == 0) return 0;
+    fprintf(stderr, "%s\n", err.msg);
+    settings_free(st);
+    return 1;
+}
+
 void session_close(Session* s) {
     runstate_free(&s->rs);
     runstate_free(&s->aux);

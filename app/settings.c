@@ -113,6 +113,12 @@ void settings_free(Settings* s) {
     s->ids = NULL;
 }
 
+int settings_missing(Settings* s, const char* msg) {
+    fprintf(stderr, "%s\n", msg);
+    settings_free(s);
+    return 2;
+}
+
 OptionSet settings_options(Settings* s, const char* allowed) { return (OptionSet){OPTIONS, s, allowed}; }
 
 const Option* settings_option(const char* name) { return option_find(OPTIONS, name); }

@@ -43,6 +43,8 @@ typedef struct {
 // The defaults of every field (each option's default is in the table of settings.c).
 void settings_defaults(Settings* s, const char* cmd);
 void settings_free(Settings* s);
+// A required option is missing: prints msg (one line), frees s and returns 2 (the exit status).
+int settings_missing(Settings* s, const char* msg);
 
 // The options `allowed` (space-separated long names, e.g. "model ids threads") of the table, for
 // commands that add options of their own (options_begin with several sets).

@@ -11,11 +11,7 @@
 
 static const char* REFRESH_NAMES[] = {"fixed", "per_token", "per_step"};
 const char* mask_refresh_name(MaskRefresh r) { return REFRESH_NAMES[r]; }
-int mask_refresh_from_name(const char* s) {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, REFRESH_NAMES[i]) == 0) return i;
-    return -1;
-}
+int mask_refresh_from_name(const char* s) { return name_index(REFRESH_NAMES, 3, s); }
 
 void adapter_spec_default(AdapterSpec* s) {
     memset(s, 0, sizeof *s);

@@ -11,11 +11,7 @@
 
 static const char* MODE_NAMES[] = {"slim", "off", "lora-only", "identity-only"};
 const char* adapter_mode_name(AdapterMode m) { return MODE_NAMES[m]; }
-int adapter_mode_from_name(const char* s) {
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, MODE_NAMES[i]) == 0) return i;
-    return -1;
-}
+int adapter_mode_from_name(const char* s) { return name_index(MODE_NAMES, 4, s); }
 
 void slim_run_init(SlimRun* r, const Adapter* a, int n_layers) {
     memset(r, 0, sizeof *r);

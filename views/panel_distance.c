@@ -118,9 +118,4 @@ static const ViewClass DISTANCE_CLASS = {
     .on_key = distance_key,
 };
 
-View* distance_view_new(void) {
-    DistanceView* d = xcalloc(1, sizeof *d);
-    d->super.klass = &DISTANCE_CLASS;
-    d->super.visible = 1;
-    return &d->super;
-}
+View* distance_view_new(void) { return view_alloc(sizeof(DistanceView), &DISTANCE_CLASS); }

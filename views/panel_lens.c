@@ -78,9 +78,4 @@ static const ViewClass LENS_CLASS = {
     .on_key = lens_key,
 };
 
-View* lens_view_new(void) {
-    LensView* lv = xcalloc(1, sizeof *lv);
-    lv->super.klass = &LENS_CLASS;
-    lv->super.visible = 1;
-    return &lv->super;
-}
+View* lens_view_new(void) { return view_alloc(sizeof(LensView), &LENS_CLASS); }

@@ -144,9 +144,4 @@ static const ViewClass MASKING_CLASS = {
     .draw = masking_draw,
 };
 
-View* masking_view_new(void) {
-    MaskingView* m = xcalloc(1, sizeof *m);
-    m->super.klass = &MASKING_CLASS;
-    m->super.visible = 1;
-    return &m->super;
-}
+View* masking_view_new(void) { return view_alloc(sizeof(MaskingView), &MASKING_CLASS); }

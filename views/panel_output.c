@@ -123,11 +123,13 @@ static const ViewClass OUTPUT_CLASS = {
     .draw = output_draw,
 };
 
-View* output_view_new(void) {
-    OutputView* o = xcalloc(1, sizeof *o);
-    o->super.klass = &OUTPUT_CLASS;
-    o->super.visible = 1;
-    return &o->super;
+View* output_view_new(void) { return view_alloc(sizeof(OutputView), &OUTPUT_CLASS); }
+
+View* view_alloc(size_t size, const ViewClass* klass) {
+    View* v = xcalloc(1, size);
+    v->klass = klass;
+    v->visible = 1;
+    return v;
 }
 
 void view_destroy(View* v) {

@@ -68,9 +68,4 @@ static const ViewClass PROMPT_CLASS = {
     .draw = prompt_draw,
 };
 
-View* prompt_view_new(void) {
-    PromptView* pv = xcalloc(1, sizeof *pv);
-    pv->super.klass = &PROMPT_CLASS;
-    pv->super.visible = 1;
-    return &pv->super;
-}
+View* prompt_view_new(void) { return view_alloc(sizeof(PromptView), &PROMPT_CLASS); }

@@ -118,9 +118,4 @@ static const ViewClass ROUTER_CLASS = {
     .on_key = router_key,
 };
 
-View* router_view_new(void) {
-    RouterView* r = xcalloc(1, sizeof *r);
-    r->super.klass = &ROUTER_CLASS;
-    r->super.visible = 1;
-    return &r->super;
-}
+View* router_view_new(void) { return view_alloc(sizeof(RouterView), &ROUTER_CLASS); }

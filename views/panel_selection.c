@@ -90,9 +90,4 @@ static const ViewClass SELECTION_CLASS = {
     .on_key = selection_key,
 };
 
-View* selection_view_new(void) {
-    SelectionView* sv = xcalloc(1, sizeof *sv);
-    sv->super.klass = &SELECTION_CLASS;
-    sv->super.visible = 1;
-    return &sv->super;
-}
+View* selection_view_new(void) { return view_alloc(sizeof(SelectionView), &SELECTION_CLASS); }

@@ -81,9 +81,4 @@ static const ViewClass STATUS_CLASS = {
     .draw = status_draw,
 };
 
-View* status_view_new(void) {
-    StatusView* sv = xcalloc(1, sizeof *sv);
-    sv->super.klass = &STATUS_CLASS;
-    sv->super.visible = 1;
-    return &sv->super;
-}
+View* status_view_new(void) { return view_alloc(sizeof(StatusView), &STATUS_CLASS); }

@@ -103,6 +103,8 @@ static inline void view_draw(View* v, Canvas* c) {
 static inline int view_on_key(View* v, int key, UiState* u) {
     return v->klass->on_key ? v->klass->on_key(v, key, u) : ACT_IGNORED;
 }
+// A panel of `size` bytes (its struct, which starts with `View super;`), zeroed, visible.
+View* view_alloc(size_t size, const ViewClass* klass);
 void view_destroy(View* v);
 
 #endif
