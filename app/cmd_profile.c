@@ -149,7 +149,8 @@ int cmd_profile(int argc, char** argv) {
     }
     printf("profile of %s over %d tokens (%d texts): keep share / mean weight when kept\n", st.data, p.n, n_texts);
     printf("%5s  %-8s %6s %6s %6s  ", "block", "id share", "d mean", "d p50", "d p90");
-    for (int e = 0; e < p.E; e++) printf(" %s%-11d", e < s.adapter.n_id ? "id" : "L", e < s.adapter.n_id ? e : e - s.adapter.n_id);
+    char name[16];
+    for (int e = 0; e < p.E; e++) printf(" %-11s", slim_expert_name(name, sizeof name, s.adapter.n_id, e));
     printf("\n");
     float* col = xmalloc(p.n * sizeof(float));
     for (int l = 0; l < p.L; l++) {
@@ -169,7 +170,8 @@ int cmd_profile(int argc, char** argv) {
             printf(" %5.3f/%-5.3f", ks, mk);
             if (csv)
             {
-                fprintf(csv, "%d,%d,%s,%.6f,%.6f,%.6f,%.6f,", l, e, e < s.adapter.n_id ? "identity" : "lora", ks, mw, mk, ids_mean);
+                fprintf(csv, "%d,%s,%s,%.6f,%.6f,%.6f,%.6f,", l, slim_expert_name(name, sizeof name, s.adapter.n_id, e),
+                        e < s.adapter.n_id ? "identity" : "lora", ks, mw, mk, ids_mean);
                 if (has_d) fprintf(csv, "%.6f,%.6f,%.6f\n", dm, d50, d90);
                 else fprintf(csv, ",,\n");  // empty: no distance without clusters
             }
