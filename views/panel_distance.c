@@ -5,6 +5,7 @@
 // identity experts, no yield) the crossing point is not drawn.
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "draw.h"
@@ -17,19 +18,36 @@ typedef struct {
     int show_win;              // identity experts take part: draw where they win
 } DistanceView;
 
+static int cmp_float(const void* a, const void* b) {
+    float x = *(const float*)a, y = *(const float*)b;
+    return (x > y) - (x < y);
+}
+
 static void distance_update(View* v, const Snapshot* s, const UiState* u) {
     DistanceView* d = (DistanceView*)v;
     d->pos = ui_sel_pos(u, s);
     d->layer = u->layer < s->n_layers ? u->layer : s->n_layers - 1;
     d->show_win = s->mode != MODE_LORA_ONLY;
-    // scale: from d = -1 (the centre itself) to the largest d of the sequence, or a crossing point
-    // not far beyond it; at least 1
+    // one scale for the sequence: from d = -1 (the centre itself) to the 90th percentile of the
+    // positions' largest d (an outlier such as a first token far from every centre saturates its
+    // bars instead of flattening everyone else's), or a crossing point not far beyond it; at least 1
     d->lo = -1;
     d->hi = 1;
-    size_t n = (size_t)s->n * s->n_layers;
-    for (size_t pl = 0; pl < n; pl++)
-        if (s->tr.routed[pl] && s->tr.dist[pl] > d->hi) d->hi = s->tr.dist[pl];
+    int L = s->n_layers, m = 0;
+    float* top_d = xmalloc((s->n > 0 ? s->n : 1) * sizeof(float));
+    for (int pos = 0; pos < s->n; pos++) {
+        float mx = -INFINITY;
+        for (int l = 0; l < L; l++)
+            if (s->tr.routed[(size_t)pos * L + l] && s->tr.dist[(size_t)pos * L + l] > mx) mx = s->tr.dist[(size_t)pos * L + l];
+        if (isfinite(mx)) top_d[m++] = mx;
+    }
+    if (m) {
+        qsort(top_d, m, sizeof(float), cmp_float);
+        if (top_d[(int)(0.9 * (m - 1))] > d->hi) d->hi = top_d[(int)(0.9 * (m - 1))];
+    }
+    free(top_d);
     double top = d->hi;
+    size_t n = (size_t)s->n * L;
     for (size_t pl = 0; pl < n && d->show_win; pl++)
         if (s->tr.routed[pl] && isfinite(s->win_d[pl]) && s->win_d[pl] > d->hi && s->win_d[pl] < 4 * top) d->hi = s->win_d[pl];
     d->hi = ceil(d->hi);
