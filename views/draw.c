@@ -13,19 +13,20 @@ void draw_title(Canvas* c, const View* v, const char* info) {
     if (info && *info) canvas_putn(c, v->y, col + 2, info, v->x + v->w - col - 2, color);
 }
 
-void draw_title_fit(Canvas* c, const View* v, const char* const* infos, int n) {
-    int room = v->w - 4 - text_width(v->klass->name);
+void draw_title_fit(Canvas* c, const View* v, const char* const* infos, int n, const char* tag) {
+    int tw = tag && *tag && text_width(tag) < v->w ? text_width(tag) : 0;
+    int room = v->w - 4 - text_width(v->klass->name) - tw;
     int k = 0;
     while (k < n - 1 && text_width(infos[k]) > room) k++;
     draw_title(c, v, infos[k]);
+    if (tw) canvas_put(c, v->y, v->x + v->w - tw, tag, C_BUSY);
 }
 
-void draw_block_window(Canvas* c, const View* v, int l0, int shown, int L) {
-    if (shown >= L || shown <= 0) return;
-    char tag[64];
-    snprintf(tag, sizeof tag, " blk %d-%d of %d %s ", l0, l0 + shown - 1, L, l0 == 0 ? "↓" : l0 + shown >= L ? "↑" : "↑↓");
-    int w = text_width(tag);
-    if (w < v->w) canvas_put(c, v->y, v->x + v->w - w, tag, C_BUSY);
+char* block_window_tag(char* buf, size_t n, int l0, int shown, int L) {
+    buf[0] = 0;
+    if (shown < L && shown > 0)
+        snprintf(buf, n, " blk %d-%d/%d %s ", l0, l0 + shown - 1, L, l0 == 0 ? "↓" : l0 + shown >= L ? "↑" : "↑↓");
+    return buf;
 }
 
 int bar_col(int width, double value, double lo, double hi) {

@@ -9,10 +9,12 @@
 
 // Title bar on the view's first row: "▶ Name  info" when focused, "  Name  info" otherwise.
 void draw_title(Canvas* c, const View* v, const char* info);
-// The same with the first of n infos (longest first) that fits whole (the last one, cut, if none does).
-void draw_title_fit(Canvas* c, const View* v, const char* const* infos, int n);
-// A per-block panel showing blocks [l0, l0 + shown) of L says so at the right of its title bar.
-void draw_block_window(Canvas* c, const View* v, int l0, int shown, int L);
+// The same with the first of n infos (longest first) that fits whole (the last one, cut, if none
+// does) left of `tag` (may be NULL), which goes at the right end of the bar.
+void draw_title_fit(Canvas* c, const View* v, const char* const* infos, int n, const char* tag);
+// What a per-block panel showing blocks [l0, l0 + shown) of L puts on its title bar: " blk 6-15/16 ↑ "
+// ("" when it shows them all).
+char* block_window_tag(char* buf, size_t n, int l0, int shown, int L);
 // Horizontal bar of `width` cells for value in [lo, hi], with eighth-block resolution.
 void draw_hbar(Canvas* c, int row, int col, int width, double value, double lo, double hi, int color);
 // Column of the bar for value (clamped), as draw_hbar lays it out.

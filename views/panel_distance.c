@@ -62,16 +62,19 @@ static void distance_draw(View* v, Canvas* c) {
     snprintf(info[0], sizeof info[0], "d per block, scale %.0f..%.0f%s", d->lo, d->hi, d->show_win ? ", ┃ = identity wins" : "");
     snprintf(info[1], sizeof info[1], "d %.0f..%.0f%s", d->lo, d->hi, d->show_win ? "  ┃ identity wins" : "");
     snprintf(info[2], sizeof info[2], "d %.0f..%.0f", d->lo, d->hi);
-    draw_title_fit(c, v, (const char* const[]){info[0], info[1], info[2]}, 3);
     int y = v->y + 1, rows = v->h - 1;
+    // every block's bar first; then a sparkline for each block, or for the selected one, as rows allow
+    int body = rows < L ? rows : L;
+    int spark_rows = rows >= 2 * L ? L : rows > L ? 1 : 0;
+    int l0 = window_start(L, body, d->layer);
+    char tag[64];
+    draw_title_fit(c, v, (const char* const[]){info[0], info[1], info[2]}, 3,
+                   s->is_slim ? block_window_tag(tag, sizeof tag, l0, body, L) : NULL);
     if (rows <= 0) return;
     if (!s->has_adapter || !s->is_slim) {
         canvas_putn(c, y, v->x, s->has_adapter ? "plain LoRA adapter: no clusters" : "no adapter loaded (:load DIR)", v->w, C_DIM);
         return;
     }
-    // every block's bar first; then a sparkline for each block, or for the selected one, as rows allow
-    int body = rows < L ? rows : L;
-    int spark_rows = rows >= 2 * L ? L : rows > L ? 1 : 0;
     // nearest-centre dots when the clusters are few enough
     int dots = s->n_clusters <= 8 ? s->n_clusters : 0;
     int tail = 4 + (dots ? dots + 1 : 0) + 4;  // " c12" + dots + " →id"
@@ -80,8 +83,6 @@ static void distance_draw(View* v, Canvas* c) {
         bw = v->w - 11 - 4;
         dots = 0;
     }
-    int l0 = window_start(L, body, d->layer);
-    draw_block_window(c, v, l0, body, L);
     for (int i = 0; i < body && l0 + i < L && pos >= 0; i++) {
         int l = l0 + i, row = y + i;
         size_t pl = (size_t)pos * L + l;

@@ -124,7 +124,7 @@ static void output_draw(View* v, Canvas* c) {
         token_display(tok, sizeof tok, snapshot_label(s, o->sel));
         snprintf(infos[1], sizeof infos[1], "pos %d/%d '%s'  id-share %.0f%%", o->sel, s->n, tok, 100.0 * s->tok_share[o->sel]);
         snprintf(infos[0], sizeof infos[0], "%.200s%s", infos[1], o->follow ? "" : "  (End: follow)");
-        draw_title_fit(c, v, (const char* const[]){infos[0], infos[1]}, 2);
+        draw_title_fit(c, v, (const char* const[]){infos[0], infos[1]}, 2, NULL);
     } else {
         snprintf(infos[0], sizeof infos[0], "empty context");
         draw_title(c, v, info);

@@ -27,13 +27,21 @@ static void router_draw(View* v, Canvas* c) {
     const Snapshot* s = v->snap;
     const Trace* t = &s->tr;
     int L = s->n_layers, E = s->n_experts, pos = r->pos;
-    char info[2][160], tok[64];
+    char info[3][160], tok[64];
     token_display(tok, sizeof tok, snapshot_label(s, pos));
     snprintf(info[0], sizeof info[0], "pos %d '%s'  pi per block x expert", pos, tok);
     snprintf(info[1], sizeof info[1], "pos %d '%s'", pos, tok);
+    snprintf(info[2], sizeof info[2], "pos %d", pos);
     if (pos < 0) snprintf(info[0], sizeof info[0], "no token selected");
-    draw_title_fit(c, v, (const char* const[]){info[0], info[1]}, pos >= 0 ? 2 : 1);
     int y = v->y + 1, rows = v->h - 1;
+    // rows: header, the blocks, then the footer (selected cell) and the shade scale when they fit
+    int body = rows - 1 < L ? rows - 1 : L;
+    if (body < 1) body = 1;
+    int footer = rows - 1 - body >= 1, legend = rows - 1 - body >= 2;
+    int l0 = window_start(L, body, r->layer);
+    char tag[64];
+    draw_title_fit(c, v, (const char* const[]){info[0], info[1], info[2]}, pos >= 0 ? 3 : 1,
+                   s->has_adapter && rows >= 2 ? block_window_tag(tag, sizeof tag, l0, body, L) : NULL);
     if (rows <= 0) return;
     if (!s->has_adapter) {
         canvas_putn(c, y, v->x, "no adapter loaded (:load DIR)", v->w, C_DIM);
@@ -59,12 +67,6 @@ static void router_draw(View* v, Canvas* c) {
     }
     if (sep) canvas_put_char(c, y, rule_x, 0x2502, C_SEPARATOR);
     if (v->w >= grid_w + 8) canvas_put(c, y, v->x + grid_w + 1, v->w >= grid_w + 9 ? "id-share" : "id%", C_DIM);
-    // rows: header, the blocks, then the footer (selected cell) and the shade scale when they fit
-    int body = rows - 1 < L ? rows - 1 : L;
-    if (body < 1) body = 1;
-    int footer = rows - 1 - body >= 1, legend = rows - 1 - body >= 2;
-    int l0 = window_start(L, body, r->layer);
-    draw_block_window(c, v, l0, body, L);
     for (int i = 0; i < body && l0 + i < L; i++) {
         int l = l0 + i, row = y + 1 + i;
         canvas_printf(c, row, v->x, l == r->layer ? C_SELECTED : C_NORMAL, "%3d", l);

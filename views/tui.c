@@ -500,7 +500,7 @@ static const char* const LEGEND[] = {
     "≠\tLens: the adapter changes this block's top prediction",
     "ctx mean\tMasking: KL and top-1 agreement with p = 0 over p, averaged over the context (the KLs above: the cursor's token)",
     "▁▂▃▄▅▆▇█\tsparklines: d across the sequence; KL / agreement over p (the current p highlighted)",
-    "blk 3-8 of 16 ↑↓\ta panel shows only these blocks: Up/Down on it scroll",
+    "blk 3-8/16 ↑↓\ta panel shows only these blocks of 16: Up/Down on it scroll",
     "NO_COLOR\tno colours: bold marks LoRA-heavy tokens, dim identity-heavy ones and stale text, reverse the cursor, underline the divergence",
     NULL,
 };

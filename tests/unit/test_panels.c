@@ -158,7 +158,10 @@ static void test_router_scale_and_window(void** st) {
     u.layer = 1;
     render(v, &c, &s, &u, 0, 0, 60, 3);
     assert_text_at(&c, 2, 0, "  1 ");
-    assert_row_has(&c, 0, " blk 1-1 of 2 ↑ ");
+    assert_row_has(&c, 0, " blk 1-1/2 ↑ ");
+    assert_row_has(&c, 0, "pi per block x expert");  // the title makes room for the tag: it is not cut
+    render(v, &c, &s, &u, 0, 0, 30, 3);
+    assert_text_at(&c, 0, 0, "  Router  pos 1   blk 1-1/2 ↑ ");
     // narrow: two-column LoRA cells so that the id-share column stays (4 + 3 + 1 + 3 * 2 + 8 = 22)
     render(v, &c, &s, &u, 0, 0, 24, 7);
     assert_text_at(&c, 1, 4, "i0 │0 1 2");
@@ -219,12 +222,12 @@ static void test_lens_and_selection_windows(void** st) {
     view_destroy(v);
     v = selection_view_new();
     render(v, &c, &s, &u, 0, 0, 40, 2);  // one row for two blocks
-    assert_row_has(&c, 0, " blk 0-0 of 2 ↓ ");
+    assert_row_has(&c, 0, " blk 0-0/2 ↓ ");
     assert_text_at(&c, 1, 0, "  0 ");
     render(v, &c, &s, &u, 0, 0, 40, 3);  // both blocks, no ticks, no footer
     assert_text_at(&c, 1, 0, "  0 ·");
     assert_text_at(&c, 2, 0, "  1  ");
-    assert_row_lacks(&c, 0, " of 2 ");
+    assert_row_lacks(&c, 0, "/2 ");
     panel_done(v, &c, &s, &t);
 }
 
