@@ -148,11 +148,8 @@ int cmd_profile(int argc, char** argv) {
     fprintf(table, "profile of %s over %d tokens (%d texts): keep share / mean weight when kept\n", st.data, p.n, n_texts);
     // each header is as wide as the values under it: "%5d  %8.3f %6.2f %6.2f %6.2f  " and " %5.3f/%-5.3f"
     fprintf(table, "%5s  %8s %6s %6s %6s  ", "block", "id share", "d mean", "d p50", "d p90");
-    for (int e = 0; e < p.E; e++) {
-        char name[32];
-        snprintf(name, sizeof name, "%s%d", e < s.adapter.n_id ? "id" : "L", e < s.adapter.n_id ? e : e - s.adapter.n_id);
-        fprintf(table, " %-11s", name);
-    }
+    char name[16];
+    for (int e = 0; e < p.E; e++) fprintf(table, " %-11s", slim_expert_name(name, sizeof name, s.adapter.n_id, e));
     fprintf(table, "\n");
     float* col = xmalloc(p.n * sizeof(float));
     for (int l = 0; l < p.L; l++) {
@@ -172,7 +169,8 @@ int cmd_profile(int argc, char** argv) {
             fprintf(table, " %5.3f/%-5.3f", ks, mk);
             if (csv)
             {
-                fprintf(csv, "%d,%d,%s,%.6f,%.6f,%.6f,%.6f,", l, e, e < s.adapter.n_id ? "identity" : "lora", ks, mw, mk, ids_mean);
+                fprintf(csv, "%d,%s,%s,%.6f,%.6f,%.6f,%.6f,", l, slim_expert_name(name, sizeof name, s.adapter.n_id, e),
+                        e < s.adapter.n_id ? "identity" : "lora", ks, mw, mk, ids_mean);
                 if (has_d) fprintf(csv, "%.6f,%.6f,%.6f\n", dm, d50, d90);
                 else fprintf(csv, ",,\n");  // empty: no distance without clusters
             }

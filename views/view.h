@@ -25,6 +25,7 @@ typedef struct {
     int help;                  // help overlay open
     int help_scroll;
     int compact;               // compact layout in use
+    int msg_on_prompt;         // the message line is drawn on the prompt row (full layout, short)
     // sampler settings (:temp :top-p :n :seed), used by the next generation
     float temp, top_p;
     int n_new;

@@ -557,6 +557,33 @@ static void test_save_load_round_trip(void** st) {
     test_rmrf(dir);
 }
 
+// One expert numbering: identity experts i0.., LoRA experts 0.. (2 identity + 8 LoRA: index 2 is "0").
+static void test_expert_names(void** st) {
+    char buf[64];
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 2, 0), "i0");
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 2, 1), "i1");
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 2, 2), "0");
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 2, 9), "7");
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 0, 0), "0");  // plain LoRA / MoE-LoRA
+    assert_int_equal(slim_expert_parse("i0", 2, 10), 0);
+    assert_int_equal(slim_expert_parse("i1", 2, 10), 1);
+    assert_int_equal(slim_expert_parse("0", 2, 10), 2);
+    assert_int_equal(slim_expert_parse("5", 2, 10), 7);
+    assert_int_equal(slim_expert_parse("7", 2, 10), 9);
+    // names that do not exist or are not names
+    const char* bad[] = {"8", "i2", "", "i", "-1", "+1", "1.0", "x", "I0", "i-1", " 1", "1 ", "99999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (slim_expert_parse(bad[i], 2, 10) != -1) fail_msg("'%s' parsed as an expert", bad[i]);
+    assert_int_equal(slim_expert_parse("i0", 0, 1), -1);  // no identity experts
+    assert_int_equal(slim_expert_parse("0", 0, 1), 0);
+    // every name parses back to its index
+    for (int e = 0; e < 10; e++) assert_int_equal(slim_expert_parse(slim_expert_name(buf, sizeof buf, 2, e), 2, 10), e);
+    assert_string_equal(slim_expert_range(buf, sizeof buf, 2, 10), "LoRA 0..7 or identity i0..i1");
+    assert_string_equal(slim_expert_range(buf, sizeof buf, 1, 4), "LoRA 0..2 or identity i0");
+    assert_string_equal(slim_expert_range(buf, sizeof buf, 0, 1), "LoRA 0");
+    assert_string_equal(slim_expert_range(buf, sizeof buf, 0, 8), "LoRA 0..7");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_hand_values),
@@ -569,6 +596,7 @@ int main(void) {
         cmocka_unit_test(test_peft_pattern_errors),
         cmocka_unit_test(test_adapter_errors),
         cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_expert_names),
     };
     return cmocka_run_group_tests_name("slim", tests, NULL, NULL);
 }
