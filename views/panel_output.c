@@ -159,7 +159,7 @@ static void output_draw(View* v, Canvas* c) {
     } else {
         if (sel_line < o->top) o->top = sel_line;
         if (sel_line >= o->top + rows) o->top = sel_line - rows + 1;
-        if (o->top > n_lines - 1) o->top = n_lines - 1;
+        if (o->top > n_lines - rows) o->top = n_lines - rows;  // no empty rows below the text's end
         if (o->top < 0) o->top = 0;
     }
     layout(o, c, v->x, v->y + 1, width, o->top, rows, &sel_line);

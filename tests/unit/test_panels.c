@@ -132,6 +132,15 @@ static void test_output_word_wrap(void** st) {
     assert_text_at(&c, 4, 0, "cdefghijkl");
     assert_int_equal(canvas_color_at(&c, 2, 0), C_CURSOR_TOKEN);  // "wor" of the cursor's " wor"
     assert_int_equal(canvas_color_at(&c, 2, 3), share_color(1.0)); // "ld": no router, identity share 1
+    // scrolled down in a short panel (6 lines: Hello/world/again/x abcd/efghij/kl, the cursor's
+    // token starting on the 4th), then made taller: every line is shown again, none left empty
+    u.sel = 5;
+    render(v, &c, &s, &u, 0, 0, 6, 3);
+    assert_text_at(&c, 1, 0, "again ");
+    assert_text_at(&c, 2, 0, "x abcd");
+    render(v, &c, &s, &u, 0, 0, 6, 7);
+    assert_text_at(&c, 1, 0, "Hello ");
+    assert_text_at(&c, 6, 0, "kl    ");
     panel_done(v, &c, &s, &t);
 }
 
