@@ -129,7 +129,7 @@ check "profile header columns line up with the values" 'node -e "
 const t=require(\"fs\").readFileSync(process.argv[1],\"utf8\").split(\"\\n\");const i=t.findIndex(l=>l.startsWith(\"block\"));const h=t[i],r=t[i+1];
 const ends=[],starts=[];for(const m of r.matchAll(/\\S+/g)){ends.push(m.index+m[0].length);starts.push(m.index);}
 let at=0;const hend=[];for(const w of [\"block\",\"id share\",\"d mean\",\"d p50\",\"d p90\"]){at=h.indexOf(w,at)+w.length;hend.push(at);}
-const hs=[...h.matchAll(/\\b(id|L)[0-9]+/g)].map(m=>m.index);
+const hs=[...h.matchAll(/(?<!\\S)i?[0-9]+/g)].map(m=>m.index);
 if(hs.length!==10||starts.length!==15) process.exit(1);
 if(JSON.stringify(hend)!==JSON.stringify(ends.slice(0,5))) process.exit(2);
 if(JSON.stringify(hs)!==JSON.stringify(starts.slice(5))) process.exit(3);" "$T/prof.txt"'
