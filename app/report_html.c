@@ -1,0 +1,264 @@
+// report_html.c: the report page: the settings line, tokens x blocks heat maps of the identity
+// share and of the kept experts, d against the identity threshold per block, and what the trace
+// says about KL vs p. One file: inline CSS and SVG, no script, no reference outside the page.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+#define CW 14        // heat-map cell, px
+#define LEFT 64      // room for the block labels
+#define TOP 86       // room for the token labels (rotated)
+#define DIST_H 96    // height of one block's distance chart
+
+void html_escape(FILE* f, const char* s) {
+    for (const unsigned char* p = (const unsigned char*)s; *p; p++) {
+        switch (*p) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        case '\n': fputs("\u21b5", f); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f) fputs("\ufffd", f);
+            else fputc(*p, f);
+        }
+    }
+}
+
+void report_colour(float v, char out[8]) {
+    static const int stops[3][3] = {{217, 95, 2}, {247, 247, 247}, {44, 123, 182}};
+    if (isnan(v)) {
+        strcpy(out, "#cccccc");
+        return;
+    }
+    v = v < 0 ? 0 : v > 1 ? 1 : v;
+    int k = v < 0.5f ? 0 : 1;
+    double t = (v - 0.5 * k) * 2;
+    int c[3];
+    for (int i = 0; i < 3; i++) c[i] = (int)lround(stops[k][i] + (stops[k + 1][i] - stops[k][i]) * t);
+    snprintf(out, 8, "#%02x%02x%02x", c[0], c[1], c[2]);
+}
+
+// LoRA expert k: Tableau 10; identity expert k: greys.
+static const char* expert_colour(const char* name) {
+    static const char* lora[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#17becf"};
+    static const char* ident[] = {"#3a3a3a", "#6b6b6b", "#8f8f8f", "#b3b3b3"};
+    if (name[0] == 'i') return ident[atoi(name + 1) % 4];
+    return lora[atoi(name) % 10];
+}
+
+static const ReportCell* cell(const Report* r, int p, int l) { return &r->cell[(size_t)p * r->n_layers + l]; }
+
+static void token_labels(const Report* r, FILE* f) {
+    for (int p = 0; p < r->n_pos; p++) {
+        int x = LEFT + p * CW + CW / 2 + 4;
+        fprintf(f, "<text class=\"tok%s\" x=\"%d\" y=\"%d\" transform=\"rotate(-60 %d %d)\">", r->generated[p] ? " gen" : "",
+                x, TOP - 4, x, TOP - 4);
+        html_escape(f, r->text[p]);
+        fputs("</text>\n", f);
+    }
+}
+
+static void block_labels(const Report* r, FILE* f) {
+    for (int l = 0; l < r->n_layers; l++)
+        fprintf(f, "<text class=\"blk\" x=\"%d\" y=\"%d\">block %d</text>\n", LEFT - 6, TOP + l * CW + CW - 3, l);
+}
+
+// The prompt / generated boundary as a line across the grid.
+static void boundary(const Report* r, FILE* f, int y0, int y1) {
+    for (int p = 1; p < r->n_pos; p++)
+        if (r->generated[p] && !r->generated[p - 1])
+            fprintf(f, "<line class=\"boundary\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", LEFT + p * CW, y0,
+                    LEFT + p * CW, y1);
+}
+
+static void cell_title(const Report* r, FILE* f, int p, int l, const ReportCell* c) {
+    fprintf(f, "<title>pos %d \u00ab", p);
+    html_escape(f, r->text[p]);
+    fprintf(f, "\u00bb block %d: identity share %.2f", l, c->id_share);
+    if (c->kept) {
+        fputs(", kept ", f);
+        html_escape(f, c->kept[0] ? c->kept : "none");
+        fprintf(f, ", d %.3g", c->d);
+    } else {
+        fputs(c->id_share == 0 ? ", no router (adapter always on)" : ", no router (adapter off)", f);
+    }
+    fputs("</title>", f);
+}
+
+// One tokens x blocks map; kind 0: identity share, 1: the dominant kept expert.
+static void heat_map(const Report* r, FILE* f, int kind) {
+    int w = LEFT + r->n_pos * CW + 8, h = TOP + r->n_layers * CW + 4;
+    fprintf(f, "<div class=\"scroll\"><svg class=\"heatmap\" id=\"%s\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n",
+            kind ? "kept-experts" : "identity-share", w, h, w, h);
+    token_labels(r, f);
+    block_labels(r, f);
+    for (int p = 0; p < r->n_pos; p++)
+        for (int l = 0; l < r->n_layers; l++) {
+            const ReportCell* c = cell(r, p, l);
+            char fill[8];
+            const char* colour = fill;
+            if (!kind) report_colour(c->id_share, fill);
+            else if (c->dominant[0]) colour = expert_colour(c->dominant);
+            else colour = c->routed ? "#ffffff" : c->id_share == 0 ? expert_colour("0") : "#ffffff";
+            fprintf(f, "<rect class=\"cell %s\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\">", kind ? "kept" : "share",
+                    LEFT + p * CW, TOP + l * CW, CW, CW, colour);
+            cell_title(r, f, p, l, c);
+            fputs("</rect>\n", f);
+        }
+    boundary(r, f, TOP - 2, h - 2);
+    fputs("</svg></div>\n", f);
+}
+
+static void share_legend(FILE* f) {
+    fputs("<svg class=\"legend\" width=\"360\" height=\"34\" viewBox=\"0 0 360 34\">\n", f);
+    for (int i = 0; i <= 20; i++) {
+        char c[8];
+        report_colour(i / 20.0f, c);
+        fprintf(f, "<rect x=\"%d\" y=\"2\" width=\"12\" height=\"14\" fill=\"%s\"/>", 60 + i * 12, c);
+    }
+    fputs("\n<text x=\"56\" y=\"13\" class=\"blk\">0</text><text x=\"316\" y=\"13\">1</text>"
+          "<text x=\"60\" y=\"30\">LoRA experts take the weight</text><text x=\"312\" y=\"30\" class=\"blk\">adapter bypassed</text>\n"
+          "</svg>\n", f);
+}
+
+// identity experts first, then LoRA experts, each by number
+static int name_order(const void* a, const void* b) {
+    const char *x = a, *y = b;
+    if ((x[0] == 'i') != (y[0] == 'i')) return x[0] == 'i' ? -1 : 1;
+    return atoi(x + (x[0] == 'i')) - atoi(y + (y[0] == 'i'));
+}
+
+static void kept_legend(const Report* r, FILE* f) {
+    char seen[64][8];
+    int n = 0;
+    for (size_t i = 0; i < (size_t)r->n_pos * r->n_layers && n < 64; i++) {
+        const char* d = r->cell[i].dominant;
+        int k = 0;
+        while (k < n && strcmp(seen[k], d)) k++;
+        if (d[0] && k == n) strcpy(seen[n++], d);
+    }
+    qsort(seen, n, sizeof seen[0], name_order);
+    fputs("<p class=\"legend\">", f);
+    for (int k = 0; k < n; k++)
+        fprintf(f, "<span class=\"swatch\" style=\"background:%s\"></span>%s%s &nbsp; ", expert_colour(seen[k]),
+                seen[k][0] == 'i' ? "identity " : "LoRA ", seen[k]);
+    fputs("<span class=\"swatch\" style=\"background:#ffffff\"></span>adapter off at the block", f);
+    fputs("</p>\n", f);
+}
+
+// The y of value v on a chart of DIST_H px spanning [lo, hi].
+static double chart_y(double v, double lo, double hi) { return 8 + (DIST_H - 16) * (hi - v) / (hi - lo); }
+
+static void path_of(FILE* f, const Report* r, int l, int which, double lo, double hi, const char* cls) {
+    fprintf(f, "<path class=\"%s\" d=\"", cls);
+    int pen = 0;
+    for (int p = 0; p < r->n_pos; p++) {
+        const ReportCell* c = cell(r, p, l);
+        double v = which ? c->win_d : c->d;
+        if (!isfinite(v)) {
+            pen = 0;
+            continue;
+        }
+        v = v < lo ? lo : v > hi ? hi : v;  // a threshold off the chart sits on its edge
+        fprintf(f, "%c%d %.1f ", pen ? 'L' : 'M', LEFT + p * CW + CW / 2, chart_y(v, lo, hi));
+        pen = 1;
+    }
+    fputs("\"/>\n", f);
+}
+
+static void distance_chart(const Report* r, FILE* f, int l) {
+    double lo = INFINITY, hi = -INFINITY;
+    int any_win = 0;
+    for (int p = 0; p < r->n_pos; p++) {
+        const ReportCell* c = cell(r, p, l);
+        if (isfinite(c->d)) lo = fmin(lo, c->d), hi = fmax(hi, c->d);
+    }
+    if (!(lo <= hi)) {
+        fprintf(f, "<p>block %d: no router here, no distance.</p>\n", l);
+        return;
+    }
+    double span = hi - lo > 0.5 ? hi - lo : 0.5;
+    for (int p = 0; p < r->n_pos; p++) {  // thresholds widen the scale up to one more span each way
+        double t = cell(r, p, l)->win_d;
+        if (!isfinite(t)) continue;
+        any_win = 1;
+        if (t > hi && t < hi + span) hi = t;
+        if (t < lo && t > lo - span) lo = t;
+    }
+    lo -= 0.05 * span, hi += 0.05 * span;
+    int w = LEFT + r->n_pos * CW + 8;
+    fprintf(f, "<div class=\"scroll\"><svg class=\"dist\" id=\"distance-%d\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", l,
+            w, DIST_H, w, DIST_H);
+    fprintf(f, "<rect class=\"frame\" x=\"%d\" y=\"4\" width=\"%d\" height=\"%d\"/>\n", LEFT, r->n_pos * CW, DIST_H - 8);
+    fprintf(f, "<text class=\"blk\" x=\"%d\" y=\"14\">%.2f</text><text class=\"blk\" x=\"%d\" y=\"%d\">%.2f</text>"
+               "<text class=\"blk\" x=\"%d\" y=\"%d\">block %d</text>\n",
+            LEFT - 6, hi, LEFT - 6, DIST_H - 6, lo, LEFT - 6, DIST_H / 2 + 4, l);
+    boundary(r, f, 4, DIST_H - 4);
+    path_of(f, r, l, 1, lo, hi, "threshold");
+    path_of(f, r, l, 0, lo, hi, "d-line");
+    for (int p = 0; p < r->n_pos; p++) {
+        const ReportCell* c = cell(r, p, l);
+        if (!isfinite(c->d)) continue;
+        int wins = isfinite(c->win_d) && c->d >= c->win_d;
+        fprintf(f, "<circle class=\"%s\" cx=\"%d\" cy=\"%.1f\" r=\"2.5\"><title>pos %d block %d: d %.3g, identity threshold ", wins ? "d-pt id-wins" : "d-pt",
+                LEFT + p * CW + CW / 2, chart_y(c->d, lo, hi), p, l, c->d);
+        if (isfinite(c->win_d)) fprintf(f, "%.3g", c->win_d);
+        else fputs("none", f);
+        fputs("</title></circle>\n", f);
+    }
+    fputs("</svg></div>\n", f);
+    if (!any_win) fprintf(f, "<p class=\"note\">block %d: no identity threshold (the yield does not move the identity experts here).</p>\n", l);
+}
+
+static const char* STYLE =
+    "body{font:14px/1.4 sans-serif;margin:1.5em;color:#222;background:#fff}"
+    "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}"
+    ".settings{font-family:monospace;background:#f4f4f4;padding:.5em;word-break:break-word}"
+    ".scroll{overflow-x:auto}svg text{font:10px sans-serif;fill:#333}"
+    "text.blk{text-anchor:end}text.tok.gen{font-style:italic;fill:#7a3b00}"
+    ".boundary{stroke:#000;stroke-width:1.5;stroke-dasharray:3 2}"
+    ".frame{fill:none;stroke:#bbb}.d-line{fill:none;stroke:#2c7bb6;stroke-width:1.5}"
+    ".threshold{fill:none;stroke:#d95f02;stroke-width:1.5;stroke-dasharray:5 3}"
+    ".d-pt{fill:#2c7bb6}.d-pt.id-wins{fill:#fff;stroke:#2c7bb6;stroke-width:1.5}"
+    ".swatch{display:inline-block;width:12px;height:12px;border:1px solid #999;margin-right:4px;vertical-align:middle}"
+    ".missing,.note{color:#555;font-style:italic}";
+
+int report_write_html(const Report* r, FILE* f) {
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+               "<title>slimscope routing report</title>\n<style>%s</style>\n</head>\n<body>\n"
+               "<h1>slimscope routing report</h1>\n<p class=\"settings\">",
+            STYLE);
+    html_escape(f, r->settings ? r->settings : "no settings line in this trace (written before slimscope recorded them)");
+    fprintf(f, "</p>\n<p>%d positions (%d prompt, %d generated; generated tokens in italics, right of the dashed line) "
+               "x %d blocks; %d experts",
+            r->n_pos, r->n_pos - r->n_generated, r->n_generated, r->n_layers, r->n_experts);
+    if (r->n_id) fprintf(f, ", %d of them identity experts", r->n_id);
+    fputs(". Hover a cell for its values.</p>\n", f);
+
+    fputs("<h2>Identity share per token and block</h2>\n<p>The weight the router gave the identity experts "
+          "(1 where the adapter is off at the block).</p>\n", f);
+    heat_map(r, f, 0);
+    share_legend(f);
+
+    fputs("<h2>Kept experts per token and block</h2>\n<p>Colour: the kept (top-k) expert with the largest "
+          "weight; LoRA experts are named 0, 1, ..., identity experts i0, i1, ...</p>\n", f);
+    heat_map(r, f, 1);
+    kept_legend(r, f);
+
+    fputs("<h2>Distance d against the identity threshold, per block</h2>\n<p>Solid: the cluster distance d of "
+          "each token; dashed: the d at which the yield makes an identity expert the router's top-1. Hollow "
+          "points: d past the threshold, identity wins.</p>\n", f);
+    for (int l = 0; l < r->n_layers; l++) distance_chart(r, f, l);
+
+    fputs("<h2>KL vs p</h2>\n<p class=\"missing\">This trace holds no KL vs p: a trace is computed at one "
+          "masking ratio", f);
+    if (isfinite(r->mask_ratio)) fprintf(f, " (p = %g here)", r->mask_ratio);
+    fputs(". <code>slimscope sweep</code> with the same settings prints KL(p=0 \u2016 p) and the top-1 "
+          "agreement for p = 0 .. 0.9.</p>\n</body>\n</html>\n", f);
+    return ferror(f) ? -1 : 0;
+}
