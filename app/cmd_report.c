@@ -7,19 +7,21 @@
 #include "report.h"
 
 typedef struct {
-    const char* out;
+    const char *out, *sweep;
 } ReportArgs;
 
 static const Option REPORT_OPTIONS[] = {
     {"out", OPT_STR, offsetof(ReportArgs, out), "FILE.html", "the page to write ('-': standard output)"},
+    {"sweep", OPT_STR, offsetof(ReportArgs, sweep), "FILE.csv", "KL vs p from the CSV of slimscope sweep (same settings)"},
     {NULL},
 };
 
 static const char* USAGE =
-    "usage: slimscope report TRACE.jsonl --out FILE.html\n"
+    "usage: slimscope report TRACE.jsonl --out FILE.html [--sweep FILE.csv]\n"
     "Writes one self-contained HTML page (inline SVG, nothing fetched) from a trace of `slimscope trace`\n"
     "or the TUI's :save: the settings line, tokens x blocks heat maps of the identity share and of the\n"
-    "kept experts, and per block the distance d against the d at which identity wins. TRACE '-' is stdin.\n";
+    "kept experts, and per block the distance d against the d at which identity wins; with --sweep,\n"
+    "KL vs p. TRACE '-' is stdin.\n";
 
 int cmd_report(int argc, char** argv) {
     // the trace is the one argument without a dash ("-" is standard input); the rest are options
@@ -46,6 +48,7 @@ int cmd_report(int argc, char** argv) {
     }
     AtomicFile af;
     int rc = 1;
+    if (A.sweep && report_read_sweep(&r, A.sweep, &err)) goto done;
     if (atomic_open(&af, A.out, &err)) goto done;
     if (report_write_html(&r, af.f)) {
         atomic_abort(&af);

@@ -17,6 +17,11 @@ typedef struct {
     char* kept;        // "3 0.62, i0 0.38": the kept experts and their weights (NULL: not routed)
 } ReportCell;
 
+// One row of `slimscope sweep`'s CSV.
+typedef struct {
+    float p, kl_p0, kl_base, agree_p0;
+} SweepRow;
+
 typedef struct {
     char* settings;    // the settings line as "key value · ..." text; NULL when the trace has none
     float mask_ratio;  // from the settings (NaN without them)
@@ -26,12 +31,18 @@ typedef struct {
     char** text;       // (n_pos) token text as written in the trace
     unsigned char* generated;  // (n_pos)
     ReportCell* cell;  // (n_pos, n_layers)
+    char* sweep_path;  // the sweep CSV given with --sweep (NULL: none)
+    int n_sweep;
+    SweepRow* sweep;
 } Report;
 
 // Reads a trace file ("-": standard input). On bad input: -1 and one line in err naming the file,
 // the line and the field.
 int report_read(Report* r, const char* path, Err* err);
 void report_free(Report* r);
+// Adds KL vs p from the CSV of `slimscope sweep` (columns found by name in its header line). On
+// bad input: -1 and one line in err naming the file, the line and the column.
+int report_read_sweep(Report* r, const char* path, Err* err);
 
 // The page. Returns 0, or -1 when a write failed (ferror).
 int report_write_html(const Report* r, FILE* f);

@@ -147,7 +147,14 @@ static void kept_legend(const Report* r, FILE* f) {
     for (int k = 0; k < n; k++)
         fprintf(f, "<span class=\"swatch\" style=\"background:%s\"></span>%s%s &nbsp; ", expert_colour(seen[k]),
                 seen[k][0] == 'i' ? "identity " : "LoRA ", seen[k]);
-    fputs("<span class=\"swatch\" style=\"background:#ffffff\"></span>adapter off at the block", f);
+    int off = 0, plain = 0;  // cells without a router decision: adapter off, or a plain LoRA
+    for (size_t i = 0; i < (size_t)r->n_pos * r->n_layers; i++)
+        if (!r->cell[i].dominant[0]) {
+            if (!r->cell[i].routed && r->cell[i].id_share == 0) plain = 1;
+            else off = 1;
+        }
+    if (plain) fprintf(f, "<span class=\"swatch\" style=\"background:%s\"></span>plain LoRA (always on) &nbsp; ", expert_colour("0"));
+    if (off) fputs("<span class=\"swatch\" style=\"background:#ffffff\"></span>adapter off at the block", f);
     fputs("</p>\n", f);
 }
 
@@ -215,6 +222,65 @@ static void distance_chart(const Report* r, FILE* f, int l) {
     if (!any_win) fprintf(f, "<p class=\"note\">block %d: no identity threshold (the yield does not move the identity experts here).</p>\n", l);
 }
 
+#define KL_W 520
+#define KL_H 220
+#define KL_L 56  // room for the KL labels
+
+static double kl_x(double p, double p_max) { return KL_L + (KL_W - KL_L - 16) * p / p_max; }
+static double kl_y(double v, double v_max) { return 10 + (KL_H - 40) * (1 - v / v_max); }
+
+// One line of the means over the seeds at each p (the rows of one p need not be adjacent).
+static void kl_means(const Report* r, FILE* f, int base, double p_max, double v_max, const char* cls) {
+    fprintf(f, "<path class=\"%s\" d=\"", cls);
+    double done = -1;
+    for (int pass = 0; pass < r->n_sweep; pass++) {
+        double next = INFINITY;  // the smallest p above the last one drawn
+        for (int i = 0; i < r->n_sweep; i++)
+            if (r->sweep[i].p > done && r->sweep[i].p < next) next = r->sweep[i].p;
+        if (!isfinite(next)) break;
+        double sum = 0;
+        int m = 0;
+        for (int i = 0; i < r->n_sweep; i++)
+            if (r->sweep[i].p == next) sum += base ? r->sweep[i].kl_base : r->sweep[i].kl_p0, m++;
+        fprintf(f, "%c%.1f %.1f ", done < 0 ? 'M' : 'L', kl_x(next, p_max), kl_y(sum / m, v_max));
+        done = next;
+    }
+    fputs("\"/>\n", f);
+}
+
+static void kl_chart(const Report* r, FILE* f) {
+    double p_max = 0.9, v_max = 0;
+    for (int i = 0; i < r->n_sweep; i++) {
+        p_max = fmax(p_max, r->sweep[i].p);
+        v_max = fmax(v_max, fmax(r->sweep[i].kl_p0, r->sweep[i].kl_base));
+    }
+    v_max = v_max > 0 ? v_max * 1.05 : 1;
+    fputs("<p>From ", f);
+    html_escape(f, r->sweep_path);
+    fputs(" (<code>slimscope sweep</code>): each point one mask seed, the lines the mean over the seeds; "
+          "solid KL(p=0 \u2016 p), dashed KL(base \u2016 p), averaged over the prompt's positions.</p>\n", f);
+    fprintf(f, "<svg class=\"kl\" id=\"kl-vs-p\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", KL_W, KL_H, KL_W, KL_H);
+    fprintf(f, "<rect class=\"frame\" x=\"%d\" y=\"10\" width=\"%d\" height=\"%d\"/>\n", KL_L, KL_W - KL_L - 16, KL_H - 40);
+    fprintf(f, "<text class=\"blk\" x=\"%d\" y=\"18\">%.3g</text><text class=\"blk\" x=\"%d\" y=\"%d\">0</text>\n",
+            KL_L - 4, v_max, KL_L - 4, KL_H - 30);
+    for (int t = 0; t <= 10 && t / 10.0 <= p_max + 1e-9; t++)
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\">%.1f</text>", kl_x(t / 10.0, p_max) - 6, KL_H - 16, t / 10.0);
+    fprintf(f, "<text x=\"%d\" y=\"%d\">p</text>\n", KL_W / 2, KL_H - 2);
+    if (isfinite(r->mask_ratio))  // the trace's own p
+        fprintf(f, "<line class=\"boundary\" x1=\"%.1f\" y1=\"10\" x2=\"%.1f\" y2=\"%d\"><title>this trace: p = %g</title></line>\n",
+                kl_x(r->mask_ratio, p_max), kl_x(r->mask_ratio, p_max), KL_H - 30, r->mask_ratio);
+    kl_means(r, f, 0, p_max, v_max, "kl-line");
+    kl_means(r, f, 1, p_max, v_max, "klb-line");
+    for (int i = 0; i < r->n_sweep; i++) {
+        const SweepRow* s = &r->sweep[i];
+        fprintf(f, "<circle class=\"kl-pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\"><title>p %g: KL(p=0 \u2016 p) %.4g, "
+                   "KL(base \u2016 p) %.4g, top-1 agreement with p = 0 %.2f</title></circle>\n",
+                kl_x(s->p, p_max), kl_y(s->kl_p0, v_max), s->p, s->kl_p0, s->kl_base, s->agree_p0);
+        fprintf(f, "<circle class=\"klb-pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>\n", kl_x(s->p, p_max), kl_y(s->kl_base, v_max));
+    }
+    fputs("</svg>\n", f);
+}
+
 static const char* STYLE =
     "body{font:14px/1.4 sans-serif;margin:1.5em;color:#222;background:#fff}"
     "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}"
@@ -226,6 +292,8 @@ static const char* STYLE =
     ".threshold{fill:none;stroke:#d95f02;stroke-width:1.5;stroke-dasharray:5 3}"
     ".d-pt{fill:#2c7bb6}.d-pt.id-wins{fill:#fff;stroke:#2c7bb6;stroke-width:1.5}"
     ".swatch{display:inline-block;width:12px;height:12px;border:1px solid #999;margin-right:4px;vertical-align:middle}"
+    ".kl-line{fill:none;stroke:#d95f02;stroke-width:1.5}.klb-line{fill:none;stroke:#555;stroke-width:1.5;stroke-dasharray:5 3}"
+    ".kl-pt{fill:#d95f02}.klb-pt{fill:#555}"
     ".missing,.note{color:#555;font-style:italic}";
 
 int report_write_html(const Report* r, FILE* f) {
@@ -255,10 +323,15 @@ int report_write_html(const Report* r, FILE* f) {
           "points: d past the threshold, identity wins.</p>\n", f);
     for (int l = 0; l < r->n_layers; l++) distance_chart(r, f, l);
 
-    fputs("<h2>KL vs p</h2>\n<p class=\"missing\">This trace holds no KL vs p: a trace is computed at one "
-          "masking ratio", f);
-    if (isfinite(r->mask_ratio)) fprintf(f, " (p = %g here)", r->mask_ratio);
-    fputs(". <code>slimscope sweep</code> with the same settings prints KL(p=0 \u2016 p) and the top-1 "
-          "agreement for p = 0 .. 0.9.</p>\n</body>\n</html>\n", f);
+    fputs("<h2>KL vs p</h2>\n", f);
+    if (r->n_sweep) {
+        kl_chart(r, f);
+    } else {
+        fputs("<p class=\"missing\">This trace holds no KL vs p: a trace is computed at one masking ratio", f);
+        if (isfinite(r->mask_ratio)) fprintf(f, " (p = %g here)", r->mask_ratio);
+        fputs(". <code>slimscope sweep</code> with the same settings writes it as CSV; "
+              "<code>slimscope report --sweep FILE.csv</code> draws it here.</p>\n", f);
+    }
+    fputs("</body>\n</html>\n", f);
     return ferror(f) ? -1 : 0;
 }

@@ -329,9 +329,71 @@ done:
     return rc;
 }
 
+// The columns the chart needs, in SweepRow's order.
+static const char* SWEEP_COLS[4] = {"ratio", "kl_p0_p", "kl_base_p", "top1_agree_p0"};
+
+int report_read_sweep(Report* r, const char* path, Err* err) {
+    FILE* f = open_input(path, err);
+    if (!f) return -1;
+    const char* name = strcmp(path, "-") ? path : "standard input (-)";
+    int col[4] = {-1, -1, -1, -1}, line_no = 0, rc = -1, cap = 0, n_cols = 0;
+    char* line = NULL;
+    size_t line_cap = 0;
+    while (getline(&line, &line_cap, f) > 0) {
+        line_no++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0]) continue;
+        float v[4] = {0};
+        int k = 0, seen = 0;
+        for (char *tok = line, *next; tok; tok = next, k++) {
+            next = strchr(tok, ',');
+            if (next) *next++ = 0;
+            for (int c = 0; c < 4; c++) {
+                if (line_no == 1 && !strcmp(tok, SWEEP_COLS[c])) col[c] = k;
+                if (line_no > 1 && col[c] == k) {
+                    char* end;
+                    v[c] = strtof(tok, &end);
+                    if (end == tok || *end || !isfinite(v[c])) {
+                        err_set(err, "%s:%d: column '%s' is not a number: '%s'", name, line_no, SWEEP_COLS[c], tok);
+                        goto done;
+                    }
+                    seen++;
+                }
+            }
+        }
+        for (int c = 0; line_no == 1 && c < 4; c++)
+            if (col[c] < 0) {
+                err_set(err, "%s:1: no column '%s' (expected the CSV of slimscope sweep)", name, SWEEP_COLS[c]);
+                goto done;
+            }
+        if (line_no == 1) {
+            n_cols = k;
+            continue;
+        }
+        if (seen < 4) {
+            err_set(err, "%s:%d: %d columns (expected %d as in the header)", name, line_no, k, n_cols);
+            goto done;
+        }
+        if (r->n_sweep == cap) r->sweep = xrealloc(r->sweep, (cap = cap ? 2 * cap : 16) * sizeof(SweepRow));
+        r->sweep[r->n_sweep++] = (SweepRow){v[0], v[1], v[2], v[3]};
+    }
+    if (!r->n_sweep) {
+        err_set(err, "%s: no rows (expected the CSV of slimscope sweep)", name);
+        goto done;
+    }
+    r->sweep_path = xstrdup(path);
+    rc = 0;
+done:
+    free(line);
+    fclose(f);
+    if (rc) free(r->sweep), r->sweep = NULL, r->n_sweep = 0;
+    return rc;
+}
+
 void report_free(Report* r) {
     for (int p = 0; r->text && p < r->n_pos; p++) free(r->text[p]);
     for (size_t i = 0; r->cell && i < (size_t)r->n_pos * r->n_layers; i++) free(r->cell[i].kept);
+    free(r->sweep_path); free(r->sweep);
     free(r->settings); free(r->token); free(r->text); free(r->generated); free(r->cell);
     memset(r, 0, sizeof *r);
 }

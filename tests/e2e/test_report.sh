@@ -30,13 +30,13 @@ check "report leaves no temporary file" '[ -z "$(ls "$T" | grep tmp)" ]'
 # the page against the trace, parsed independently
 cat >"$T/check.py" <<'EOF'
 import json, re, sys, html.parser
-trace, page = sys.argv[1], open(sys.argv[2], encoding="utf-8").read()
-lines = [json.loads(l) for l in open(trace, encoding="utf-8")]
-settings, rows = lines[0]["settings"], lines[1:]
-P = max(r["pos"] for r in rows) + 1; L = max(r["layer"] for r in rows) + 1
+trace, page, what = sys.argv[1], open(sys.argv[2], encoding="utf-8").read(), sys.argv[4]
+if what != "sweep":
+    lines = [json.loads(l) for l in open(trace, encoding="utf-8")]
+    settings, rows = lines[0]["settings"], lines[1:]
+    P = max(r["pos"] for r in rows) + 1; L = max(r["layer"] for r in rows) + 1
 N_ID = 2  # models/demo/slim: num_identity_experts
 def fail(msg): print(msg, file=open(sys.argv[3], "w")); sys.exit(1)
-what = sys.argv[4]
 class Page(html.parser.HTMLParser):
     def __init__(s):
         super().__init__(); s.cells = {"share": [], "kept": []}; s.toks = []; s.pts = []; s.stack = []; s.text = ""
@@ -79,6 +79,16 @@ elif what == "wins":
         checked += 1
         if ("id-wins" in cls) != (ident >= lora): fail(f"pos {pos} block {blk}: {cls}, z_yield {zy}")
     if checked < P * L // 2: fail(f"only {checked} points checked")
+elif what == "sweep":  # argv[1] is the sweep's CSV here
+    import csv, struct
+    f32 = lambda x: struct.unpack("f", struct.pack("f", float(x)))[0]
+    rows = list(csv.DictReader(open(trace)))
+    pts = page.count('class="kl-pt"')
+    if pts != len(rows) or len(rows) != 6: fail(f"{pts} KL points for {len(rows)} rows")
+    for r in rows:
+        want = f"p {f32(r['ratio']):g}: KL(p=0 \u2016 p) {f32(r['kl_p0_p']):.4g}, KL(base \u2016 p) {f32(r['kl_base_p']):.4g}"
+        if want not in page: fail(f"no point titled {want!r}")
+    if "holds no KL vs p" in page: fail("the page still says it has no KL vs p")
 elif what == "settings":
     for k in ("adapter", "mask_ratio", "mask_seed", "adapter_mode", "slimscope"):
         want = f"{k} {settings[k]}"
@@ -88,7 +98,12 @@ EOF
 for what in cells text kept wins settings; do
     check "page vs trace: $what" 'python3 "$T/check.py" "$T/t.jsonl" "$T/r.html" "$T/why" $what'
 done
-check "no http:// or https:// reference, no script" '! grep -Eiq "https?://|<script" "$T/r.html"'
+# KL vs p from slimscope sweep on the same prompt
+$BIN sweep $M --adapter models/demo/slim --prompt '<b>"date" & 2021-03-07</b> ->' --ratios 0,0.3,0.6 --seeds 2 \
+    >"$T/sweep.csv" 2>/dev/null
+$BIN report "$T/t.jsonl" --sweep "$T/sweep.csv" --out "$T/rs.html" 2>/dev/null
+check "--sweep: one KL point per sweep row, titled with its values" 'python3 "$T/check.py" "$T/sweep.csv" "$T/rs.html" "$T/why" sweep'
+check "no http:// or https:// reference, no script" '! grep -Eiq "https?://|<script" "$T/r.html" "$T/rs.html"'
 $BIN report "$T/t.jsonl" --out - >"$T/stdout.html" 2>/dev/null
 check "--out - writes the same page to standard output" 'cmp -s "$T/r.html" "$T/stdout.html"'
 $BIN report - --out "$T/stdin.html" <"$T/t.jsonl" 2>/dev/null

@@ -180,14 +180,19 @@ static size_t count(const char* hay, const char* needle) {
     return n;
 }
 
-static void test_page(void** state) {
-    Report r;
-    read_ok(TRACE, &r);
+static char* page_of(const Report* r) {
     char* page = NULL;
     size_t len = 0;
     FILE* f = open_memstream(&page, &len);
-    assert_int_equal(report_write_html(&r, f), 0);
+    assert_int_equal(report_write_html(r, f), 0);
     fclose(f);
+    return page;
+}
+
+static void test_page(void** state) {
+    Report r;
+    read_ok(TRACE, &r);
+    char* page = page_of(&r);
     assert_int_equal(count(page, "class=\"cell share\""), 4);
     assert_int_equal(count(page, "class=\"cell kept\""), 4);
     // identity wins where d >= the threshold: (pos 0, block 1) 1 >= 0.75 and (pos 1, block 0) 0.5 >= 0.4
@@ -206,6 +211,50 @@ static void test_page(void** state) {
     report_free(&r);
 }
 
+// The CSV of `slimscope sweep`, two seeds at p = 0.5 with p = 0 between them.
+static void test_sweep(void** state) {
+    char dir[64], path[128];
+    test_tmpdir(dir);
+    snprintf(path, sizeof path, "%s/s.csv", dir);
+    const char* head = "ratio,seed,kl_p0_p,kl_base_p,top1_agree_p0,top1_agree_base,identity_share\n";
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s0.5,1,0.4,1.5,0.5,0,0.2\n0,1,0,2,1,0,0.1\n0.5,2,0.2,1.0,0.75,0,0.2\n", head);
+    test_write_file(path, csv);
+    Report r;
+    read_ok(TRACE, &r);
+    Err err = {{0}};
+    if (report_read_sweep(&r, path, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(r.n_sweep, 3);
+    assert_true(r.sweep[2].p == 0.5f && r.sweep[2].kl_p0 == 0.2f && r.sweep[2].kl_base == 1.0f && r.sweep[2].agree_p0 == 0.75f);
+    char* page = page_of(&r);
+    assert_int_equal(count(page, "class=\"kl-pt\""), 3);
+    // x = 56 + 448 p / 0.9, y = 10 + 180 (1 - v / 2.1) (KL up to 2 * 1.05): the means at p = 0 and
+    // 0.5, KL(p=0||p) 0 and 0.3, KL(base||p) 2 and 1.25
+    assert_non_null(strstr(page, "<path class=\"kl-line\" d=\"M56.0 190.0 L304.9 164.3 \"/>"));
+    assert_non_null(strstr(page, "<path class=\"klb-line\" d=\"M56.0 18.6 L304.9 82.9 \"/>"));
+    assert_null(strstr(page, "holds no KL vs p"));
+    free(page);
+    report_free(&r);
+
+    const struct { const char *text, *msg; } cases[] = {
+        {"ratio,seed,kl_base_p,top1_agree_p0\n0,1,2,1\n", "s.csv:1: no column 'kl_p0_p' (expected the CSV of slimscope sweep)"},
+        {"HEAD0,1,x,2,1,0,0.1\n", "s.csv:2: column 'kl_p0_p' is not a number: 'x'"},
+        {"HEAD0,1\n", "s.csv:2: 2 columns (expected 7 as in the header)"},
+        {"HEAD", "s.csv: no rows (expected the CSV of slimscope sweep)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char* t = cases[i].text;
+        snprintf(csv, sizeof csv, "%s%s", strncmp(t, "HEAD", 4) ? "" : head, strncmp(t, "HEAD", 4) ? t : t + 4);
+        test_write_file(path, csv);
+        read_ok(TRACE, &r);
+        assert_int_equal(report_read_sweep(&r, path, &err), -1);
+        assert_string_equal(strstr(err.msg, "s.csv"), cases[i].msg);
+        assert_int_equal(r.n_sweep, 0);
+        report_free(&r);
+    }
+    test_rmrf(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
@@ -214,6 +263,7 @@ int main(void) {
         cmocka_unit_test(test_no_yield_no_threshold),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_page),
+        cmocka_unit_test(test_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
