@@ -48,7 +48,7 @@ int report_read_sweep(Report* r, const char* path, Err* err);
 int report_write_html(const Report* r, FILE* f);
 
 // Text as HTML character data or attribute value: & < > " ' escaped, a newline shown as U+21B5,
-// other control characters as U+FFFD.
+// other control characters and each byte that starts no valid UTF-8 character as U+FFFD.
 void html_escape(FILE* f, const char* s);
 // The identity-share colour scale: 0 (all LoRA) orange #d95f02, 0.5 grey #f7f7f7, 1 (identity)
 // blue #2c7bb6, linear in between per channel; values outside [0, 1] are clamped, NaN is #cccccc.

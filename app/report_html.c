@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "report.h"
 
@@ -22,8 +23,16 @@ void html_escape(FILE* f, const char* s) {
         case '\'': fputs("&#39;", f); break;
         case '\n': fputs("\u21b5", f); break;
         default:
-            if (*p < 0x20 || *p == 0x7f) fputs("\ufffd", f);
-            else fputc(*p, f);
+            if (*p < 0x20 || *p == 0x7f) {
+                fputs("\ufffd", f);
+            } else if (*p >= 0x80) {  // a whole valid UTF-8 character, or U+FFFD for this byte
+                utf8proc_int32_t cp;
+                utf8proc_ssize_t len = utf8proc_iterate(p, -1, &cp);
+                if (len > 0) fwrite(p, 1, len, f), p += len - 1;
+                else fputs("\ufffd", f);
+            } else {
+                fputc(*p, f);
+            }
         }
     }
 }

@@ -21,8 +21,13 @@ static void test_escape(void** state) {
     e = escaped("</text><script>x</script>");
     assert_string_equal(e, "&lt;/text&gt;&lt;script&gt;x&lt;/script&gt;");
     free(e);
-    e = escaped("d\xc3\xa9j\xc3\xa0 vu");  // UTF-8 passes through
-    assert_string_equal(e, "d\xc3\xa9j\xc3\xa0 vu");
+    e = escaped("d\xc3\xa9j\xc3\xa0 vu \xf0\x9f\x99\x82");  // UTF-8 passes through
+    assert_string_equal(e, "d\xc3\xa9j\xc3\xa0 vu \xf0\x9f\x99\x82");
+    free(e);
+    // invalid UTF-8 (a stray continuation byte, a lead byte without its continuation, a surrogate,
+    // a character cut at the end): U+FFFD per byte that starts no valid character
+    e = escaped("a\x80" "b\xc3(\xed\xa0\x80|\xe2\x86");
+    assert_string_equal(e, "a\xef\xbf\xbd" "b\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd");
     free(e);
 }
 
