@@ -17,7 +17,7 @@ typedef struct {
     int line, pos, layer, token, generated, routed, n_kept;
     float share, d;
     char* text;
-    float *z, *zy, *w;     // (E) where routed
+    float *z, *zy, *pi, *w;  // (E) where routed
     char (*kept)[8];       // names; numeric ones are "#e" until the identity experts are known
 } Row;
 
@@ -127,11 +127,12 @@ static int parse_row(const cJSON* o, Row* row, int* E, const Where* at) {
     row->d = NAN;
     if (!row->routed) return 0;
     return get_float(o, "d", &row->d, at) || get_floats(o, "z", E, &row->z, at) ||
-           get_floats(o, "z_yield", E, &row->zy, at) || get_floats(o, "w", E, &row->w, at) || get_kept(o, row, *E, at);
+           get_floats(o, "z_yield", E, &row->zy, at) || get_floats(o, "pi", E, &row->pi, at) ||
+           get_floats(o, "w", E, &row->w, at) || get_kept(o, row, *E, at);
 }
 
 static void free_row(Row* r) {
-    free(r->text); free(r->z); free(r->zy); free(r->w); free(r->kept);
+    free(r->text); free(r->z); free(r->zy); free(r->pi); free(r->w); free(r->kept);
 }
 
 // "key value · key value ..." in the file's order; arrays as "a,b", null as "none".
@@ -167,16 +168,20 @@ static char* settings_text(const cJSON* s, float* mask_ratio) {
     return out;
 }
 
-// The identity experts are the leading ones whose logits the yield moved (z_yield != z); 0 when
-// no yield moved any (no identity experts, lora-only, or d = 0 throughout).
+// The identity experts are the leading ones whose logits the yield moved (z_yield != z); where no
+// yield moved any, those that lora-only mode drops (pi = 0 at every position); else none.
 static int infer_n_id(const Row* rows, int n, int E) {
-    int n_id = 0;
+    int moved = 0, dropped = E;
     for (int i = 0; i < n; i++) {
         if (!rows[i].routed) continue;
         int k = 0;
         while (k < E && rows[i].zy[k] != rows[i].z[k]) k++;
-        if (k > n_id) n_id = k;
+        if (k > moved) moved = k;
+        k = 0;
+        while (k < dropped && rows[i].pi[k] == 0) k++;
+        dropped = k;
     }
+    int n_id = moved ? moved : dropped;
     return n_id < E ? n_id : 0;
 }
 

@@ -109,6 +109,11 @@ check "--out - writes the same page to standard output" 'cmp -s "$T/r.html" "$T/
 $BIN report - --out "$T/stdin.html" <"$T/t.jsonl" 2>/dev/null
 check "trace - reads standard input" 'cmp -s "$T/r.html" "$T/stdin.html"'
 
+# lora-only mode: no yield, the identity experts dropped (named by the pi they lack in older traces)
+$BIN trace $M --adapter models/demo/slim --adapter-mode lora-only --prompt "Q: 12+34= A:" -n 3 --out "$T/lo.jsonl" 2>/dev/null
+$BIN report "$T/lo.jsonl" --out "$T/lo.html" 2>/dev/null
+check "lora-only trace: kept experts named as LoRA experts, no identity threshold at any block" 'python3 "$T/check.py" "$T/lo.jsonl" "$T/lo.html" "$T/why" kept && [ "$(grep -c "no identity threshold" "$T/lo.html")" = 6 ]'
+
 # a plain LoRA trace: no router anywhere, the maps still have every cell
 $BIN trace $M --adapter models/demo/lora --prompt "Q: 12+34= A:" -n 3 --out "$T/lora.jsonl" 2>/dev/null
 $BIN report "$T/lora.jsonl" --out "$T/lora.html" 2>/dev/null

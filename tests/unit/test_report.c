@@ -51,13 +51,13 @@ static void test_colour_scale(void** state) {
 static const char* TRACE =
     "{\"settings\":{\"model\":\"m\",\"force\":[],\"mask_ratio\":0.3,\"adapter_layers\":null}}\n"
     "{\"pos\":0,\"token\":5,\"source\":\"prompt\",\"text\":\"<b>&\",\"layer\":0,\"routed\":true,\"z\":[0,1,3],\"d\":1,"
-    "\"z_yield\":[2,1,3],\"w\":[0,0.25,0.75],\"kept\":[1,2],\"identity_share\":0}\n"
+    "\"z_yield\":[2,1,3],\"pi\":[0.4,0.1,0.5],\"w\":[0,0.25,0.75],\"kept\":[1,2],\"identity_share\":0}\n"
     "{\"pos\":0,\"token\":5,\"source\":\"prompt\",\"text\":\"<b>&\",\"layer\":1,\"routed\":true,\"z\":[1,2,0.5],\"d\":1,"
-    "\"z_yield\":[3,2,0.5],\"w\":[0.6,0.4,0],\"kept\":[\"i0\",\"0\"],\"identity_share\":0.6}\n"
+    "\"z_yield\":[3,2,0.5],\"pi\":[0.6,0.3,0.1],\"w\":[0.6,0.4,0],\"kept\":[\"i0\",\"0\"],\"identity_share\":0.6}\n"
     "{\"pos\":1,\"token\":7,\"source\":\"generated\",\"text\":\"x\\n\",\"layer\":0,\"routed\":true,\"z\":[0,0.4,0.8],\"d\":0.5,"
-    "\"z_yield\":[1,0.4,0.8],\"w\":[0.3,0,0.7],\"kept\":[0,2],\"identity_share\":0.3}\n"
+    "\"z_yield\":[1,0.4,0.8],\"pi\":[0.4,0.2,0.4],\"w\":[0.3,0,0.7],\"kept\":[0,2],\"identity_share\":0.3}\n"
     "{\"pos\":1,\"token\":7,\"source\":\"generated\",\"text\":\"x\\n\",\"layer\":1,\"routed\":true,\"z\":[0,2,1],\"d\":0.75,"
-    "\"z_yield\":[1,2,1],\"w\":[0,0.6,0.4],\"kept\":[\"0\",\"1\"],\"identity_share\":0}\n";
+    "\"z_yield\":[1,2,1],\"pi\":[0.2,0.5,0.3],\"w\":[0,0.6,0.4],\"kept\":[\"0\",\"1\"],\"identity_share\":0}\n";
 
 static void read_text(const char* text, Report* r, int* rc, char* msg) {
     char dir[64], path[128];
@@ -116,7 +116,7 @@ static void test_read_hand_trace(void** state) {
 static void test_no_yield_no_threshold(void** state) {
     const char* t =
         "{\"pos\":0,\"token\":1,\"source\":\"prompt\",\"text\":\"a\",\"layer\":0,\"routed\":true,\"z\":[0,1],\"d\":2,"
-        "\"z_yield\":[0,1],\"w\":[0,1],\"kept\":[\"1\"],\"identity_share\":0}\n"
+        "\"z_yield\":[0,1],\"pi\":[0.2,0.8],\"w\":[0,1],\"kept\":[\"1\"],\"identity_share\":0}\n"
         "{\"pos\":0,\"token\":1,\"source\":\"prompt\",\"text\":\"a\",\"layer\":1,\"routed\":false,\"identity_share\":0}\n";
     Report r;
     read_ok(t, &r);
@@ -127,6 +127,14 @@ static void test_no_yield_no_threshold(void** state) {
     assert_false(r.cell[1].routed);
     assert_null(r.cell[1].kept);
     assert_true(isnan(r.cell[1].d));
+    report_free(&r);
+    // lora-only mode, kept experts by router index: identity expert i0 is the one dropped (pi = 0)
+    t = "{\"pos\":0,\"token\":1,\"source\":\"prompt\",\"text\":\"a\",\"layer\":0,\"routed\":true,\"z\":[3,0,1],\"d\":2,"
+        "\"z_yield\":[3,0,1],\"pi\":[0,0.27,0.73],\"w\":[0,0,1],\"kept\":[2],\"identity_share\":0}\n";
+    read_ok(t, &r);
+    assert_int_equal(r.n_id, 1);
+    assert_string_equal(r.cell[0].kept, "1 1.00");
+    assert_true(isnan(r.cell[0].win_d));
     report_free(&r);
 }
 
@@ -149,9 +157,12 @@ static void test_errors(void** state) {
          "t.jsonl:1: field 'z_yield' has 1 values (expected 2, one per expert)"},
         {"{\"pos\":0,\"token\":1,\"source\":\"prompt\",\"text\":\"a\",\"layer\":0,\"routed\":true,\"identity_share\":1,"
          "\"d\":1,\"z\":[1,2],\"z_yield\":[1,2],\"w\":[1,0]}\n",
+         "t.jsonl:1: field 'pi' missing (expected an array of numbers, one per expert)"},
+        {"{\"pos\":0,\"token\":1,\"source\":\"prompt\",\"text\":\"a\",\"layer\":0,\"routed\":true,\"identity_share\":1,"
+         "\"d\":1,\"z\":[1,2],\"z_yield\":[1,2],\"pi\":[1,0],\"w\":[1,0]}\n",
          "t.jsonl:1: field 'kept' missing (expected an array of expert names)"},
         {"{\"pos\":0,\"token\":1,\"source\":\"prompt\",\"text\":\"a\",\"layer\":0,\"routed\":true,\"identity_share\":1,"
-         "\"d\":1,\"z\":[1,2],\"z_yield\":[1,2],\"w\":[1,0],\"kept\":[\"x\"]}\n",
+         "\"d\":1,\"z\":[1,2],\"z_yield\":[1,2],\"pi\":[1,0],\"w\":[1,0],\"kept\":[\"x\"]}\n",
          "t.jsonl:1: field 'kept' has an element that names no expert (expected \"i0\", \"3\" or an index)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
