@@ -180,33 +180,52 @@ static void path_of(FILE* f, const Report* r, int l, int which, double lo, doubl
             pen = 0;
             continue;
         }
-        v = v < lo ? lo : v > hi ? hi : v;  // a threshold off the chart sits on its edge
+        v = v < lo ? lo : v > hi ? hi : v;  // a value off the chart sits on its edge
         fprintf(f, "%c%d %.1f ", pen ? 'L' : 'M', LEFT + p * CW + CW / 2, chart_y(v, lo, hi));
         pen = 1;
     }
     fputs("\"/>\n", f);
 }
 
-static void distance_chart(const Report* r, FILE* f, int l) {
-    double lo = INFINITY, hi = -INFINITY;
-    int any_win = 0;
-    for (int p = 0; p < r->n_pos; p++) {
-        const ReportCell* c = cell(r, p, l);
-        if (isfinite(c->d)) lo = fmin(lo, c->d), hi = fmax(hi, c->d);
+static int by_value(const void* a, const void* b) {
+    double x = *(const double*)a, y = *(const double*)b;
+    return (x > y) - (x < y);
+}
+
+// The chart's range: d's, less far outliers (beyond 3 times the 5-95% range past it; they sit on
+// the edge, a token such as the first one can lie at d ~ 1000), widened by the thresholds that lie
+// within one span of it. Returns 0 when the block has no d.
+static int distance_scale(const Report* r, int l, double* lo_out, double* hi_out) {
+    double* v = xmalloc(r->n_pos * sizeof(double));
+    int m = 0;
+    for (int p = 0; p < r->n_pos; p++)
+        if (isfinite(cell(r, p, l)->d)) v[m++] = cell(r, p, l)->d;
+    if (!m) {
+        free(v);
+        return 0;
     }
-    if (!(lo <= hi)) {
+    qsort(v, m, sizeof(double), by_value);
+    double q05 = v[(m - 1) * 5 / 100], q95 = v[(m - 1) * 95 / 100], core = fmax(q95 - q05, 0.5);
+    double lo = fmax(v[0], q05 - 3 * core), hi = fmin(v[m - 1], q95 + 3 * core);
+    free(v);
+    double span = fmax(hi - lo, 0.5), lo0 = lo, hi0 = hi;
+    for (int p = 0; p < r->n_pos; p++) {
+        double t = cell(r, p, l)->win_d;
+        if (t > hi && t < hi0 + span) hi = t;
+        if (t < lo && t > lo0 - span) lo = t;
+    }
+    *lo_out = lo - 0.05 * span, *hi_out = hi + 0.05 * span;
+    return 1;
+}
+
+static void distance_chart(const Report* r, FILE* f, int l) {
+    double lo, hi;
+    if (!distance_scale(r, l, &lo, &hi)) {
         fprintf(f, "<p>block %d: no router here, no distance.</p>\n", l);
         return;
     }
-    double span = hi - lo > 0.5 ? hi - lo : 0.5;
-    for (int p = 0; p < r->n_pos; p++) {  // thresholds widen the scale up to one more span each way
-        double t = cell(r, p, l)->win_d;
-        if (!isfinite(t)) continue;
-        any_win = 1;
-        if (t > hi && t < hi + span) hi = t;
-        if (t < lo && t > lo - span) lo = t;
-    }
-    lo -= 0.05 * span, hi += 0.05 * span;
+    int any_win = 0;
+    for (int p = 0; p < r->n_pos; p++) any_win |= isfinite(cell(r, p, l)->win_d);
     int w = LEFT + r->n_pos * CW + 8;
     fprintf(f, "<div class=\"scroll\"><svg class=\"dist\" id=\"distance-%d\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", l,
             w, DIST_H, w, DIST_H);
@@ -220,9 +239,10 @@ static void distance_chart(const Report* r, FILE* f, int l) {
     for (int p = 0; p < r->n_pos; p++) {
         const ReportCell* c = cell(r, p, l);
         if (!isfinite(c->d)) continue;
-        int wins = isfinite(c->win_d) && c->d >= c->win_d;
-        fprintf(f, "<circle class=\"%s\" cx=\"%d\" cy=\"%.1f\" r=\"2.5\"><title>pos %d block %d: d %.3g, identity threshold ", wins ? "d-pt id-wins" : "d-pt",
-                LEFT + p * CW + CW / 2, chart_y(c->d, lo, hi), p, l, c->d);
+        int wins = isfinite(c->win_d) && c->d >= c->win_d, off = c->d < lo || c->d > hi;
+        fprintf(f, "<circle class=\"d-pt%s%s\" cx=\"%d\" cy=\"%.1f\" r=\"2.5\"><title>pos %d block %d: d %.3g%s, identity threshold ",
+                wins ? " id-wins" : "", off ? " off-scale" : "", LEFT + p * CW + CW / 2, chart_y(fmin(fmax(c->d, lo), hi), lo, hi),
+                p, l, c->d, off ? " (off the scale)" : "");
         if (isfinite(c->win_d)) fprintf(f, "%.3g", c->win_d);
         else fputs("none", f);
         fputs("</title></circle>\n", f);
@@ -299,7 +319,7 @@ static const char* STYLE =
     ".boundary{stroke:#000;stroke-width:1.5;stroke-dasharray:3 2}"
     ".frame{fill:none;stroke:#bbb}.d-line{fill:none;stroke:#2c7bb6;stroke-width:1.5}"
     ".threshold{fill:none;stroke:#d95f02;stroke-width:1.5;stroke-dasharray:5 3}"
-    ".d-pt{fill:#2c7bb6}.d-pt.id-wins{fill:#fff;stroke:#2c7bb6;stroke-width:1.5}"
+    ".d-pt{fill:#2c7bb6}.d-pt.id-wins{fill:#fff;stroke:#2c7bb6;stroke-width:1.5}.d-pt.off-scale{stroke:#c00;stroke-width:2}"
     ".swatch{display:inline-block;width:12px;height:12px;border:1px solid #999;margin-right:4px;vertical-align:middle}"
     ".kl-line{fill:none;stroke:#d95f02;stroke-width:1.5}.klb-line{fill:none;stroke:#555;stroke-width:1.5;stroke-dasharray:5 3}"
     ".kl-pt{fill:#d95f02}.klb-pt{fill:#555}"
@@ -329,7 +349,7 @@ int report_write_html(const Report* r, FILE* f) {
 
     fputs("<h2>Distance d against the identity threshold, per block</h2>\n<p>Solid: the cluster distance d of "
           "each token; dashed: the d at which the yield makes an identity expert the router's top-1. Hollow "
-          "points: d past the threshold, identity wins.</p>\n", f);
+          "points: d past the threshold, identity wins; red-rimmed: d off the scale, drawn at its edge.</p>\n", f);
     for (int l = 0; l < r->n_layers; l++) distance_chart(r, f, l);
 
     fputs("<h2>KL vs p</h2>\n", f);
