@@ -44,7 +44,7 @@ CUDA_PIC := $(BUILD)/pic/core/mask.o $(BUILD)/pic/core/rng.o
 CFLAGS   += -DSLIM_GPU=1 -DSLIM_CUDA_LIB='"$(abspath $(CUDA_LIB))"'
 endif
 
-.PHONY: all deps run test bench demo demo-eval fuzz asan clean
+.PHONY: all deps run test bench demo demo-eval fuzz asan valgrind clean
 all: slimscope $(CUDA_LIB)
 
 deps: $(DEPS_OK)
@@ -78,7 +78,7 @@ slimscope: $(BUILD)/app/main.o $(LIB)
 $(BUILD)/slimscope: $(BUILD)/app/main.o $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(GPU_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(LIB) | $(DEPS_OK)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(PKG_LIBS) $(TEST_LIBS)
 
@@ -101,21 +101,40 @@ bench: slimscope $(CUDA_LIB)
 	./slimscope bench
 	@sh tools/bench_tokenizer.sh
 
-# libFuzzer targets (clang): every tests/fuzz/fuzz_*.c against the core sources, 60 s each.
+# libFuzzer targets (clang, with ASan + UBSan; any report is fatal): every tests/fuzz/fuzz_*.c, linked
+# against the core compiled once for fuzzing (build/fuzz/obj/). Each runs FUZZ_SECONDS from its
+# committed seeds (tests/fuzz/NAME_seeds/, see tests/fuzz/make_seeds.sh) and what earlier runs found
+# (build/fuzz/corpus-NAME/); all run, and a crash, leak, hang (-timeout) or sanitizer report fails
+# `make fuzz`, the input kept as build/fuzz/fuzz_NAME-crash-* (or -leak-, -timeout-).
 FUZZ_SECONDS ?= 60
-fuzz: | $(DEPS_OK)
-	@mkdir -p $(BUILD)/fuzz
-	@for f in $(FUZZ_SRC); do \
-	    b=$(BUILD)/fuzz/$$(basename $$f .c); \
-	    clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I. -Icore $(PKG_CFLAGS) \
-	        -o $$b $$f $(CORE_SRC) $(PKG_LIBS) -fopenmp || exit 1; \
-	    mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f .c); \
-	    echo "fuzzing $$f for $(FUZZ_SECONDS) s"; \
-	    seeds=tests/fuzz/$$(basename $$f .c | sed 's/^fuzz_//')_seeds; [ -d $$seeds ] || seeds=; \
-	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=$$b- \
-	        $(BUILD)/fuzz/corpus-$$(basename $$f .c) $$seeds >$$b.log 2>&1; rc=$$?; tail -2 $$b.log; \
-	    [ $$rc -eq 0 ] || { echo "fuzz: $$f failed (exit $$rc): see $$b.log and $$b-crash-*" >&2; exit 1; }; \
-	done
+FUZZ_PKGS  := clang libclang-rt-dev libomp-dev
+FUZZ_DIR   := $(BUILD)/fuzz
+FUZZ_FLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -I. -Icore -fopenmp
+FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRC))
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+
+$(FUZZ_DIR)/.deps-ok: | $(DEPS_OK)
+	@sh tools/install-deps.sh $(FUZZ_PKGS)
+	@mkdir -p $(FUZZ_DIR) && touch $@
+
+$(FUZZ_DIR)/obj/%.o: %.c | $(FUZZ_DIR)/.deps-ok
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/input.h $(FUZZ_OBJ)
+	@echo "clang ... -o $@"
+	@clang $(FUZZ_FLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS)
+.SECONDARY: $(FUZZ_OBJ)
+
+fuzz: $(FUZZ_BIN)
+	@st=0; for b in $(FUZZ_BIN); do \
+	    n=$$(basename $$b); seeds=tests/fuzz/$${n#fuzz_}_seeds; [ -d $$seeds ] || seeds=; \
+	    mkdir -p $(FUZZ_DIR)/corpus-$$n; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=20 -artifact_prefix=$$b- \
+	        $(FUZZ_DIR)/corpus-$$n $$seeds >$$b.log 2>&1; rc=$$?; \
+	    if [ $$rc -eq 0 ]; then echo "$$n: clean, $$(grep -o 'Done [0-9]* runs in [0-9]* second' $$b.log)s"; \
+	    else echo "$$n: FAILED (exit $$rc): see $$b.log and $$b-*" >&2; st=1; fi; \
+	done; exit $$st
 
 # AddressSanitizer + UBSan (build-asan/, CPU only: the CUDA runtime does not run under ASan; any
 # report is fatal, leaks included). `make test` ends with it: every unit test, and the sanitized
@@ -133,7 +152,24 @@ asan: | $(DEPS_OK)
 	@ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:exitcode=86 SLIMSCOPE_BIN=$(ASAN_DIR)/slimscope E2E_TESTS="$(ASAN_E2E)" \
 	    sh tests/run_tests.sh $(ASAN_BIN)
 
-clean:
-	rm -rf $(BUILD) $(ASAN_DIR) slimscope
+# valgrind (memcheck) on the shipped demo: `generate` and `trace` of models/demo/base + models/demo/slim,
+# a few tokens each, on a build of its own (build-valgrind/, CPU only) for -march=x86-64-v3: valgrind
+# 3.19 cannot decode AVX-512, so no AVX-512 kernels run (its CPUID shows none, and OpenBLAS is held
+# to its Haswell kernels instead of SKYLAKEX). main() does not re-execute itself under valgrind.
+# Fails on any error (invalid read or write, use of uninitialised values) and on definitely lost
+# memory. Not part of `make test` (a few minutes).
+VG_DIR := build-valgrind
+VG_RUN := OPENBLAS_CORETYPE=HASWELL OMP_WAIT_POLICY=PASSIVE valgrind -q --error-exitcode=99 --leak-check=full \
+          --errors-for-leak-kinds=definite --show-leak-kinds=definite --track-origins=yes
+VG_DEMO := --model models/demo/base --adapter models/demo/slim --prompt "The cat sat" --threads 2
+valgrind: | $(DEPS_OK)
+	@sh tools/install-deps.sh valgrind
+	@$(MAKE) -s --no-print-directory GPU=0 BUILD=$(VG_DIR) ARCH=-march=x86-64-v3 $(VG_DIR)/slimscope
+	$(VG_RUN) $(VG_DIR)/slimscope generate $(VG_DEMO) -n 4 >$(VG_DIR)/generate.out
+	$(VG_RUN) $(VG_DIR)/slimscope trace $(VG_DEMO) -n 3 --out $(VG_DIR)/trace.jsonl
+	@echo "valgrind: generate and trace of the demo clean ($$(wc -l <$(VG_DIR)/trace.jsonl) trace lines)"
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/app/main.d $(CUDA_PIC:.o=.d) $(if $(CUDA_LIB),$(BUILD)/gpu/backend_cuda.d)
+clean:
+	rm -rf $(BUILD) $(ASAN_DIR) $(VG_DIR) slimscope
+
+-include $(LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(BUILD)/app/main.d $(CUDA_PIC:.o=.d) $(if $(CUDA_LIB),$(BUILD)/gpu/backend_cuda.d)

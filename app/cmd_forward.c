@@ -20,16 +20,8 @@ int cmd_forward(int argc, char** argv) {
     int* ids = NULL;
     int n = 0, rc = 1;
     float* logits = NULL;
-    if (!st.dump_logits) {
-        fprintf(stderr, "forward: --dump-logits FILE is required\n");
-        settings_free(&st);
-        return 2;
-    }
-    if (session_open(&s, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 1;
-    }
+    if (!st.dump_logits) return settings_missing(&st, "forward: --dump-logits FILE is required");
+    if (session_open_cmd(&s, &st)) return 1;
     if (session_prompt_ids(&s, &st, &ids, &n, &err)) goto done;
     int V = s.model.cfg.vocab_size;
     logits = xmalloc((size_t)(st.all_positions ? n : 1) * V * sizeof(float));

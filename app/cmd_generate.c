@@ -36,11 +36,7 @@ int cmd_generate(int argc, char** argv) {
     if (done_status >= 0) return done_status;
     Err err;
     Session s;
-    if (session_open(&s, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 1;
-    }
+    if (session_open_cmd(&s, &st)) return 1;
     s.untraced = 1;  // generate prints only the continuation: no routing trace to fill
     int* ids = NULL;
     int n = 0, rc = 1;

@@ -91,11 +91,8 @@ static const Option PRETRAIN_OPTIONS[] = {
 
 int cmd_pretrain(int argc, char** argv) {
     PretrainArgs A;
-    Settings threads_opt;  // --threads, by the rule of every command
     memset(&A, 0, sizeof A);
-    settings_defaults(&threads_opt, "pretrain");
-    OptionSet sets[] = {{PRETRAIN_OPTIONS, &A, NULL}, settings_options(&threads_opt, "threads")};
-    int done_status = options_begin("pretrain", sets, 2, argc, argv,
+    int done_status = train_options_begin("pretrain", PRETRAIN_OPTIONS, &A, argc, argv,
         "usage: slimscope pretrain --config model.json --tokenizer DIR --data TEXT --out DIR [options]\n"
         "Trains a new base model from scratch; OUT gets config.json, model.safetensors and the tokenizer\n"
         "files, rewritten whenever the held-out loss improves.\n");
@@ -110,10 +107,8 @@ int cmd_pretrain(int argc, char** argv) {
         fprintf(stderr, "error: pretrain: --steps 0 needs a --time-budget\n");
         return 2;
     }
-    if (threads_opt.threads > 0) ops_set_threads(threads_opt.threads);
     int threads = ops_get_threads();
-    remove_stale_tmp_files(A.out);
-    if (A.resume && strcmp(A.resume, A.out)) remove_stale_tmp_files(A.resume);
+    remove_stale_tmp_files(A.out, A.resume);
 
     int rc = 1;
     ModelConfig cfg;

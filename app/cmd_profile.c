@@ -107,17 +107,9 @@ int cmd_profile(int argc, char** argv) {
     int done_status = settings_begin(&st, "profile", argc, argv, OPTS, USAGE);
     if (done_status >= 0) return done_status;
     Err err;
-    if (!st.adapter_dir || !st.data) {
-        fprintf(stderr, "profile: --adapter DIR and --data FILE are required\n");
-        settings_free(&st);
-        return 2;
-    }
+    if (!st.adapter_dir || !st.data) return settings_missing(&st, "profile: --adapter DIR and --data FILE are required");
     Session s;
-    if (session_open(&s, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 1;
-    }
+    if (session_open_cmd(&s, &st)) return 1;
     int n_texts = 0, rc = 1;
     char** texts = read_texts(st.data, &n_texts, &err);
     Profile p = {0};
@@ -156,11 +148,8 @@ int cmd_profile(int argc, char** argv) {
     fprintf(table, "profile of %s over %d tokens (%d texts): keep share / mean weight when kept\n", st.data, p.n, n_texts);
     // each header is as wide as the values under it: "%5d  %8.3f %6.2f %6.2f %6.2f  " and " %5.3f/%-5.3f"
     fprintf(table, "%5s  %8s %6s %6s %6s  ", "block", "id share", "d mean", "d p50", "d p90");
-    for (int e = 0; e < p.E; e++) {
-        char name[32];
-        snprintf(name, sizeof name, "%s%d", e < s.adapter.n_id ? "id" : "L", e < s.adapter.n_id ? e : e - s.adapter.n_id);
-        fprintf(table, " %-11s", name);
-    }
+    char name[16];
+    for (int e = 0; e < p.E; e++) fprintf(table, " %-11s", slim_expert_name(name, sizeof name, s.adapter.n_id, e));
     fprintf(table, "\n");
     float* col = xmalloc(p.n * sizeof(float));
     for (int l = 0; l < p.L; l++) {
@@ -180,7 +169,8 @@ int cmd_profile(int argc, char** argv) {
             fprintf(table, " %5.3f/%-5.3f", ks, mk);
             if (csv)
             {
-                fprintf(csv, "%d,%d,%s,%.6f,%.6f,%.6f,%.6f,", l, e, e < s.adapter.n_id ? "identity" : "lora", ks, mw, mk, ids_mean);
+                fprintf(csv, "%d,%s,%s,%.6f,%.6f,%.6f,%.6f,", l, slim_expert_name(name, sizeof name, s.adapter.n_id, e),
+                        e < s.adapter.n_id ? "identity" : "lora", ks, mw, mk, ids_mean);
                 if (has_d) fprintf(csv, "%.6f,%.6f,%.6f\n", dm, d50, d90);
                 else fprintf(csv, ",,\n");  // empty: no distance without clusters
             }

@@ -21,21 +21,13 @@ int cmd_sweep(int argc, char** argv) {
     int done_status = settings_begin(&st, "sweep", argc, argv, OPTS, USAGE);
     if (done_status >= 0) return done_status;
     Err err;
-    if (!st.adapter_dir) {
-        fprintf(stderr, "sweep: --adapter DIR is required\n");
-        settings_free(&st);
-        return 2;
-    }
+    if (!st.adapter_dir) return settings_missing(&st, "sweep: --adapter DIR is required");
     if (!st.n_ratios) {
         for (int i = 0; i < 10; i++) st.ratios[i] = i / 10.0f;
         st.n_ratios = 10;
     }
     Session s;
-    if (session_open(&s, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 1;
-    }
+    if (session_open_cmd(&s, &st)) return 1;
     int* ids = NULL;
     int n = 0, rc = 1, V = s.model.cfg.vocab_size, L = s.model.cfg.n_layers;
     float *base = NULL, *p0 = NULL, *cur = NULL;

@@ -24,17 +24,9 @@ int cmd_trace(int argc, char** argv) {
     int done_status = settings_begin(&st, "trace", argc, argv, OPTS, USAGE);
     if (done_status >= 0) return done_status;
     Err err;
-    if (!st.out) {
-        fprintf(stderr, "trace: --out FILE.jsonl is required\n");
-        settings_free(&st);
-        return 2;
-    }
+    if (!st.out) return settings_missing(&st, "trace: --out FILE.jsonl is required");
     Session s;
-    if (session_open(&s, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 1;
-    }
+    if (session_open_cmd(&s, &st)) return 1;
     int* ids = NULL;
     int n = 0, rc = 1;
     Progress prog = {0};

@@ -106,11 +106,8 @@ static double sft_eval(Trainer* t, const SftData* d, int B, int T, int max_batch
 
 int cmd_train(int argc, char** argv) {
     TrainArgs A;
-    Settings threads_opt;  // --threads, by the rule of every command
     memset(&A, 0, sizeof A);
-    settings_defaults(&threads_opt, "train");
-    OptionSet sets[] = {{TRAIN_OPTIONS, &A, NULL}, settings_options(&threads_opt, "threads")};
-    int done_status = options_begin("train", sets, 2, argc, argv,
+    int done_status = train_options_begin("train", TRAIN_OPTIONS, &A, argc, argv,
         "usage: slimscope train --model DIR --data train.jsonl --method slim|lora|moelora --out DIR [options]\n"
         "Fine-tunes an adapter (base model frozen) with loss on the response tokens; writes\n"
         "OUT/adapter_config.json and OUT/adapter_model.safetensors (shared/SLIM.md section 6).\n");
@@ -132,10 +129,8 @@ int cmd_train(int argc, char** argv) {
         fprintf(stderr, "error: train: --method %s routes the MLP; --targets must be among gate, up, down\n", method_name);
         return 2;
     }
-    if (threads_opt.threads > 0) ops_set_threads(threads_opt.threads);
     int threads = ops_get_threads();
-    remove_stale_tmp_files(A.out);
-    if (A.resume && strcmp(A.resume, A.out)) remove_stale_tmp_files(A.resume);
+    remove_stale_tmp_files(A.out, A.resume);
 
     int rc = 1;
     Model m;

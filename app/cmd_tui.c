@@ -11,7 +11,6 @@ static const char* OPTS = "model adapter threads n temp top-p seed mask-ratio ma
 
 int cmd_tui(int argc, char** argv) {
     Settings st;
-    Err err;
     int done_status = settings_begin(&st, "tui", argc, argv, OPTS,
         "usage: slimscope [tui] --model DIR [--adapter DIR] [options]\n"
         "Full-screen explorer: type a prompt, watch the routing, tune the masking ratio p.\n"
@@ -22,11 +21,7 @@ int cmd_tui(int argc, char** argv) {
     // decoded at a third of `generate`'s rate). The worker computes it for the selected position.
     st.lens = 0;
     Session s;
-    if (session_open(&s, &st, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        settings_free(&st);
-        return 1;
-    }
+    if (session_open_cmd(&s, &st)) return 1;
     Tui* t = tui_new(&s, 0, 24, 80);
     t->ui.temp = st.temperature;
     t->ui.top_p = st.top_p;

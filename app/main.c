@@ -3,6 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #include "commands.h"
 #include "common.h"
@@ -45,8 +50,9 @@ static void usage(FILE* f) {
 //   busy machine), sleeping at once (OMP_WAIT_POLICY=PASSIVE) pays a wake-up for each of the ~90
 //   products of a token (30 tokens/s); a short spin, GOMP_SPINCOUNT=30000 (~10 us), covers the gap
 //   between two products of one token and gives the cores back soon after (46-51 tokens/s).
+// Under valgrind /proc/self/exe is valgrind itself, so there is no re-exec (`make valgrind`).
 static void set_runtime_env(char** argv) {
-    if (getenv("SLIMSCOPE_ENV_SET")) return;
+    if (getenv("SLIMSCOPE_ENV_SET") || RUNNING_ON_VALGRIND) return;
     setenv("SLIMSCOPE_ENV_SET", "1", 1);
     int changed = 0;
     __builtin_cpu_init();

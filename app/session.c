@@ -26,11 +26,15 @@ static int apply_settings(Session* s, const Settings* st, Err* err) {
     if (st->mask_seed >= 0) s->run.mask_seed = (uint64_t)st->mask_seed;
     if (st->mask_refresh >= 0) s->run.mask_refresh = (MaskRefresh)st->mask_refresh;
     for (int i = 0; i < st->n_force; i++) {
+        int l = st->force_layer[i];
+        const char* name = st->force_expert[i];
         if (!a) return err_set(err, "--force needs an --adapter");
-        if (st->force_layer[i] >= L) return err_set(err, "--force %d:%d: block %d does not exist (0..%d)", st->force_layer[i], st->force_expert[i], st->force_layer[i], L - 1);
-        if (st->force_expert[i] >= a->n_experts)
-            return err_set(err, "--force %d:%d: expert %d does not exist (0..%d)", st->force_layer[i], st->force_expert[i], st->force_expert[i], a->n_experts - 1);
-        s->run.force[st->force_layer[i]] = st->force_expert[i];
+        if (l >= L) return err_set(err, "--force %d:%s: block %d does not exist (0..%d)", l, name, l, L - 1);
+        int e = slim_expert_parse(name, a->n_id, a->n_experts);
+        char names[64];
+        if (e < 0)
+            return err_set(err, "--force %d:%s: expert %s does not exist (%s)", l, name, name, slim_expert_range(names, sizeof names, a->n_id, a->n_experts));
+        s->run.force[l] = e;
     }
     if (st->adapter_layers && parse_layer_set(st->adapter_layers, s->run.layer_on, L, err)) return -1;
     return slim_run_prepare(&s->run, a, err);
@@ -84,6 +88,14 @@ int session_open(Session* s, const Settings* st, Err* err) {
 fail:
     session_close(s);
     return -1;
+}
+
+int session_open_cmd(Session* s, Settings* st) {
+    Err err;
+    if (session_open(s, st, &err) == 0) return 0;
+    fprintf(stderr, "%s\n", err.msg);
+    settings_free(st);
+    return 1;
 }
 
 void session_close(Session* s) {

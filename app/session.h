@@ -36,6 +36,9 @@ typedef struct {
 // options of st (mask ratio/seed/refresh, adapter mode, --force, --adapter-layers) and opens the
 // --device backend (with --device auto and no usable GPU: one line on stderr, then the CPU).
 int session_open(Session* s, const Settings* st, Err* err);
+// session_open for a command: 0 when open; otherwise prints the error, frees st and returns 1 (the
+// command's exit status).
+int session_open_cmd(Session* s, Settings* st);
 void session_close(Session* s);
 
 // The --device backend for command cmd: with auto and no usable GPU, one line on stderr saying

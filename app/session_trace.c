@@ -33,12 +33,12 @@ char* session_settings_json(const Session* s, const char* cmd, const SamplingSet
     cJSON_AddNumberToObject(o, "mask_seed", (double)r->mask_seed);
     cJSON_AddStringToObject(o, "mask_refresh", mask_refresh_name(r->mask_refresh));
     cJSON_AddStringToObject(o, "adapter_mode", adapter_mode_name(r->mode));
-    // --force L:E and --adapter-layers as they would be typed (experts counted identity first)
+    // --force L:E and --adapter-layers as they would be typed (experts named as everywhere: i0.., 0..)
     cJSON* force = cJSON_AddArrayToObject(o, "force");
-    char buf[64];
+    char buf[64], name[16];
     for (int l = 0; r->force && l < L; l++)
         if (r->force[l] >= 0) {
-            snprintf(buf, sizeof buf, "%d:%d", l, r->force[l]);
+            snprintf(buf, sizeof buf, "%d:%s", l, slim_expert_name(name, sizeof name, s->adapter.n_id, r->force[l]));
             cJSON_AddItemToArray(force, cJSON_CreateString(buf));
         }
     int all_on = 1;

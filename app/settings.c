@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,13 +40,16 @@ static int parse_ids(const Option* o, const char* label, const char* v, void* ba
 // --force L:E, repeatable
 static int parse_force(const Option* o, const char* label, const char* v, void* base, Err* err) {
     Settings* s = base;
-    int l, e;
-    char tail;
-    if (sscanf(v, "%d:%d%c", &l, &e, &tail) != 2 || l < 0 || e < 0)
-        return err_set(err, "%s expects LAYER:EXPERT (e.g. 3:0), got '%s'", label, v);
+    char* end;
+    errno = 0;
+    long l = strtol(v, &end, 10);
+    const char* e = *end == ':' ? end + 1 : "";
+    // the expert's name is checked against the adapter later: here only its form (i0.. or 0..)
+    if (end == v || errno || l < 0 || l > 1 << 20 || slim_expert_parse(e, 1 << 20, 1 << 21) < 0)
+        return err_set(err, "%s expects BLOCK:EXPERT (e.g. 3:0 for LoRA expert 0, 3:i1 for identity expert 1), got '%s'", label, v);
     if (s->n_force == 64) return err_set(err, "%s: too many of them (at most 64)", label);
-    s->force_layer[s->n_force] = l;
-    s->force_expert[s->n_force++] = e;
+    s->force_layer[s->n_force] = (int)l;
+    snprintf(s->force_expert[s->n_force++], sizeof s->force_expert[0], "%s", e);
     return 0;
 }
 
@@ -111,6 +115,12 @@ void settings_defaults(Settings* s, const char* cmd) {
 void settings_free(Settings* s) {
     free(s->ids);
     s->ids = NULL;
+}
+
+int settings_missing(Settings* s, const char* msg) {
+    fprintf(stderr, "%s\n", msg);
+    settings_free(s);
+    return 2;
 }
 
 OptionSet settings_options(Settings* s, const char* allowed) { return (OptionSet){OPTIONS, s, allowed}; }

@@ -29,7 +29,10 @@ typedef struct {
     long long mask_seed;       // --mask-seed (-1 = adapter default)
     int mask_refresh;          // --mask-refresh (-1 = adapter default)
     int adapter_mode;          // --adapter-mode (MODE_SLIM by default)
-    int force_layer[64], force_expert[64], n_force;  // --force L:E (repeatable)
+    // --force L:E (repeatable); E as typed ("i1", "5": core/slim.h's names), resolved against the
+    // adapter when the session opens
+    int force_layer[64], n_force;
+    char force_expert[64][8];
     const char* adapter_layers;  // --adapter-layers 0-5,7
     float ratios[64];          // --ratios 0,0.1,...
     int n_ratios;
@@ -43,6 +46,8 @@ typedef struct {
 // The defaults of every field (each option's default is in the table of settings.c).
 void settings_defaults(Settings* s, const char* cmd);
 void settings_free(Settings* s);
+// A required option is missing: prints msg (one line), frees s and returns 2 (the exit status).
+int settings_missing(Settings* s, const char* msg);
 
 // The options `allowed` (space-separated long names, e.g. "model ids threads") of the table, for
 // commands that add options of their own (options_begin with several sets).

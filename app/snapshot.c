@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "session.h"
+#include "slim.h"
 
 void snapshot_init(Snapshot* s) {
     memset(s, 0, sizeof *s);
@@ -34,6 +35,7 @@ void snapshot_free(Snapshot* s) {
     free(s->dominant);
     free(s->win_d);
     free(s->force);
+    free(s->gen_force);
     free(s->lens_off_id);
     free(s->lens_off_p);
     free(s->lens_on_id);
@@ -57,7 +59,8 @@ void snapshot_shape(Snapshot* s, int n_layers, int n_experts, int n_id) {
     s->dominant = xrealloc(s->dominant, (size_t)s->tr.cap * n_layers);
     s->win_d = xrealloc(s->win_d, (size_t)s->tr.cap * n_layers * sizeof(float));
     s->force = xrealloc(s->force, n_layers * sizeof(int));
-    for (int l = 0; l < n_layers; l++) s->force[l] = -1;
+    s->gen_force = xrealloc(s->gen_force, n_layers * sizeof(int));
+    for (int l = 0; l < n_layers; l++) s->force[l] = s->gen_force[l] = -1;
     s->lens_off_id = xrealloc(s->lens_off_id, n_layers * sizeof(int));
     s->lens_off_p = xrealloc(s->lens_off_p, n_layers * sizeof(float));
     s->lens_on_id = xrealloc(s->lens_on_id, n_layers * sizeof(int));
@@ -143,6 +146,39 @@ void snapshot_message(Snapshot* s, int error, const char* fmt, ...) {
     va_end(ap);
     s->msg_error = error;
     s->msg_seq++;
+}
+
+int snapshot_gen_stale(const Snapshot* s, float p, int mode, uint64_t mask_seed, char* why, size_t n) {
+    size_t k = (size_t)snprintf(why, n, "p %.2f", s->gen_p);
+#define WHY(...) (k < n ? k += (size_t)snprintf(why + k, n - k, __VA_ARGS__) : 0)
+    if (s->gen_start >= s->n) return 0;  // nothing generated
+    int stale = fabsf(p - s->gen_p) > 1e-6f;
+    if (mode != s->gen_mode) {
+        stale = 1;
+        WHY(", mode %s", adapter_mode_name((AdapterMode)s->gen_mode));
+    }
+    if (s->adapter_ver != s->gen_adapter_ver) {
+        stale = 1;
+        WHY(", adapter %s", s->gen_adapter);
+    }
+    if ((p > 0 || s->gen_p > 0) && mask_seed != s->gen_mask_seed) {  // at p = 0 the masks keep everything
+        stale = 1;
+        WHY(", mask seed %llu", (unsigned long long)s->gen_mask_seed);
+    }
+    int forcing = 0;
+    for (int l = 0; l < s->n_layers; l++) forcing |= s->force[l] != s->gen_force[l];
+    if (forcing) {
+        stale = 1;
+        int any = 0;
+        char name[16];
+        WHY(", forced:");
+        for (int l = 0; l < s->n_layers; l++)
+            if (s->gen_force[l] >= 0) WHY(" %d:%s", l, slim_expert_name(name, sizeof name, s->n_id, s->gen_force[l])), any = 1;
+        if (!any) WHY(" none");
+    }
+#undef WHY
+    if (k >= n && n) why[n - 1] = 0;
+    return stale;
 }
 
 const char* snapshot_vocab(const Snapshot* s, int id, char* buf, int n) {

@@ -33,6 +33,14 @@ typedef struct {
     // the context
     int n;                     // tokens (== tr.n)
     int gen_start;             // first position of the last generation (n when there was none)
+    // the run the generated text [gen_start, n) was sampled under: the panels are recomputed when
+    // the run changes, the text is not, so it is shown stale until regenerated (snapshot_gen_stale)
+    float gen_p;
+    int gen_mode;
+    uint64_t gen_mask_seed;
+    int* gen_force;            // (n_layers)
+    unsigned long adapter_ver, gen_adapter_ver;  // bumped by each :load; its value then
+    char gen_adapter[128];
     Trace tr;                  // copy of the session trace, rows [0, n)
     char** text;               // (tr.cap) text each token adds to the output (streaming decode: "" for
                                //   a token that only starts a multi-byte character)
@@ -85,6 +93,10 @@ void snapshot_set_text(Snapshot* s, int pos, const char* text, const char* label
 // The label of the token at pos ("" when unknown).
 const char* snapshot_label(const Snapshot* s, int pos);
 void snapshot_message(Snapshot* s, int error, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+// 1 when there is generated text and it was sampled under another run than now: p, mode and mask
+// seed as asked for (the UI's, ahead of the worker), the adapter and forcing as published. why gets
+// what it was sampled under: "p 0.60", then what else differs (", mode slim", ", adapter a", ...).
+int snapshot_gen_stale(const Snapshot* s, float p, int mode, uint64_t mask_seed, char* why, size_t n);
 // Text of a vocabulary id ("#id" when no table or out of range); buf holds at least 16 bytes.
 const char* snapshot_vocab(const Snapshot* s, int id, char* buf, int n);
 

@@ -2,17 +2,32 @@
 // checkpoint lookup, the recipe check of --resume, and stopping cleanly on Ctrl-C.
 #include "train_cli.h"
 
+#include "ops.h"
+#include "settings.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const DType DTYPE_OF_CHOICE[3] = {DT_F32, DT_F16, DT_BF16};
 
-void remove_stale_tmp_files(const char* dir) {
-    char ck[4200];
-    snprintf(ck, sizeof ck, "%s/checkpoint", dir);
-    int n = atomic_remove_stale(dir) + atomic_remove_stale(ck);
-    if (n) fprintf(stderr, "removed %d temporary file%s left in %s by a run that was killed while writing\n", n, n > 1 ? "s" : "", dir);
+int train_options_begin(const char* cmd, const Option* table, void* args, int argc, char** argv, const char* usage) {
+    Settings threads_opt;  // --threads, by the rule of every command
+    settings_defaults(&threads_opt, cmd);
+    OptionSet sets[] = {{table, args, NULL}, settings_options(&threads_opt, "threads")};
+    int rc = options_begin(cmd, sets, 2, argc, argv, usage);
+    if (rc < 0 && threads_opt.threads > 0) ops_set_threads(threads_opt.threads);
+    return rc;
+}
+
+void remove_stale_tmp_files(const char* out, const char* resume) {
+    const char* dirs[2] = {out, resume && strcmp(resume, out) ? resume : NULL};
+    for (int i = 0; i < 2 && dirs[i]; i++) {
+        char ck[4200];
+        snprintf(ck, sizeof ck, "%s/checkpoint", dirs[i]);
+        int n = atomic_remove_stale(dirs[i]) + atomic_remove_stale(ck);
+        if (n) fprintf(stderr, "removed %d temporary file%s left in %s by a run that was killed while writing\n", n, n > 1 ? "s" : "", dirs[i]);
+    }
 }
 
 void final_write_failed(Err* err, const char* what, const char* out, const char* ckpt_path, int ckpt_step) {

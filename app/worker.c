@@ -188,12 +188,27 @@ static int on_generated(void* ctx, int k, int id) {
     return 0;
 }
 
+// The run the next generated tokens are sampled under, for the views' stale check.
+static void record_generation_run(Worker* w) {
+    const SlimRun* r = &w->s->run;
+    Snapshot* p = &w->snap;
+    pthread_mutex_lock(&w->snap_mu);
+    p->gen_p = r->mask_ratio;
+    p->gen_mode = r->mode;
+    p->gen_mask_seed = r->mask_seed;
+    for (int l = 0; l < p->n_layers; l++) p->gen_force[l] = r->force ? r->force[l] : -1;
+    p->gen_adapter_ver = p->adapter_ver;
+    snprintf(p->gen_adapter, sizeof p->gen_adapter, "%s", p->adapter_name);
+    pthread_mutex_unlock(&w->snap_mu);
+}
+
 // Samples up to n_new tokens after the context, feeding each one (so it has a trace row) and
 // publishing it. With p0 (the p = 0 continuation), records where the new one first leaves it.
 static void generate(Worker* w, const Job* j, const int* p0, int p0_len) {
     Session* s = w->s;
     Err err;
     w->gen_start = s->n_tokens;
+    record_generation_run(w);
     publish(w, -1, 0);
     Sampler sm;
     sampler_init(&sm, s->model.cfg.vocab_size, j->temp, j->top_p, j->seed);
@@ -391,6 +406,7 @@ static void job_load(Worker* w, const Job* j) {
     w->runx_ver++;
     pthread_mutex_lock(&w->snap_mu);
     w->snap.yield_scale = s->has_adapter ? s->adapter.yield_scale : 0;
+    w->snap.adapter_ver++;
     snapshot_shape(&w->snap, s->trace.n_layers, s->trace.n_experts, s->trace.n_id);
     pthread_mutex_unlock(&w->snap_mu);
     publish(w, 0, 1);

@@ -11,11 +11,7 @@
 
 static const char* REFRESH_NAMES[] = {"fixed", "per_token", "per_step"};
 const char* mask_refresh_name(MaskRefresh r) { return REFRESH_NAMES[r]; }
-int mask_refresh_from_name(const char* s) {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, REFRESH_NAMES[i]) == 0) return i;
-    return -1;
-}
+int mask_refresh_from_name(const char* s) { return name_index(REFRESH_NAMES, 3, s); }
 
 void adapter_spec_default(AdapterSpec* s) {
     memset(s, 0, sizeof *s);
@@ -145,7 +141,9 @@ static int cfg_int(const cJSON* root, const char* key, int def, int lo, int* out
     return 0;
 }
 
-// Copies tensor `name` (shape d0 x d1; d1 = 0 for a vector) from f into dst as float32, checking finiteness.
+// Checks that tensor `name` has shape d0 x d1 (d1 = 0 for a vector); with dst, also copies it there as
+// float32, checking finiteness. The loaders check every tensor's shape before they allocate (so a
+// config asking for huge ranks or expert counts fails on a tensor, not on the allocation), then copy.
 static int load_tensor(float* dst, const StFile* f, const char* name, int64_t d0, int64_t d1, const char* what, Err* err) {
     const StTensor* t = st_find(f, name);
     if (!t) return err_set(err, "%s: missing tensor '%s'", f->path, name);
@@ -158,6 +156,7 @@ static int load_tensor(float* dst, const StFile* f, const char* name, int64_t d0
                            (long long)d0, (long long)d1);
         return err_set(err, "%s: tensor '%s' has shape [%s] but %s needs [%lld]", f->path, name, got, what, (long long)d0);
     }
+    if (!dst) return 0;
     st_to_f32(dst, t->data, t->dtype, t->numel);
     for (size_t i = 0; i < t->numel; i++)
         if (!isfinite(dst[i])) return err_set(err, "%s: tensor '%s' holds a non-finite value (NaN or inf) at %zu", f->path, name, i);
@@ -170,6 +169,21 @@ static int pattern_matches(const char* module, const char* key) {
     if (kl > ml) return 0;
     if (strcmp(module + ml - kl, key) != 0) return 0;
     return kl == ml || module[ml - kl - 1] == '.';
+}
+
+// PEFT's rank_pattern / alpha_pattern: an object whose keys are module patterns; the value of the
+// last key matching module replaces *v (a finite number, checked).
+static int pattern_value(const cJSON* pat, const char* field, const char* module, double* v, const char* path, Err* err) {
+    if (!pat || cJSON_IsNull(pat)) return 0;
+    if (!cJSON_IsObject(pat)) return err_set(err, "%s: field '%s' must be an object of module names and numbers", path, field);
+    const cJSON* e;
+    cJSON_ArrayForEach(e, pat) {
+        if (!pattern_matches(module, e->string)) continue;
+        if (!cJSON_IsNumber(e) || !isfinite((float)e->valuedouble))
+            return err_set(err, "%s: %s entry '%s' must be a finite number", path, field, e->string);
+        *v = e->valuedouble;
+    }
+    return 0;
 }
 
 static int parse_targets(const cJSON* tm, unsigned* mask, int slim, const char* path, Err* err) {
@@ -196,6 +210,44 @@ static int parse_targets(const cJSON* tm, unsigned* mask, int slim, const char* 
     }
     if (slim && (*mask & ((1u << PROJ_Q) | (1u << PROJ_K) | (1u << PROJ_V) | (1u << PROJ_O))))
         return err_set(err, "%s: target_modules of a SLIM adapter must be MLP projections (gate_proj, up_proj, down_proj)", path);
+    return 0;
+}
+
+// Every tensor of a SLIM adapter, block by block: with copy = 0 (before the layout) only the shapes
+// are checked, with copy = 1 they are read into the adapter and checked for finite values, sigma > 0.
+static int slim_tensors(Adapter* a, const Model* m, const StFile* f, int copy, Err* err) {
+    for (int l = 0; l < a->n_layers; l++) {
+        AdapterLayer* al = &a->layers[l];
+        if (!al->active) continue;
+        char name[256], what[64];
+        const char* pre = "base_model.model.model.layers";
+        snprintf(what, sizeof what, "E = %d experts x hidden %d", a->n_experts, a->dim);
+        snprintf(name, sizeof name, "%s.%d.mlp.router.weight", pre, l);
+        if (load_tensor(copy ? al->router_w : NULL, f, name, a->n_experts, a->dim, what, err)) return -1;
+        if (a->router_bias) {
+            snprintf(name, sizeof name, "%s.%d.mlp.router.bias", pre, l);
+            if (load_tensor(copy ? al->router_b : NULL, f, name, a->n_experts, 0, "the router bias", err)) return -1;
+        }
+        snprintf(what, sizeof what, "num_clusters %d x hidden %d", a->n_clusters, a->dim);
+        snprintf(name, sizeof name, "%s.%d.mlp.clusters.centers", pre, l);
+        if (load_tensor(copy ? al->centers : NULL, f, name, a->n_clusters, a->dim, what, err)) return -1;
+        snprintf(name, sizeof name, "%s.%d.mlp.clusters.sigma", pre, l);
+        if (load_tensor(copy ? al->sigma : NULL, f, name, a->n_clusters, a->dim, what, err)) return -1;
+        for (size_t i = 0; copy && i < (size_t)a->n_clusters * a->dim; i++)
+            if (!(al->sigma[i] > 0)) return err_set(err, "%s: tensor '%s' must be > 0 everywhere (found %g)", f->path, name, al->sigma[i]);
+        for (int p = 0; p < PROJ_COUNT; p++) {
+            if (!(a->target_mask & (1u << p))) continue;
+            LoraProj* lp = &al->proj[p];
+            int r = lp->r, in = m->proj_in[p], out = m->proj_out[p];
+            for (int k = 0; k < a->n_lora; k++) {
+                snprintf(what, sizeof what, "r = %d on %s (%d -> %d)", r, PROJ_NAMES[p], in, out);
+                snprintf(name, sizeof name, "%s.%d.mlp.%s.experts.%d.lora_A.weight", pre, l, PROJ_NAMES[p], k);
+                if (load_tensor(copy ? lp->A + (size_t)k * r * in : NULL, f, name, r, in, what, err)) return -1;
+                snprintf(name, sizeof name, "%s.%d.mlp.%s.experts.%d.lora_B.weight", pre, l, PROJ_NAMES[p], k);
+                if (load_tensor(copy ? lp->B + (size_t)k * out * r : NULL, f, name, out, r, what, err)) return -1;
+            }
+        }
+    }
     return 0;
 }
 
@@ -251,7 +303,6 @@ static int load_slim(Adapter* a, const cJSON* root, const StFile* f, const Model
             a->layers[l].proj[p].r = a->r;
             a->layers[l].proj[p].scale = a->lora_alpha / a->r;
         }
-    adapter_layout(a, m);
     // The router's shape tells the adapter's hidden size: check it first for a clear message.
     for (int l = 0; l < a->n_layers; l++) {
         if (!a->layers[l].active) continue;
@@ -262,43 +313,35 @@ static int load_slim(Adapter* a, const cJSON* root, const StFile* f, const Model
             return err_set(err, "%s: adapter was made for hidden size %lld but the model has hidden size %d", f->path,
                            (long long)t->shape[1], a->dim);
     }
-    for (int l = 0; l < a->n_layers; l++) {
-        AdapterLayer* al = &a->layers[l];
-        if (!al->active) continue;
-        char name[256], what[64];
-        const char* pre = "base_model.model.model.layers";
-        snprintf(what, sizeof what, "E = %d experts x hidden %d", a->n_experts, a->dim);
-        snprintf(name, sizeof name, "%s.%d.mlp.router.weight", pre, l);
-        if (load_tensor(al->router_w, f, name, a->n_experts, a->dim, what, err)) return -1;
-        if (al->router_b) {
-            snprintf(name, sizeof name, "%s.%d.mlp.router.bias", pre, l);
-            if (load_tensor(al->router_b, f, name, a->n_experts, 0, "the router bias", err)) return -1;
-        }
-        snprintf(what, sizeof what, "num_clusters %d x hidden %d", a->n_clusters, a->dim);
-        snprintf(name, sizeof name, "%s.%d.mlp.clusters.centers", pre, l);
-        if (load_tensor(al->centers, f, name, a->n_clusters, a->dim, what, err)) return -1;
-        snprintf(name, sizeof name, "%s.%d.mlp.clusters.sigma", pre, l);
-        if (load_tensor(al->sigma, f, name, a->n_clusters, a->dim, what, err)) return -1;
-        for (size_t i = 0; i < (size_t)a->n_clusters * a->dim; i++)
-            if (!(al->sigma[i] > 0)) return err_set(err, "%s: tensor '%s' must be > 0 everywhere (found %g)", f->path, name, al->sigma[i]);
-        for (int p = 0; p < PROJ_COUNT; p++) {
-            LoraProj* lp = &al->proj[p];
-            if (!lp->A) continue;
-            for (int k = 0; k < a->n_lora; k++) {
-                snprintf(what, sizeof what, "r = %d on %s (%d -> %d)", lp->r, PROJ_NAMES[p], lp->in, lp->out);
-                snprintf(name, sizeof name, "%s.%d.mlp.%s.experts.%d.lora_A.weight", pre, l, PROJ_NAMES[p], k);
-                if (load_tensor(lp->A + (size_t)k * lp->r * lp->in, f, name, lp->r, lp->in, what, err)) return -1;
-                snprintf(name, sizeof name, "%s.%d.mlp.%s.experts.%d.lora_B.weight", pre, l, PROJ_NAMES[p], k);
-                if (load_tensor(lp->B + (size_t)k * lp->out * lp->r, f, name, lp->out, lp->r, what, err)) return -1;
-            }
-        }
-    }
+    if (slim_tensors(a, m, f, 0, err)) return -1;
+    adapter_layout(a, m);
+    if (slim_tensors(a, m, f, 1, err)) return -1;
     // Tensors for blocks the model does not have mean the adapter belongs to another model.
     for (int i = 0; i < f->n; i++) {
         int l;
         if (sscanf(f->tensors[i].name, "base_model.model.model.layers.%d.", &l) == 1 && l >= a->n_layers)
             return err_set(err, "%s: tensor '%s' is for block %d but the model has %d blocks", f->path, f->tensors[i].name, l,
                            a->n_layers);
+    }
+    return 0;
+}
+
+// Every tensor of a PEFT LoRA adapter; copy = 0 checks the shapes only (before the layout).
+static int lora_tensors(Adapter* a, const Model* m, const StFile* f, unsigned mask, int copy, Err* err) {
+    for (int l = 0; l < a->n_layers; l++) {
+        if (!a->layers[l].active) continue;
+        for (int p = 0; p < PROJ_COUNT; p++) {
+            LoraProj* lp = &a->layers[l].proj[p];
+            if (!(mask & (1u << p))) continue;
+            char name[256], what[64];
+            const char* grp = proj_is_mlp(p) ? "mlp" : "self_attn";
+            int r = lp->r ? lp->r : a->r, in = m->proj_in[p], out = m->proj_out[p];
+            snprintf(what, sizeof what, "r = %d on %s (%d -> %d)", r, PROJ_NAMES[p], in, out);
+            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_A.weight", l, grp, PROJ_NAMES[p]);
+            if (load_tensor(copy ? lp->A : NULL, f, name, r, in, what, err)) return -1;
+            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_B.weight", l, grp, PROJ_NAMES[p]);
+            if (load_tensor(copy ? lp->B : NULL, f, name, out, r, what, err)) return -1;
+        }
     }
     return 0;
 }
@@ -330,35 +373,20 @@ static int load_lora(Adapter* a, const cJSON* root, const StFile* f, const Model
             if (!(a->target_mask & (1u << p)) || !st_find(f, name)) continue;
             a->layers[l].active = 1;
             any = 1;
-            int r = a->r;
-            float al = a->lora_alpha;
-            const cJSON* e;
-            cJSON_ArrayForEach(e, rank_pat) if (cJSON_IsNumber(e) && pattern_matches(module, e->string)) r = (int)e->valuedouble;
-            cJSON_ArrayForEach(e, alpha_pat) if (cJSON_IsNumber(e) && pattern_matches(module, e->string)) al = (float)e->valuedouble;
-            if (r < 1) return err_set(err, "%s: rank for %s must be >= 1", path, module);
-            lp->r = r;
-            lp->scale = a->use_rslora ? al / sqrtf((float)r) : al / r;  // rsLoRA: alpha / sqrt(r)
+            double r = a->r, al = a->lora_alpha;
+            if (pattern_value(rank_pat, "rank_pattern", module, &r, path, err) ||
+                pattern_value(alpha_pat, "alpha_pattern", module, &al, path, err))
+                return -1;
+            if (r != floor(r) || r < 1 || r > 1e6) return err_set(err, "%s: rank for %s must be an integer >= 1", path, module);
+            lp->r = (int)r;
+            lp->scale = a->use_rslora ? (float)al / sqrtf((float)r) : (float)al / lp->r;  // rsLoRA: alpha / sqrt(r)
         }
     }
     if (!any) return err_set(err, "%s: no lora_A tensors for the target modules (expected names like 'base_model.model.model.layers.0.mlp.down_proj.lora_A.weight')", f->path);
-    // Untargeted projections of active layers stay NULL: clear the mask bits per layer after layout.
     unsigned mask = a->target_mask;
+    if (lora_tensors(a, m, f, mask, 0, err)) return -1;
     adapter_layout(a, m);
-    for (int l = 0; l < a->n_layers; l++) {
-        if (!a->layers[l].active) continue;
-        for (int p = 0; p < PROJ_COUNT; p++) {
-            LoraProj* lp = &a->layers[l].proj[p];
-            if (!(mask & (1u << p))) continue;
-            char name[256], what[64];
-            const char* grp = proj_is_mlp(p) ? "mlp" : "self_attn";
-            snprintf(what, sizeof what, "r = %d on %s (%d -> %d)", lp->r, PROJ_NAMES[p], lp->in, lp->out);
-            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_A.weight", l, grp, PROJ_NAMES[p]);
-            if (load_tensor(lp->A, f, name, lp->r, lp->in, what, err)) return -1;
-            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_B.weight", l, grp, PROJ_NAMES[p]);
-            if (load_tensor(lp->B, f, name, lp->out, lp->r, what, err)) return -1;
-        }
-    }
-    return 0;
+    return lora_tensors(a, m, f, mask, 1, err);
 }
 
 int adapter_load(Adapter* a, const char* dir, const Model* m, Err* err) {

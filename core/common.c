@@ -55,6 +55,12 @@ char* xstrdup(const char* s) {
     return p;
 }
 
+int name_index(const char* const* names, int n, const char* s) {
+    for (int i = 0; s && i < n; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
 int require_regular_file(const char* path, size_t* size_out, Err* err) {
     struct stat st;
     if (stat(path, &st) != 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));

@@ -25,6 +25,8 @@ void* realloc_check(void* p, size_t size, const char* file, int line);
 #define xcalloc(n, size) calloc_check((n), (size), __FILE__, __LINE__)
 #define xrealloc(p, size) realloc_check((p), (size), __FILE__, __LINE__)
 char* xstrdup(const char* s);
+// Index of s in names[0..n), -1 when it is none of them: every name -> enum lookup.
+int name_index(const char* const* names, int n, const char* s);
 
 // Fails (naming path) unless path is a regular file: a FIFO would block open() and /dev/zero would
 // never end a read, so every loader calls this before opening. The size goes to *size_out if not NULL.

@@ -92,9 +92,7 @@ int config_parse(ModelConfig* c, const char* json, const char* path, Err* err) {
         err_set(err, "%s: missing required field 'model_type' (expected \"llama\", \"mistral\" or \"qwen2\")", path);
         goto done;
     }
-    int arch = -1;
-    for (int i = 0; i < 3; i++)
-        if (strcmp(mt->valuestring, ARCH_NAMES[i]) == 0) arch = i;
+    int arch = name_index(ARCH_NAMES, 3, mt->valuestring);
     if (arch < 0) {
         err_set(err, "%s: model_type '%s' is not supported (expected \"llama\", \"mistral\" or \"qwen2\")", path,
                 mt->valuestring);

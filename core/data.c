@@ -275,8 +275,11 @@ int sft_data_load(SftData* d, const char* path, const Tokenizer* tok, int eos, i
         Err e;
         if (!why[0] && sft_encode(tok, p->valuestring, r->valuestring, eos, &ids, &n, &np, &e))
             snprintf(why, sizeof why, "%s", e.msg);
+        else if (!why[0] && n == 0)  // possible without BOS and EOS; a batch needs at least one token
+            snprintf(why, sizeof why, "\"prompt\" and \"response\" give no tokens");
         cJSON_Delete(o);
         if (why[0]) {
+            free(ids);
             if (!skip_bad) {
                 free(line);
                 fclose(f);

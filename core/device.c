@@ -16,11 +16,7 @@
 
 const char* const DEVICE_NAMES[3] = {"auto", "cpu", "cuda"};
 
-int device_from_name(const char* s) {
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(s, DEVICE_NAMES[i])) return i;
-    return -1;
-}
+int device_from_name(const char* s) { return name_index(DEVICE_NAMES, 3, s); }
 
 #ifdef SLIM_GPU
 #define LIB_NAME "libslimscope_cuda.so"

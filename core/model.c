@@ -17,11 +17,7 @@ const char* const WEIGHTS_MODE_NAMES[3] = {"native", "f32", "q8"};
 
 const char* const PROJ_NAMES[PROJ_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 
-int proj_from_name(const char* name) {
-    for (int p = 0; p < PROJ_COUNT; p++)
-        if (strcmp(name, PROJ_NAMES[p]) == 0) return p;
-    return -1;
-}
+int proj_from_name(const char* name) { return name_index(PROJ_NAMES, PROJ_COUNT, name); }
 
 int proj_is_mlp(Proj p) { return p >= PROJ_GATE; }
 

@@ -236,8 +236,12 @@ void rope_tables(float* cos_t, float* sin_t, const float* inv_freq, int p0, int 
         }
 }
 
-void rope_forward(float* out, const float* inp, const float* cos_t, const float* sin_t, const int* pos, int N, int H,
-                  int D) {
+// out = R(sign * angle) inp per head, R = [[c, -s], [s, c]] on the halves (PyTorch: x * cos +
+// rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1)); acc adds to out instead. The backward is
+// the transpose, R(-angle), accumulated. Inlined with constant sign and acc: no cost in the loop.
+static inline __attribute__((always_inline)) void rope_rotate(float* out, const float* inp, const float* cos_t,
+                                                              const float* sin_t, const int* pos, int N, int H, int D,
+                                                              const float sign, const int acc) {
     int half = D / 2;
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * H * D))
     for (int n = 0; n < N; n++) {
@@ -248,33 +252,23 @@ void rope_forward(float* out, const float* inp, const float* cos_t, const float*
             float* o = out + ((size_t)n * H + h) * D;
 #pragma omp simd
             for (int i = 0; i < half; i++) {
-                // PyTorch: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1)
-                float a = x[i], b = x[i + half];
-                o[i] = a * c[i] - b * s[i];
-                o[i + half] = b * c[i] + a * s[i];
+                float a = x[i], b = x[i + half], sn = sign * s[i];
+                float lo = a * c[i] - b * sn, hi = b * c[i] + a * sn;
+                o[i] = acc ? o[i] + lo : lo;
+                o[i + half] = acc ? o[i + half] + hi : hi;
             }
         }
     }
 }
 
+void rope_forward(float* out, const float* inp, const float* cos_t, const float* sin_t, const int* pos, int N, int H,
+                  int D) {
+    rope_rotate(out, inp, cos_t, sin_t, pos, N, H, D, 1.0f, 0);
+}
+
 void rope_backward(float* dinp, const float* dout, const float* cos_t, const float* sin_t, const int* pos, int N,
                    int H, int D) {
-    int half = D / 2;
-#pragma omp parallel for schedule(static) if (PAR((size_t)N * H * D))
-    for (int n = 0; n < N; n++) {
-        const float* c = cos_t + (size_t)pos[n] * half;
-        const float* s = sin_t + (size_t)pos[n] * half;
-        for (int h = 0; h < H; h++) {
-            const float* g = dout + ((size_t)n * H + h) * D;
-            float* d = dinp + ((size_t)n * H + h) * D;
-#pragma omp simd
-            for (int i = 0; i < half; i++) {  // the transpose of the rotation [[c, -s], [s, c]]
-                float ga = g[i], gb = g[i + half];
-                d[i] += ga * c[i] + gb * s[i];
-                d[i + half] += gb * c[i] - ga * s[i];
-            }
-        }
-    }
+    rope_rotate(dinp, dout, cos_t, sin_t, pos, N, H, D, -1.0f, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,16 +279,17 @@ void rope_backward(float* dinp, const float* dout, const float* cos_t, const flo
 static inline float fexp(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
-    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest (1.5 * 2^23 trick)
+    union {
+        float f;
+        uint32_t u;
+    } t = {x * 1.44269504f + 12582912.0f}, e;  // round to nearest (1.5 * 2^23 trick): n sits in t's low bits
+    float n = t.f - 12582912.0f;
     float r = x - n * 0.693145752f;
     r = r - n * 1.42860677e-6f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666418f + r * (0.00833345205f + r * 0.00138878031f)))));
-    union {
-        float f;
-        int32_t i;
-    } u;
-    u.i = ((int32_t)n + 127) << 23;
-    return p * u.f;
+    // 2^n from t's bits rather than (int)n, which is undefined for a NaN x (the NaN still comes out, through p)
+    e.u = (t.u - 0x4B400000u + 127u) << 23;
+    return p * e.f;
 }
 
 // Sum of x[0..n) in double with four partial sums (a fixed order: deterministic).

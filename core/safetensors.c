@@ -38,9 +38,7 @@ static int parse_entry(StTensor* t, const cJSON* e, const char* path, const char
     const cJSON* shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON* offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsString(dt)) return err_set(err, "%s: tensor '%s': missing string field 'dtype'", path, name);
-    int found = -1;
-    for (int i = 0; i < 3; i++)
-        if (strcmp(dt->valuestring, DTYPE_NAMES[i]) == 0) found = i;
+    int found = name_index(DTYPE_NAMES, 3, dt->valuestring);
     if (found < 0)
         return err_set(err, "%s: tensor '%s': dtype '%s' not supported (expected F32, F16 or BF16)", path, name,
                        dt->valuestring);

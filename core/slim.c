@@ -6,15 +6,38 @@
 #include "ops.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char* MODE_NAMES[] = {"slim", "off", "lora-only", "identity-only"};
 const char* adapter_mode_name(AdapterMode m) { return MODE_NAMES[m]; }
-int adapter_mode_from_name(const char* s) {
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, MODE_NAMES[i]) == 0) return i;
-    return -1;
+int adapter_mode_from_name(const char* s) { return name_index(MODE_NAMES, 4, s); }
+
+char* slim_expert_name(char* buf, size_t n, int n_id, int e) {
+    if (e < n_id) snprintf(buf, n, "i%d", e);
+    else snprintf(buf, n, "%d", e - n_id);
+    return buf;
+}
+
+int slim_expert_parse(const char* s, int n_id, int n_experts) {
+    int id = s[0] == 'i';
+    const char* d = s + id;
+    if (!*d || strlen(d) > 6 || strspn(d, "0123456789") != strlen(d)) return -1;
+    int k = atoi(d);
+    if (id) return k < n_id ? k : -1;
+    return k < n_experts - n_id ? n_id + k : -1;
+}
+
+char* slim_expert_range(char* buf, size_t n, int n_id, int n_experts) {
+    int n_lora = n_experts - n_id;
+    char lora[32] = "", ids[32] = "";
+    if (n_lora == 1) snprintf(lora, sizeof lora, "LoRA 0");
+    else if (n_lora > 1) snprintf(lora, sizeof lora, "LoRA 0..%d", n_lora - 1);
+    if (n_id == 1) snprintf(ids, sizeof ids, "identity i0");
+    else if (n_id > 1) snprintf(ids, sizeof ids, "identity i0..i%d", n_id - 1);
+    snprintf(buf, n, "%s%s%s", lora, *lora && *ids ? " or " : "", ids);
+    return buf;
 }
 
 void slim_run_init(SlimRun* r, const Adapter* a, int n_layers) {

@@ -9,6 +9,15 @@ typedef enum { MODE_SLIM = 0, MODE_OFF, MODE_LORA_ONLY, MODE_IDENTITY_ONLY } Ada
 const char* adapter_mode_name(AdapterMode m);
 int adapter_mode_from_name(const char* s);  // -1 when unknown
 
+// One numbering of the experts for every place a person reads or types one (panels, :force and
+// --force, the trace's kept experts, profile): identity experts "i0", "i1", ..., LoRA experts
+// "0", "1", ... counted among the LoRA experts. e is the router's index (identity experts first).
+char* slim_expert_name(char* buf, size_t n, int n_id, int e);
+// The router's index of the expert named s, or -1 when s names none of the n_experts.
+int slim_expert_parse(const char* s, int n_id, int n_experts);
+// The names that exist, for error messages: "LoRA 0..7 or identity i0..i1".
+char* slim_expert_range(char* buf, size_t n, int n_id, int n_experts);
+
 // Run-time controls, changeable between tokens without reloading the adapter.
 typedef struct {
     AdapterMode mode;

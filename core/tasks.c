@@ -35,11 +35,7 @@ static const char* WORDS[] = {
 
 const char* task_name(int task) { return task >= 0 && task < N_TASKS ? TASK_NAMES[task] : "?"; }
 
-int task_from_name(const char* name) {
-    for (int t = 0; t < N_TASKS; t++)
-        if (name && !strcmp(name, TASK_NAMES[t])) return t;
-    return -1;
-}
+int task_from_name(const char* name) { return name_index(TASK_NAMES, N_TASKS, name); }
 
 int task_parse_list(const char* spec, int* tasks, Err* err) {
     int n = 0;

@@ -1,6 +1,10 @@
 // trace.c: the Trace's storage and its JSONL writer (field names documented in README.md).
 #include "trace.h"
 
+#include <stdio.h>
+
+#include "slim.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,7 +98,8 @@ int trace_write_jsonl(const Trace* t, const char* path, int from, int to, const 
                 int first = 1;
                 for (int e = 0; e < E; e++)
                     if (t->w[pl * E + e] != 0) {
-                        fprintf(f, "%s%d", first ? "" : ",", e);
+                        char name[16];
+                        fprintf(f, "%s\"%s\"", first ? "" : ",", slim_expert_name(name, sizeof name, t->n_id, e));
                         first = 0;
                     }
                 fputc(']', f);

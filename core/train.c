@@ -17,11 +17,7 @@
 
 static const char* METHOD_NAMES[] = {"pretrain", "lora", "moelora", "slim"};
 const char* train_method_name(TrainMethod m) { return METHOD_NAMES[m]; }
-int train_method_from_name(const char* s) {
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, METHOD_NAMES[i]) == 0) return i;
-    return -1;
-}
+int train_method_from_name(const char* s) { return name_index(METHOD_NAMES, 4, s); }
 
 void train_config_default(TrainConfig* c, TrainMethod m) {
     memset(c, 0, sizeof *c);

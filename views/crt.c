@@ -81,6 +81,7 @@ static ColorSpec color_spec(int e) {
     case C_CHART_AGREE: return (ColorSpec){114, D, 0, COLOR_GREEN, D, 0, 0};
     case C_CHART_CUR: return (ColorSpec){220, D, A_BOLD, COLOR_YELLOW, D, A_BOLD, A_BOLD | A_UNDERLINE};
     case C_DIVERGE: return (ColorSpec){255, 160, A_BOLD, COLOR_WHITE, COLOR_RED, A_BOLD, A_UNDERLINE | A_BOLD};
+    case C_DIVERGE_STALE: return (ColorSpec){246, 52, 0, COLOR_WHITE, COLOR_RED, A_DIM, A_UNDERLINE | A_DIM};
     case C_SEL_ID: return (ColorSpec){39, D, 0, COLOR_BLUE, D, 0, A_DIM};
     case C_UNROUTED: return (ColorSpec){238, D, 0, D, D, A_DIM, A_DIM};
     case C_EXPERT_0: return (ColorSpec){208, D, A_BOLD, COLOR_YELLOW, D, A_BOLD, A_BOLD};

@@ -55,6 +55,7 @@ typedef enum {
     C_CHART_AGREE,     // top-1 agreement against p
     C_CHART_CUR,       // the current p on the chart
     C_DIVERGE,         // first token where the regenerated continuation leaves the p = 0 one
+    C_DIVERGE_STALE,   // the same in text generated under another run (dimmed)
     C_SEL_ID,          // selection map: identity dominant
     C_UNROUTED,        // selection map / router: no router at this block
     C_EXPERT_0,        // selection map: LoRA expert k dominant (colours cycle over 6)

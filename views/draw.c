@@ -13,6 +13,22 @@ void draw_title(Canvas* c, const View* v, const char* info) {
     if (info && *info) canvas_putn(c, v->y, col + 2, info, v->x + v->w - col - 2, color);
 }
 
+void draw_title_fit(Canvas* c, const View* v, const char* const* infos, int n, const char* tag) {
+    int tw = tag && *tag && text_width(tag) < v->w ? text_width(tag) : 0;
+    int room = v->w - 4 - text_width(v->klass->name) - tw;
+    int k = 0;
+    while (k < n - 1 && text_width(infos[k]) > room) k++;
+    draw_title(c, v, infos[k]);
+    if (tw) canvas_put(c, v->y, v->x + v->w - tw, tag, C_BUSY);
+}
+
+char* block_window_tag(char* buf, size_t n, int l0, int shown, int L) {
+    buf[0] = 0;
+    if (shown < L && shown > 0)
+        snprintf(buf, n, " blk %d-%d/%d %s ", l0, l0 + shown - 1, L, l0 == 0 ? "↓" : l0 + shown >= L ? "↑" : "↑↓");
+    return buf;
+}
+
 int bar_col(int width, double value, double lo, double hi) {
     if (!(hi > lo)) return 0;
     double f = (value - lo) / (hi - lo);
@@ -43,12 +59,36 @@ int heat_color(double v) {
     return C_HEAT_0 + (k > 7 ? 7 : k);
 }
 
+// The shades and where each starts: · below 0.02, then ░ ▒ ▓ █ from 0.02, 0.25, 0.5, 0.75.
+static const uint32_t HEAT_GLYPH[] = {0x00B7, 0x2591, 0x2592, 0x2593, 0x2588};
+static const double HEAT_FROM[] = {0, 0.02, 0.25, 0.5, 0.75};
+#define HEAT_STEPS 5
+
 uint32_t heat_glyph(double v) {
-    static const uint32_t G[] = {0x00B7, 0x2591, 0x2592, 0x2593, 0x2588};  // · ░ ▒ ▓ █
     if (!(v >= 0)) v = 0;
-    if (v > 1) v = 1;
-    int k = v < 0.02 ? 0 : 1 + (int)(v * 4);
-    return G[k > 4 ? 4 : k];
+    int k = 0;
+    while (k + 1 < HEAT_STEPS && v >= HEAT_FROM[k + 1]) k++;
+    return HEAT_GLYPH[k];
+}
+
+int draw_heat_legend(Canvas* c, int row, int col, int width) {
+    char part[HEAT_STEPS][48];
+    int total = 0;
+    for (int k = 0; k < HEAT_STEPS; k++) {
+        char g[8], num[16];
+        g[utf8_encode(HEAT_GLYPH[k], g)] = 0;
+        double to = k + 1 < HEAT_STEPS ? HEAT_FROM[k + 1] : 1;
+        snprintf(num, sizeof num, "%g", to);
+        // ".25" rather than "0.25": the scale is short enough to read at a glance
+        snprintf(part[k], sizeof part[k], "%s%s%s%s", k ? " " : "", g, k + 1 < HEAT_STEPS ? "<" : "≤", num[0] == '0' ? num + 1 : num);
+        total += text_width(part[k]);
+    }
+    if (total > width) return col;
+    for (int k = 0; k < HEAT_STEPS; k++) {
+        double mid = k + 1 < HEAT_STEPS ? (HEAT_FROM[k] + HEAT_FROM[k + 1]) / 2 : 0.9;
+        col = canvas_put(c, row, col, part[k], heat_color(mid));
+    }
+    return col;
 }
 
 void draw_heat_cell(Canvas* c, int row, int col, int width, double v) {

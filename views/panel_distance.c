@@ -1,32 +1,55 @@
 // panel_distance.c: per block, the cluster distance d of the selected token as a bar with the
 // point where the yield makes an identity expert the top-1 marked '┃', and the nearest centre;
-// below, a sparkline of d across the sequence for the selected block.
+// below, a sparkline of d across the sequence for the selected block. The bars share one scale
+// over the whole sequence, so moving the cursor does not rescale them; in lora-only mode (no
+// identity experts, no yield) the crossing point is not drawn.
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "draw.h"
+#include "slim.h"
 
 typedef struct {
     View super;
     int pos, layer;
     double lo, hi;             // bar scale
+    int show_win;              // identity experts take part: draw where they win
 } DistanceView;
+
+static int cmp_float(const void* a, const void* b) {
+    float x = *(const float*)a, y = *(const float*)b;
+    return (x > y) - (x < y);
+}
 
 static void distance_update(View* v, const Snapshot* s, const UiState* u) {
     DistanceView* d = (DistanceView*)v;
     d->pos = ui_sel_pos(u, s);
     d->layer = u->layer < s->n_layers ? u->layer : s->n_layers - 1;
-    // scale: from d = -1 (the centre itself) to the largest d or crossing point shown, at least 1
+    d->show_win = s->mode != MODE_LORA_ONLY;
+    // one scale for the sequence: from d = -1 (the centre itself) to the 90th percentile of the
+    // positions' largest d (an outlier such as a first token far from every centre saturates its
+    // bars instead of flattening everyone else's), or a crossing point not far beyond it; at least 1
     d->lo = -1;
     d->hi = 1;
-    if (d->pos >= 0)
-        for (int l = 0; l < s->n_layers; l++) {
-            size_t pl = (size_t)d->pos * s->n_layers + l;
-            if (!s->tr.routed[pl]) continue;
-            if (s->tr.dist[pl] > d->hi) d->hi = s->tr.dist[pl];
-            if (isfinite(s->win_d[pl]) && s->win_d[pl] > d->hi && s->win_d[pl] < 4 * d->hi) d->hi = s->win_d[pl];
-        }
+    int L = s->n_layers, m = 0;
+    float* top_d = xmalloc((s->n > 0 ? s->n : 1) * sizeof(float));
+    for (int pos = 0; pos < s->n; pos++) {
+        float mx = -INFINITY;
+        for (int l = 0; l < L; l++)
+            if (s->tr.routed[(size_t)pos * L + l] && s->tr.dist[(size_t)pos * L + l] > mx) mx = s->tr.dist[(size_t)pos * L + l];
+        if (isfinite(mx)) top_d[m++] = mx;
+    }
+    if (m) {
+        qsort(top_d, m, sizeof(float), cmp_float);
+        if (top_d[(int)(0.9 * (m - 1))] > d->hi) d->hi = top_d[(int)(0.9 * (m - 1))];
+    }
+    free(top_d);
+    double top = d->hi;
+    size_t n = (size_t)s->n * L;
+    for (size_t pl = 0; pl < n && d->show_win; pl++)
+        if (s->tr.routed[pl] && isfinite(s->win_d[pl]) && s->win_d[pl] > d->hi && s->win_d[pl] < 4 * top) d->hi = s->win_d[pl];
     d->hi = ceil(d->hi);
 }
 
@@ -35,22 +58,22 @@ static void distance_draw(View* v, Canvas* c) {
     const Snapshot* s = v->snap;
     const Trace* t = &s->tr;
     int L = s->n_layers, pos = d->pos;
-    char info[160];
-    snprintf(info, sizeof info, "d per block (scale %.0f..%.0f), ┃ = identity wins", d->lo, d->hi);
-    draw_title(c, v, info);
+    char info[3][160];
+    snprintf(info[0], sizeof info[0], "d per block, scale %.0f..%.0f%s", d->lo, d->hi, d->show_win ? ", ┃ = identity wins" : "");
+    snprintf(info[1], sizeof info[1], "d %.0f..%.0f%s", d->lo, d->hi, d->show_win ? "  ┃ identity wins" : "");
+    snprintf(info[2], sizeof info[2], "d %.0f..%.0f", d->lo, d->hi);
     int y = v->y + 1, rows = v->h - 1;
+    // every block's bar first; then a sparkline for each block, or for the selected one, as rows allow
+    int body = rows < L ? rows : L;
+    int spark_rows = rows >= 2 * L ? L : rows > L ? 1 : 0;
+    int l0 = window_start(L, body, d->layer);
+    char tag[64];
+    draw_title_fit(c, v, (const char* const[]){info[0], info[1], info[2]}, 3,
+                   s->is_slim ? block_window_tag(tag, sizeof tag, l0, body, L) : NULL);
     if (rows <= 0) return;
     if (!s->has_adapter || !s->is_slim) {
         canvas_putn(c, y, v->x, s->has_adapter ? "plain LoRA adapter: no clusters" : "no adapter loaded (:load DIR)", v->w, C_DIM);
         return;
-    }
-    // bars for every block when they fit; below them a sparkline of d across the sequence for
-    // every block when there is room for all, else for the selected block only
-    int spark_rows = rows >= 4 ? 1 : 0;
-    int body = rows - spark_rows;
-    if (rows >= 2 * L + 1) {
-        body = L;
-        spark_rows = L;
     }
     // nearest-centre dots when the clusters are few enough
     int dots = s->n_clusters <= 8 ? s->n_clusters : 0;
@@ -60,7 +83,6 @@ static void distance_draw(View* v, Canvas* c) {
         bw = v->w - 11 - 4;
         dots = 0;
     }
-    int l0 = window_start(L, body, d->layer);
     for (int i = 0; i < body && l0 + i < L && pos >= 0; i++) {
         int l = l0 + i, row = y + i;
         size_t pl = (size_t)pos * L + l;
@@ -69,7 +91,7 @@ static void distance_draw(View* v, Canvas* c) {
             canvas_put(c, row, v->x + 4, "no router", C_UNROUTED);
             continue;
         }
-        float dist = t->dist[pl], win = s->win_d[pl];
+        float dist = t->dist[pl], win = d->show_win ? s->win_d[pl] : NAN;
         canvas_printf(c, row, v->x + 4, C_NORMAL, "%6.2f", dist);
         int bx = v->x + 11;
         if (bw > 0) {
@@ -118,9 +140,4 @@ static const ViewClass DISTANCE_CLASS = {
     .on_key = distance_key,
 };
 
-View* distance_view_new(void) {
-    DistanceView* d = xcalloc(1, sizeof *d);
-    d->super.klass = &DISTANCE_CLASS;
-    d->super.visible = 1;
-    return &d->super;
-}
+View* distance_view_new(void) { return view_alloc(sizeof(DistanceView), &DISTANCE_CLASS); }

@@ -35,11 +35,20 @@ static void lens_draw(View* v, Canvas* c) {
     LensView* lv = (LensView*)v;
     const Snapshot* s = v->snap;
     int L = s->n_layers, pos = lv->pos;
-    char info[128];
-    if (lv->have) snprintf(info, sizeof info, "pos %d: on/off differ at %d/%d blocks", pos, lv->n_diff, L);
-    else snprintf(info, sizeof info, "pos %d", pos);
-    draw_title(c, v, info);
     int y = v->y + 1, rows = v->h - 1;
+    // the column heads get a row when every block fits below them, else the title names the columns
+    int header = rows > L;
+    char info[4][128];
+    snprintf(info[0], sizeof info[0], "pos %d: %s differ at %d/%d blocks", pos, header ? "on/off" : "on │ off,", lv->n_diff, L);
+    snprintf(info[1], sizeof info[1], "%s %d/%d differ", header ? "on/off" : "on │ off,", lv->n_diff, L);
+    snprintf(info[3], sizeof info[3], "%s", header ? "on/off" : "on │ off");
+    if (pos >= 0) snprintf(info[2], sizeof info[2], "pos %d", pos);
+    else snprintf(info[2], sizeof info[2], "no token selected");
+    int body = rows - header;
+    int l0 = window_start(L, body, lv->layer);
+    char tag[64];
+    if (lv->have) draw_title_fit(c, v, (const char* const[]){info[0], info[1], info[3]}, 3, block_window_tag(tag, sizeof tag, l0, body, L));
+    else draw_title(c, v, info[2]);
     if (rows <= 0) return;
     if (pos < 0) {
         canvas_putn(c, y, v->x, "no token selected", v->w, C_DIM);
@@ -50,13 +59,13 @@ static void lens_draw(View* v, Canvas* c) {
         return;
     }
     int colw = (v->w - 7) / 2;  // block number, two columns, the rule, the ≠ mark
-    canvas_put(c, y, v->x, "blk", C_DIM);
-    canvas_putn(c, y, v->x + 4, s->has_adapter ? (colw >= 21 ? "adapter as configured" : "adapter on") : "no adapter", colw, C_DIM);
-    canvas_putn(c, y, v->x + 5 + colw, "adapter off", colw, C_DIM);
-    int body = rows - 1;
-    int l0 = window_start(L, body, lv->layer);
+    if (header) {
+        canvas_put(c, y, v->x, "blk", C_DIM);
+        canvas_putn(c, y, v->x + 4, s->has_adapter ? (colw >= 21 ? "adapter as configured" : "adapter on") : "no adapter", colw, C_DIM);
+        canvas_putn(c, y, v->x + 5 + colw, "adapter off", colw, C_DIM);
+    }
     for (int i = 0; i < body && l0 + i < L; i++) {
-        int l = l0 + i, row = y + 1 + i;
+        int l = l0 + i, row = y + header + i;
         int on_id = s->lens_on_id[l];
         int differ = on_id != s->lens_off_id[l];
         int color = differ ? C_LENS_DIFF : C_LENS_SAME;
@@ -78,9 +87,4 @@ static const ViewClass LENS_CLASS = {
     .on_key = lens_key,
 };
 
-View* lens_view_new(void) {
-    LensView* lv = xcalloc(1, sizeof *lv);
-    lv->super.klass = &LENS_CLASS;
-    lv->super.visible = 1;
-    return &lv->super;
-}
+View* lens_view_new(void) { return view_alloc(sizeof(LensView), &LENS_CLASS); }

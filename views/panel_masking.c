@@ -1,7 +1,8 @@
 // panel_masking.c: the masking ratio p ([ ] +-0.05, { } +-0.01, s new mask seed); for the selected
 // position the top-5 next tokens under the base model, p = 0 and the current p with KL(p=0 || p)
-// and KL(base || p); a chart of KL and top-1 agreement against p over 0..0.9 (computed in the
-// background); and `g`: where the continuation regenerated at p first leaves the p = 0 one.
+// and KL(base || p); a chart of KL and top-1 agreement against p over 0..0.9, averaged over the
+// whole context (computed in the background); and `g`: where the continuation regenerated at p
+// first leaves the p = 0 one.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@ typedef struct {
     float p;                   // p as asked for (may be ahead of the snapshot)
     uint64_t mask_seed;
     int fresh;                 // the comparison shown is for this position and p
+    int stale;                 // the generated text (and `g`'s result) is from another run
 } MaskingView;
 
 static void masking_update(View* v, const Snapshot* s, const UiState* u) {
@@ -22,6 +24,8 @@ static void masking_update(View* v, const Snapshot* s, const UiState* u) {
     m->p = u->p;
     m->mask_seed = u->mask_seed;
     m->fresh = s->n == 0 || (s->cmp_valid && s->cmp_pos == m->pos && fabsf(s->cmp_p - u->p) < 1e-6f && s->mask_seed == u->mask_seed);
+    char why[256];
+    m->stale = snapshot_gen_stale(s, u->p, u->mode, u->mask_seed, why, sizeof why);
 }
 
 // "'tok' 0.31" in at most w columns.
@@ -55,32 +59,32 @@ static void masking_draw(View* v, Canvas* c) {
     // p line (and the KLs on it when wide)
     int col = canvas_printf(c, y, x, C_BOLD, "p %.2f", m->p);
     col = canvas_put(c, y, col, "  [ ] ±0.05  { } ±0.01  s seed", C_DIM);
-    int merged = w >= 100;
-    char kl[128];
-    if (s->cmp_valid) snprintf(kl, sizeof kl, "KL(p=0‖p) %.4f  KL(base‖p) %.4f", s->kl_p0, s->kl_base);
-    else snprintf(kl, sizeof kl, "KL(p=0‖p) …  KL(base‖p) …");
+    // the KLs are those of the cursor's next token: the line says which, as long as it fits
+    char vals[96], kl[3][224], tok[64];
+    if (s->cmp_valid) snprintf(vals, sizeof vals, "KL(p=0‖p) %.4f  KL(base‖p) %.4f", s->kl_p0, s->kl_base);
+    else snprintf(vals, sizeof vals, "KL(p=0‖p) …  KL(base‖p) …");
+    token_display(tok, sizeof tok, snapshot_label(s, m->pos));
+    snprintf(kl[0], sizeof kl[0], "next after pos %d '%s': %s", m->pos, tok, vals);
+    snprintf(kl[1], sizeof kl[1], "pos %d: %s", m->pos, vals);
+    snprintf(kl[2], sizeof kl[2], "%s", vals);
     if (!m->fresh) canvas_put(c, y, col + 2, "computing…", C_BUSY);
-    int line = 1;
-    if (merged) canvas_put(c, y, x + w - text_width(kl), kl, vc);
-    else if (rows > 1) canvas_putn(c, y + line++, x, kl, w, vc);
+    int line = 1, room = w - (col - x) - 2 - text_width("computing…  "), k0 = m->pos >= 0 ? 0 : 2;
+    int merged = room >= text_width(kl[2]);  // the KLs fit on the p line, after "computing…"
+    if (!merged) room = w;
+    while (k0 < 2 && text_width(kl[k0]) > room) k0++;
+    if (merged) canvas_put(c, y, x + w - text_width(kl[k0]), kl[k0], vc);
+    else if (rows > 1) canvas_putn(c, y + line++, x, kl[k0], w, vc);
     int avail = rows - line - 1;  // header
     int chart = avail >= 3, regen = avail >= 4;
     int k = avail - chart - regen;
     if (k > TRACE_TOPK) k = TRACE_TOPK;
     if (k < 0) k = 0;
     if (avail >= 1 && m->pos >= 0) {
-        char tok[64], head[160];
-        snprintf(head, sizeof head, "next after pos %d '%s'", m->pos, token_display(tok, sizeof tok, snapshot_label(s, m->pos)));
         int colw = (w - 1) / 3;
         int row = y + line++;
-        if (k > 0) {
-            canvas_put(c, row, x, "base", C_DIM);
-            canvas_put(c, row, x + colw, "p=0", C_DIM);
-            canvas_printf(c, row, x + 2 * colw, C_DIM, "p=%.2f", s->cmp_valid ? s->cmp_p : m->p);
-            canvas_putn(c, row, x + 2 * colw + 8, head, w - 2 * colw - 8, C_DIM);
-        } else {
-            canvas_putn(c, row, x, head, w, C_DIM);
-        }
+        canvas_put(c, row, x, "base", C_DIM);
+        canvas_put(c, row, x + colw, "p=0", C_DIM);
+        canvas_printf(c, row, x + 2 * colw, C_DIM, "p=%.2f", s->cmp_valid ? s->cmp_p : m->p);
         for (int i = 0; i < k; i++, line++) {
             row = y + line;
             if (!s->cmp_valid) {
@@ -97,7 +101,8 @@ static void masking_draw(View* v, Canvas* c) {
     }
     if (chart) {
         int row = y + line++;
-        col = canvas_put(c, row, x, "vs p 0..0.9  KL ", C_DIM);
+        // averaged over the context, unlike the KLs above (the cursor's token)
+        col = canvas_put(c, row, x, w >= 78 ? "context mean over p 0..0.9: KL " : w >= 62 ? "ctx mean KL " : "mean KL ", C_DIM);
         int n = s->sweep_total;
         if (n == 0 || s->sweep_n == 0) {
             canvas_put(c, row, col, s->n ? "computing…" : "(needs a context)", C_DIM);
@@ -112,11 +117,13 @@ static void masking_draw(View* v, Canvas* c) {
                 if (fabsf(s->sweep_p[i] - m->p) < fabsf(s->sweep_p[cur] - m->p)) cur = i;
             }
             draw_sparkline(c, row, col, kls, n, 0, kmax > 0 ? kmax : 1, C_CHART_KL, cur, C_CHART_CUR);
-            col = canvas_printf(c, row, col + n, C_DIM, " ≤%.3g  top-1 ", kmax);
+            col = canvas_printf(c, row, col + n, C_DIM, " ≤%.3g top-1 ", kmax);
             draw_sparkline(c, row, col, ag, n, 0, 1, C_CHART_AGREE, cur, C_CHART_CUR);
             col += n;
-            if (s->sweep_n < n) canvas_printf(c, row, col + 1, C_DIM, "%d/%d", s->sweep_n, n);
-            else if (cur < s->sweep_n) canvas_printf(c, row, col + 1, C_DIM, "@%.1f: %.3f %.0f%%", s->sweep_p[cur], s->sweep_kl[cur], 100 * s->sweep_agree[cur]);
+            char tail[64] = "";
+            if (s->sweep_n < n) snprintf(tail, sizeof tail, "%d/%d", s->sweep_n, n);
+            else if (cur < s->sweep_n) snprintf(tail, sizeof tail, "@%.1f %.3f %.0f%%", s->sweep_p[cur], s->sweep_kl[cur], 100 * s->sweep_agree[cur]);
+            if (col + 1 + text_width(tail) <= x + w) canvas_put(c, row, col + 1, tail, C_DIM);  // whole or not at all
         }
     }
     if (regen) {
@@ -128,10 +135,10 @@ static void masking_draw(View* v, Canvas* c) {
             int dp = s->regen_start + s->regen_div;
             const char* got = dp < s->n ? snapshot_label(s, dp) : "";
             const char* want = s->regen_div < s->regen_len ? snapshot_vocab(s, s->regen_p0[s->regen_div], vb, sizeof vb) : "(end)";
-            canvas_printf(c, row, x, C_DIVERGE, "g: p %.2f leaves p=0 at +%d: '%s' vs '%s'", s->regen_p, s->regen_div,
+            canvas_printf(c, row, x, m->stale ? C_DIM : C_DIVERGE, "g: p %.2f leaves p=0 at +%d: '%s' vs '%s'", s->regen_p, s->regen_div,
                           token_display(a, sizeof a, got), token_display(b, sizeof b, want));
         } else {
-            canvas_printf(c, row, x, s->regen_state == 1 ? C_DIM : C_MESSAGE, "g: p %.2f same as p=0 for %d tokens%s", s->regen_p,
+            canvas_printf(c, row, x, s->regen_state == 1 || m->stale ? C_DIM : C_MESSAGE, "g: p %.2f same as p=0 for %d tokens%s", s->regen_p,
                           s->n - s->regen_start, s->regen_state == 1 ? " so far…" : "");
         }
     }
@@ -144,9 +151,4 @@ static const ViewClass MASKING_CLASS = {
     .draw = masking_draw,
 };
 
-View* masking_view_new(void) {
-    MaskingView* m = xcalloc(1, sizeof *m);
-    m->super.klass = &MASKING_CLASS;
-    m->super.visible = 1;
-    return &m->super;
-}
+View* masking_view_new(void) { return view_alloc(sizeof(MaskingView), &MASKING_CLASS); }

@@ -1,6 +1,7 @@
 // panel_prompt.c: the prompt line. Readline edits the line (views/tui.c feeds it the keys); this
 // view draws readline's prompt, line and cursor inside the screen, scrolling sideways when the
-// line is wider than the panel.
+// line is wider than the panel. When the screen is short of rows the message line is drawn here
+// too, right of the text.
 #include <stdio.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@ typedef struct {
 
 void prompt_view_set(View* v, const PromptState* p) { ((PromptView*)v)->ps = *p; }
 
-static void prompt_draw(View* v, Canvas* c) {
+// Draws the prompt and the line; returns the column after the text.
+static int prompt_draw_line(View* v, Canvas* c) {
     PromptView* pv = (PromptView*)v;
     const PromptState* p = &pv->ps;
     const char* prompt = p->prompt ? p->prompt : "slimscope> ";
@@ -26,17 +28,16 @@ static void prompt_draw(View* v, Canvas* c) {
     int pw = text_width(prompt), cur = text_width(before);
     if (!p->active && len == 0) {
         int col = canvas_put(c, row, v->x, prompt, pc);
-        canvas_putn(c, row, col, "(Tab, i or : to type)", v->x + w - col, C_DIM);
-        return;
+        return canvas_putn(c, row, col, "(Tab, i or : to type)", v->x + w - col, C_DIM);
     }
     if (pw + cur < w - 1) {  // everything up to the cursor fits
         int col = canvas_put(c, row, v->x, prompt, pc);
-        canvas_putn(c, row, col, line, v->x + w - col, C_NORMAL);
+        col = canvas_putn(c, row, col, line, v->x + w - col, C_NORMAL);
         if (p->active) {
             c->cursor_row = row;
             c->cursor_col = v->x + pw + cur;
         }
-        return;
+        return col;
     }
     // scrolled: "…" then the end of the text before the cursor, then what follows
     const char* s = line;
@@ -48,13 +49,25 @@ static void prompt_draw(View* v, Canvas* c) {
         s += k;
     }
     canvas_put(c, row, v->x, "…", C_DIM);
-    canvas_putn(c, row, v->x + 1, s, w - 1, C_NORMAL);
+    int end = canvas_putn(c, row, v->x + 1, s, w - 1, C_NORMAL);
     if (p->active) {
         char upto[4096];
         snprintf(upto, sizeof upto, "%.*s", (int)(line + point - s), s);
         c->cursor_row = row;
         c->cursor_col = v->x + 1 + text_width(upto);
     }
+    return end;
+}
+
+static void prompt_draw(View* v, Canvas* c) {
+    int end = prompt_draw_line(v, c);
+    const UiState* u = v->ui;
+    if (!u || !u->msg_on_prompt || !u->msg[0]) return;
+    // the message, right-aligned, in what the text leaves free (cut at its end when narrow)
+    int from = end + 2, w = text_width(u->msg), right = v->x + v->w;
+    if (right - from < 8) return;
+    int col = right - w > from ? right - w : from;
+    canvas_putn(c, v->y, col, u->msg, right - col, u->msg_error ? C_ERROR : C_MESSAGE);
 }
 
 static const ViewClass PROMPT_CLASS = {
@@ -68,9 +81,4 @@ static const ViewClass PROMPT_CLASS = {
     .draw = prompt_draw,
 };
 
-View* prompt_view_new(void) {
-    PromptView* pv = xcalloc(1, sizeof *pv);
-    pv->super.klass = &PROMPT_CLASS;
-    pv->super.visible = 1;
-    return &pv->super;
-}
+View* prompt_view_new(void) { return view_alloc(sizeof(PromptView), &PROMPT_CLASS); }

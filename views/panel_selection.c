@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "draw.h"
+#include "slim.h"
 
 typedef struct {
     View super;
@@ -22,8 +23,14 @@ static void selection_draw(View* v, Canvas* c) {
     SelectionView* sv = (SelectionView*)v;
     const Snapshot* s = v->snap;
     int L = s->n_layers, pos = sv->pos;
-    draw_title(c, v, "· identity  0-9a-z LoRA expert  (tokens x blocks)");
     int y = v->y + 1, rows = v->h - 1;
+    // every block first, then the position ticks, then the footer, as rows allow
+    int body = rows < L ? rows : L;
+    int header = rows > L, footer = rows > L + 1;
+    int l0 = window_start(L, body, sv->layer);
+    char tag[64];
+    draw_title_fit(c, v, (const char* const[]){"· identity  0-9a-z LoRA expert  (tokens x blocks)", "· identity  0-9a-z LoRA expert", "· id  0-9a-z LoRA"}, 3,
+                   s->has_adapter ? block_window_tag(tag, sizeof tag, l0, body, L) : NULL);
     if (rows <= 0) return;
     if (!s->has_adapter) {
         canvas_putn(c, y, v->x, "no adapter loaded (:load DIR)", v->w, C_DIM);
@@ -38,9 +45,6 @@ static void selection_draw(View* v, Canvas* c) {
     }
     if (sv->left > s->n - 1) sv->left = s->n > width ? s->n - width : 0;
     if (sv->left < 0) sv->left = 0;
-    int footer = rows >= 4 ? 1 : 0;
-    int header = rows >= 3 ? 1 : 0;
-    int body = rows - header - footer;
     // header: position ticks every 10 and the cursor mark
     if (header) {
         canvas_put(c, y, v->x, "pos", C_DIM);
@@ -55,7 +59,6 @@ static void selection_draw(View* v, Canvas* c) {
             }
         }
     }
-    int l0 = window_start(L, body, sv->layer);
     for (int r = 0; r < body && l0 + r < L; r++) {
         int l = l0 + r, row = y + header + r;
         canvas_printf(c, row, v->x, l == sv->layer ? C_SELECTED : C_NORMAL, "%3d", l);
@@ -71,10 +74,10 @@ static void selection_draw(View* v, Canvas* c) {
         char tok[64];
         int row = y + rows - 1;
         int k = s->dominant[(size_t)pos * L + sv->layer];
-        char what[48];
+        char what[48], name[16];
         if (k == -2) snprintf(what, sizeof what, "no router");
         else if (k == -1) snprintf(what, sizeof what, "identity");
-        else snprintf(what, sizeof what, "LoRA expert %d", k);
+        else snprintf(what, sizeof what, "LoRA expert %s", slim_expert_name(name, sizeof name, s->n_id, s->n_id + k));
         canvas_printf(c, row, v->x, C_NORMAL, "pos %d '%s' blk %d: %s", pos, token_display(tok, sizeof tok, snapshot_label(s, pos)),
                       sv->layer, what);
     }
@@ -90,9 +93,4 @@ static const ViewClass SELECTION_CLASS = {
     .on_key = selection_key,
 };
 
-View* selection_view_new(void) {
-    SelectionView* sv = xcalloc(1, sizeof *sv);
-    sv->super.klass = &SELECTION_CLASS;
-    sv->super.visible = 1;
-    return &sv->super;
-}
+View* selection_view_new(void) { return view_alloc(sizeof(SelectionView), &SELECTION_CLASS); }

@@ -18,7 +18,7 @@ static void status_draw(View* v, Canvas* c) {
     // message line (or the whole bar when there is one row and a message)
     if (u->msg[0] && v->h >= 2) canvas_putn(c, v->y, v->x, u->msg, v->w, u->msg_error ? C_ERROR : C_MESSAGE);
     canvas_fill(c, bar, v->x, v->w, ' ', C_STATUS);
-    if (u->msg[0] && v->h == 1) {
+    if (u->msg[0] && v->h == 1 && !u->msg_on_prompt) {
         canvas_putn(c, bar, v->x, u->msg, v->w, u->msg_error ? C_ERROR : C_STATUS_KEY);
         return;
     }
@@ -37,8 +37,8 @@ static void status_draw(View* v, Canvas* c) {
     snprintf(f[F_MODE].val, sizeof f[0].val, "%s", adapter_mode_name((AdapterMode)u->mode)), f[F_MODE].key = "mode ";
     snprintf(f[F_P].val, sizeof f[0].val, "%.2f", u->p), f[F_P].key = "p ";
     snprintf(f[F_MASK_SEED].val, sizeof f[0].val, "%llu", (unsigned long long)u->mask_seed), f[F_MASK_SEED].key = "mask seed ";
-    if (u->temp == 0) snprintf(f[F_SAMPLING].val, sizeof f[0].val, "greedy");
-    else snprintf(f[F_SAMPLING].val, sizeof f[0].val, "temp %g top-p %g seed %llu", u->temp, u->top_p, (unsigned long long)u->seed);
+    // temp 0 is greedy; top-p and the sampling seed are shown all the same (they act once temp > 0)
+    snprintf(f[F_SAMPLING].val, sizeof f[0].val, "temp %g top-p %g sampling seed %llu", u->temp, u->top_p, (unsigned long long)u->seed);
     snprintf(f[F_N].val, sizeof f[0].val, "%d", u->n_new), f[F_N].key = "n ";
     snprintf(f[F_PROMPT].val, sizeof f[0].val, "%s", u->append ? "appends" : "new sequence"), f[F_PROMPT].key = "prompt ";
     snprintf(f[F_TOKS].val, sizeof f[0].val, "%.1f", s->tok_per_s), f[F_TOKS].key = "tok/s ";
@@ -47,9 +47,9 @@ static void status_draw(View* v, Canvas* c) {
     if (u->latency_ms > 0) snprintf(f[F_KEY].val, sizeof f[0].val, "%.0f ms", u->latency_ms), f[F_KEY].key = "key ";
     snprintf(f[F_HELP].val, sizeof f[0].val, "help"), f[F_HELP].key = "? ";
     // left out when the bar is too narrow, first to last: the adapter's description (-1), then
-    // help, key time, memory, device, sampling, n, tokens/s, mask seed, context, prompt mode
+    // help, memory, device, sampling, key time, mask seed, n, prompt mode, context, tokens/s
     // (model, adapter, mode and p stay)
-    static const int DROP[] = {-1, F_HELP, F_KEY, F_MEM, F_DEVICE, F_SAMPLING, F_N, F_TOKS, F_MASK_SEED, F_CTX, F_PROMPT};
+    static const int DROP[] = {-1, F_HELP, F_MEM, F_DEVICE, F_SAMPLING, F_KEY, F_MASK_SEED, F_N, F_PROMPT, F_CTX, F_TOKS};
     int keep[F_COUNT], n = F_COUNT;
     for (int i = 0; i < n; i++) keep[i] = f[i].val[0] != 0;
     for (size_t d = 0;; d++) {
@@ -81,9 +81,4 @@ static const ViewClass STATUS_CLASS = {
     .draw = status_draw,
 };
 
-View* status_view_new(void) {
-    StatusView* sv = xcalloc(1, sizeof *sv);
-    sv->super.klass = &STATUS_CLASS;
-    sv->super.visible = 1;
-    return &sv->super;
-}
+View* status_view_new(void) { return view_alloc(sizeof(StatusView), &STATUS_CLASS); }

@@ -4,9 +4,11 @@
 //   Output      │ Router                        Output
 //   Selection   │ Distance                      <focused detail panel>
 //   Masking     │ Lens                          prompt
-//   message line                                status (messages over it)
+//   message line (on the prompt row when short) status (messages over it)
 //   prompt
 //   status bar
+// Each panel first gets the rows that show every block (as far as they go), then the rows that
+// add detail (headers, footers, sparklines), then the Output (left) or everyone (right) the rest.
 #include "screen.h"
 
 #include <stdio.h>
@@ -47,17 +49,23 @@ static void place(View* v, int x, int y, int w, int h) {
     v->visible = v->w > 0 && v->h > 0;
 }
 
-// Splits `total` rows among n panels wanting need[i] rows (each gets at least min_h): shortfalls
-// shrink everyone in proportion; spare rows go to the panel `grow`, or are shared out evenly
-// when grow < 0.
-static void split_rows(int total, const int* need, int n, int min_h, int grow, int* out) {
+// Splits `total` rows among n panels that need need[i] rows and would use up to nice[i] (each gets
+// at least min_h): shortfalls shrink everyone in proportion; spare rows go first, one at a time in
+// turn, towards nice[i], then to the panel `grow`, or shared out evenly when grow < 0.
+static void split_rows(int total, const int* need, const int* nice, int n, int min_h, int grow, int* out) {
     int sum = 0;
     for (int i = 0; i < n; i++) sum += need[i];
     if (sum <= total) {
+        int spare = total - sum, more = 1;
         for (int i = 0; i < n; i++) out[i] = need[i];
-        if (grow >= 0) out[grow] += total - sum;
+        while (spare > 0 && more) {
+            more = 0;
+            for (int i = 0; i < n && spare > 0; i++)
+                if (out[i] < nice[i]) out[i]++, spare--, more = 1;
+        }
+        if (grow >= 0) out[grow] += spare;
         else
-            for (int i = 0; i < n; i++) out[i] += (total - sum) / n + (i < (total - sum) % n);
+            for (int i = 0; i < n; i++) out[i] += spare / n + (i < spare % n);
         return;
     }
     if (grow < 0) grow = 0;
@@ -86,6 +94,7 @@ void screen_layout(Screen* scr, int rows, int cols) {
         return;
     }
     int L = scr->n_layers > 0 ? scr->n_layers : 1;
+    scr->msg_on_prompt = 0;
     if (rows < FULL_MIN_ROWS || cols < FULL_MIN_COLS) {
         scr->layout = LAYOUT_COMPACT;
         int sh = rows >= 16 ? 2 : 1;  // message line above the status bar when there is room
@@ -101,19 +110,24 @@ void screen_layout(Screen* scr, int rows, int cols) {
         return;
     }
     scr->layout = LAYOUT_FULL;
-    place(scr->views[V_STATUS], 0, rows - 2, cols, 2);
-    place(scr->views[V_PROMPT], 0, rows - 3, cols, 1);
-    int area = rows - 3;
+    // right column: router (title, header, L rows; footer, shade scale), distance (title, L bars;
+    // one sparkline per block), lens (title, L rows; column heads)
+    int right_need[3] = {L + 2, L + 1, L + 1}, right_nice[3] = {L + 4, 2 * L + 1, L + 2}, right[3];
+    // the message line moves onto the prompt row when the blocks would not fit otherwise
+    int sh = rows - 3 >= right_need[0] + right_need[1] + right_need[2] ? 2 : 1;
+    scr->msg_on_prompt = sh == 1;
+    place(scr->views[V_STATUS], 0, rows - sh, cols, sh);
+    place(scr->views[V_PROMPT], 0, rows - sh - 1, cols, 1);
+    int area = rows - sh - 1;
     int lw = cols * 11 / 20, rx = lw + 1, rw = cols - lw - 1;
-    // left column: output takes what the selection map and masking panel leave
-    int left_need[3] = {6, L + 4, 10}, left[3];
-    split_rows(area, left_need, 3, 3, 0, left);
+    // left column: output (title + 3 lines) takes what the selection map (title, L rows; ticks,
+    // footer) and masking panel (7 rows; 10 with the top-5) leave
+    int left_need[3] = {4, L + 1, 7}, left_nice[3] = {4, L + 3, 10}, left[3];
+    split_rows(area, left_need, left_nice, 3, 3, 0, left);
     place(scr->views[V_OUTPUT], 0, 0, lw, left[0]);
     place(scr->views[V_SELECTION], 0, left[0], lw, left[1]);
     place(scr->views[V_MASKING], 0, left[0] + left[1], lw, left[2]);
-    // right column: router (title, header, L rows, footer), distance (title, L, sparkline), lens
-    int right_need[3] = {L + 3, L + 2, L + 2}, right[3];
-    split_rows(area, right_need, 3, 3, -1, right);
+    split_rows(area, right_need, right_nice, 3, 3, -1, right);
     place(scr->views[V_ROUTER], rx, 0, rw, right[0]);
     place(scr->views[V_DISTANCE], rx, right[0], rw, right[1]);
     place(scr->views[V_LENS], rx, right[0] + right[1], rw, right[2]);
@@ -127,29 +141,81 @@ void screen_update(Screen* scr, const Snapshot* s, const UiState* u) {
     for (int i = 0; i < V_COUNT; i++) view_update(scr->views[i], s, u);
 }
 
-static void draw_help(Screen* scr, Canvas* c, const UiState* u) {
-    int w = scr->cols - 4 < 84 ? scr->cols - 4 : 84, h = scr->rows - 2;
-    if (h > scr->n_help + 3) h = scr->n_help + 3;
-    int x = (scr->cols - w) / 2, y = (scr->rows - h) / 2;
-    draw_box(c, x, y, w, h, C_HELP);
-    canvas_put(c, y, x + 2, " slimscope: keys and commands (any key closes, Up/Down scroll) ", C_HELP_KEY);
-    int body = h - 2, first = u->help_scroll;
-    if (first > scr->n_help - body) first = scr->n_help - body;
-    if (first < 0) first = 0;
-    for (int i = 0; i < body && first + i < scr->n_help; i++) {
-        const char* line = scr->help[first + i];
-        int row = y + 1 + i;
+// Help lines as rows of the overlay: "KEYS\tdescription" with the description wrapped at word
+// boundaries to `dw` columns; calls row(k, key or NULL, text, len) for visual rows k = 0, 1, ...
+// Returns the number of rows.
+typedef void (*HelpRowFn)(void* ctx, int k, const char* key, const char* text, int len);
+static int help_rows(const Screen* scr, int dw, HelpRowFn row, void* ctx) {
+    int k = 0;
+    for (int i = 0; i < scr->n_help; i++) {
+        const char* line = scr->help[i];
         const char* tab = strchr(line, '\t');
         if (!tab) {
-            canvas_putn(c, row, x + 2, line, w - 4, C_HELP_KEY);
+            if (row) row(ctx, k, NULL, line, (int)strlen(line));
+            k++;
             continue;
         }
         char key[64];
         snprintf(key, sizeof key, "%.*s", (int)(tab - line), line);
-        int kc = canvas_putn(c, row, x + 3, key, w - 6, C_HELP_KEY);
-        int dc = kc + 2 > x + 24 ? kc + 2 : x + 24;
-        canvas_putn(c, row, dc, tab + 1, x + w - 2 - dc, C_HELP);
+        const char* d = tab + 1;
+        for (int first = 1; *d || first; first = 0) {
+            // take as many words as fit in dw columns (at least one word, cut if longer)
+            const char* end = d;
+            const char* fit = NULL;
+            while (*end) {
+                const char* sp = strchr(end + 1, ' ');
+                const char* stop = sp ? sp : end + strlen(end);
+                char part[512];
+                snprintf(part, sizeof part, "%.*s", (int)(stop - d), d);
+                if (text_width(part) > dw && fit) break;
+                fit = stop;
+                end = stop;
+                if (!sp) break;
+            }
+            if (!fit) fit = d + strlen(d);
+            if (row) row(ctx, k, first ? key : "", d, (int)(fit - d));
+            k++;
+            d = fit;
+            while (*d == ' ') d++;
+        }
     }
+    return k;
+}
+
+typedef struct {
+    Canvas* c;
+    int x, y, w, first, body;
+} HelpDraw;
+
+static void help_draw_row(void* ctx, int k, const char* key, const char* text, int len) {
+    HelpDraw* h = ctx;
+    if (k < h->first || k >= h->first + h->body) return;
+    int row = h->y + 1 + k - h->first;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%.*s", len, text);
+    if (!key) {
+        canvas_putn(h->c, row, h->x + 2, buf, h->w - 4, C_HELP_KEY);
+        return;
+    }
+    int kc = canvas_putn(h->c, row, h->x + 3, key, h->w - 6, C_HELP_KEY);
+    int dc = kc + 2 > h->x + 24 ? kc + 2 : h->x + 24;
+    canvas_putn(h->c, row, dc, buf, h->x + h->w - 2 - dc, C_HELP);
+}
+
+static void draw_help(Screen* scr, Canvas* c, const UiState* u) {
+    int w = scr->cols - 4 < 100 ? scr->cols - 4 : 100;
+    int dw = w - 26;  // descriptions start 24 columns in, end 2 before the border
+    int n = help_rows(scr, dw, NULL, NULL);
+    int h = scr->rows - 2;
+    if (h > n + 3) h = n + 3;
+    int x = (scr->cols - w) / 2, y = (scr->rows - h) / 2;
+    draw_box(c, x, y, w, h, C_HELP);
+    canvas_put(c, y, x + 2, " slimscope: keys and commands (any key closes, Up/Down scroll) ", C_HELP_KEY);
+    int body = h - 2, first = u->help_scroll;
+    if (first > n - body) first = n - body;
+    if (first < 0) first = 0;
+    HelpDraw hd = {c, x, y, w, first, body};
+    help_rows(scr, dw, help_draw_row, &hd);
 }
 
 void screen_draw(Screen* scr, Canvas* c, const UiState* u) {

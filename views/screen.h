@@ -21,6 +21,7 @@ typedef struct {
     Layout layout;
     int rows, cols;
     int n_layers;              // of the last snapshot (panel heights)
+    int msg_on_prompt;         // full layout short of rows: messages go on the prompt row
     const char** help;         // help overlay lines: "KEYS\tdescription" or a heading
     int n_help;
 } Screen;

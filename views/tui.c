@@ -322,7 +322,7 @@ static const Action ACTIONS[] = {
     {'{', "{  }", "masking ratio p -0.01 / +0.01", act_p},
     {'}', NULL, NULL, act_p},
     {'s', "s", "new mask seed", act_mask_seed},
-    {'g', "g", "regenerate the continuation at p; show where it leaves p = 0", act_regen},
+    {'g', "g", "regenerate the continuation at p; show where it leaves p = 0 (Enter on an empty prompt too, when the text is stale)", act_regen},
     {KEY_ESC, "Esc", "stop generating (on the prompt: go to the panels)", act_escape},
     {CTRL('C'), "Ctrl-C", "stop generating and clear the line; twice: quit", act_ctrl_c},
     {':', ":", "type a command at the prompt", act_prompt},
@@ -402,11 +402,23 @@ int tui_key(Tui* t, int key) {
     return f & ACT_IGNORED ? ACT_OK : f;
 }
 
+// The generated text was sampled under another run than the one asked for now.
+static int output_stale(Tui* t) {
+    char why[256];
+    const Snapshot* s = worker_lock(t->w);
+    int stale = snapshot_gen_stale(s, t->ui.p, t->ui.mode, t->ui.mask_seed, why, sizeof why);
+    worker_unlock(t->w);
+    return stale;
+}
+
 void tui_submit_line(Tui* t, const char* line) {
     while (*line == ' ') line++;
-    if (!*line) return;
+    if (!*line && !output_stale(t)) return;
     int f;
-    if (line[0] == ':') {
+    if (!*line) {  // Enter on an empty line regenerates stale text, as `g` does
+        f = act_regen(t, 'g');
+        screen_set_focus(&t->scr, V_OUTPUT);
+    } else if (line[0] == ':') {
         f = commands_execute(t, line);
     } else {
         // a leading '+' continues the context once, whatever :append says
@@ -446,6 +458,7 @@ void tui_render(Tui* t) {
     }
     if (t->ui.sel >= s->n) t->ui.sel = -1;
     screen_update(&t->scr, s, &t->ui);
+    t->ui.msg_on_prompt = t->scr.msg_on_prompt;  // as laid out for this snapshot's block count
     canvas_clear(&t->cv, C_NORMAL);
     screen_draw(&t->scr, &t->cv, &t->ui);
     worker_unlock(t->w);
@@ -469,6 +482,28 @@ static double rss_mb(void) {
 
 // ---------------------------------------------------------------------------------------------
 // set-up, main loop, tear-down
+
+// What the glyphs and colours of the panels mean (the help's last section).
+static const char* const LEGEND[] = {
+    "Glyphs and colours",
+    "LoRA ■■■■■ identity\tOutput: a token's tint is its identity share, from all LoRA (orange) to the adapter bypassed (blue)",
+    "dimmed text\tOutput: generated under another p, mode, adapter or forcing; g or Enter on an empty prompt regenerates",
+    "red background\tOutput: the first token where g's continuation at p leaves the p = 0 one",
+    "i0 i1 │ 0 1 2\tidentity experts left of the rule, LoRA experts right; :force, --force and traces use these names",
+    "· ░ ▒ ▓ █\tRouter: pi below .02, .25, .5, .75, up to 1 (the scale is under the grid); the colour ramps with it",
+    "*  ●\tRouter: kept (top-k) expert; ● is a kept cell when cells are one column wide",
+    "F3  off\tRouter: block forced to expert 3 (:force); no router at this block",
+    "┃\tDistance: the d at which the yield makes an identity expert the top-1 (not drawn in lora-only mode)",
+    "◂  ▸\tDistance: that point lies left / right of the bar's scale (one scale for the whole sequence)",
+    "→id  ● ○\tDistance: d is past the point, identity wins; the nearest cluster centre among the centres",
+    "· 0-9a-z\tSelection: identity experts dominate / the LoRA expert that does; ▼ marks the cursor's token",
+    "≠\tLens: the adapter changes this block's top prediction",
+    "ctx mean\tMasking: KL and top-1 agreement with p = 0 over p, averaged over the context (the KLs above: the cursor's token)",
+    "▁▂▃▄▅▆▇█\tsparklines: d across the sequence; KL / agreement over p (the current p highlighted)",
+    "blk 3-8/16 ↑↓\ta panel shows only these blocks of 16: Up/Down on it scroll",
+    "NO_COLOR\tno colours: bold marks LoRA-heavy tokens, dim identity-heavy ones and stale text, reverse the cursor, underline the divergence",
+    NULL,
+};
 
 static void build_help(Tui* t) {
     int cap = 128, n = 0;
@@ -508,6 +543,7 @@ static void build_help(Tui* t) {
     }
     h[n++] = "Commands (type at the prompt, Enter runs them)";
     n += commands_help(h + n, cap - n);
+    for (int i = 0; LEGEND[i] && n < cap; i++) h[n++] = LEGEND[i];
     t->help = h;
     t->n_help = n;
     screen_set_help(&t->scr, h, n);

@@ -84,19 +84,20 @@ static void set_mode(Tui* t, const Settings* v) {
     tui_message(t, 0, "adapter mode %s", adapter_mode_name((AdapterMode)v->adapter_mode));
 }
 
-static void dims(Tui* t, int* L, int* E, int* has) {
+static void dims(Tui* t, int* L, int* E, int* n_id, int* has) {
     const Snapshot* s = worker_lock(t->w);
     *L = s->n_layers;
     *E = s->n_experts;
+    *n_id = s->n_id;
     *has = s->has_adapter;
     worker_unlock(t->w);
 }
 
 static int c_force(Tui* t, int argc, char** argv) {
-    long long l, e;
-    int L, E, has;
+    long long l;
+    int L, E, n_id, has;
     if (need_args(t, argc, 2, ":force BLOCK EXPERT")) return ACT_REDRAW;
-    dims(t, &L, &E, &has);
+    dims(t, &L, &E, &n_id, &has);
     if (!has) {
         tui_message(t, 1, ":force needs an adapter (:load DIR)");
         return ACT_REDRAW;
@@ -105,20 +106,22 @@ static int c_force(Tui* t, int argc, char** argv) {
         tui_message(t, 1, ":force: block must be in 0..%d, got '%s'", L - 1, argv[1]);
         return ACT_REDRAW;
     }
-    if (parse_ll(argv[2], &e) || e < 0 || e >= E) {
-        tui_message(t, 1, ":force: expert must be in 0..%d (identity experts first), got '%s'", E - 1, argv[2]);
+    int e = slim_expert_parse(argv[2], n_id, E);
+    char names[64], name[16];
+    if (e < 0) {
+        tui_message(t, 1, ":force: expert must be %s, got '%s'", slim_expert_range(names, sizeof names, n_id, E), argv[2]);
         return ACT_REDRAW;
     }
     Job j = {.kind = JOB_FORCE, .a = l, .b = e};
     worker_post(t->w, &j);
-    tui_message(t, 0, "block %lld: expert %lld forced", l, e);
+    tui_message(t, 0, "block %lld: %s expert %s forced", l, e < n_id ? "identity" : "LoRA", slim_expert_name(name, sizeof name, n_id, e));
     return ACT_REDRAW;
 }
 
 static int c_unforce(Tui* t, int argc, char** argv) {
     long long l = -1;
-    int L, E, has;
-    dims(t, &L, &E, &has);
+    int L, E, n_id, has;
+    dims(t, &L, &E, &n_id, &has);
     if (argc > 2 || (argc == 2 && (parse_ll(argv[1], &l) || l < 0 || l >= L))) {
         tui_message(t, 1, "usage: :unforce [BLOCK] (block in 0..%d)", L - 1);
         return ACT_REDRAW;
@@ -198,7 +201,7 @@ static const Command COMMANDS[] = {
     {"p", "mask-ratio", .set = set_p},
     {"mask-seed", "mask-seed", .set = set_mask_seed},
     {"mode", "adapter-mode", .set = set_mode},
-    {"force", NULL, "L E", "intervention: expert E takes all the weight at block L", c_force},
+    {"force", NULL, "L E", "intervention: expert E (LoRA 0.., identity i0..) takes all the weight at block L", c_force},
     {"unforce", NULL, "[L]", "route block L (default: every block) normally again", c_unforce},
     {"load", NULL, "DIR", "swap the adapter without restarting (none: no adapter)", c_load},
     {"save", NULL, "FILE.jsonl", "write the session's trace as JSONL", c_save},

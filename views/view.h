@@ -25,6 +25,7 @@ typedef struct {
     int help;                  // help overlay open
     int help_scroll;
     int compact;               // compact layout in use
+    int msg_on_prompt;         // the message line is drawn on the prompt row (full layout, short)
     // sampler settings (:temp :top-p :n :seed), used by the next generation
     float temp, top_p;
     int n_new;
@@ -103,6 +104,8 @@ static inline void view_draw(View* v, Canvas* c) {
 static inline int view_on_key(View* v, int key, UiState* u) {
     return v->klass->on_key ? v->klass->on_key(v, key, u) : ACT_IGNORED;
 }
+// A panel of `size` bytes (its struct, which starts with `View super;`), zeroed, visible.
+View* view_alloc(size_t size, const ViewClass* klass);
 void view_destroy(View* v);
 
 #endif

@@ -391,7 +391,6 @@ int tok_piece_to_model(const TokenizerImpl* m, int byte_level, const char* s, si
 const cJSON* tok_jget(const cJSON* o, const char* k);
 const char* tok_jstr(const cJSON* o, const char* k);
 int tok_jbool(const cJSON* o, const char* k, int dflt);
-int tok_jint(const cJSON* o, const char* k, int dflt);
 typedef int (*ComponentFn)(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path);
 const char* tok_component_type(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path, const char* key,
                                ComponentFn fn, int* rc);

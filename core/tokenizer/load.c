@@ -16,10 +16,6 @@ int tok_jbool(const cJSON* o, const char* k, int dflt) {
     const cJSON* v = tok_jget(o, k);
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
-int tok_jint(const cJSON* o, const char* k, int dflt) {
-    const cJSON* v = tok_jget(o, k);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : dflt;
-}
 // A token named in tokenizer_config.json: "text" or {"content": "text", ...}.
 static const char* jtoken(const cJSON* o, const char* k) {
     const cJSON* v = tok_jget(o, k);

@@ -1,7 +1,19 @@
 // load_decoder.c: tokenizer.json "decoder" -> DecStep list (applied by decode.c).
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
+
+// Strip's start / stop: how many characters it removes, a whole number >= 0 (absent: 0).
+static int strip_count(LoadCtx* L, const cJSON* j, const char* key, const char* path, int* out) {
+    const cJSON* v = tok_jget(j, key);
+    *out = 0;
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1 << 20) || v->valuedouble != floor(v->valuedouble))
+        return err_set(L->err, "%s: %s.%s: expected a whole number of characters (0 to %d)", L->name, path, key, 1 << 20);
+    *out = (int)v->valuedouble;
+    return 0;
+}
 
 int tok_parse_decoder(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path) {
     TokenizerImpl* m = t->impl;
@@ -27,8 +39,7 @@ int tok_parse_decoder(LoadCtx* L, Tokenizer* t, const cJSON* j, const char* path
         if (n == 0 || n > 4) return err_set(L->err, "%s: %s.content: expected one character", L->name, path);
         memcpy(st.strip_char, content, n);
         st.strip_len = (int)n;
-        st.start = tok_jint(j, "start", 0);
-        st.stop = tok_jint(j, "stop", 0);
+        if (strip_count(L, j, "start", path, &st.start) || strip_count(L, j, "stop", path, &st.stop)) return -1;
     } else if (strcmp(type, "Metaspace") == 0) {
         st.kind = DEC_METASPACE;
         if (tok_parse_replacement(L, j, path, st.repl, &st.repl_len)) return -1;

@@ -28,9 +28,18 @@ $BIN forward --model "$T/m" --adapter "$T/a" --mask-ratio 0.5 --mask-seed 8 --id
 check "same mask seed, same logits in two processes" 'cmp -s "$T/m7_1.bin" "$T/m7_2.bin"'
 check "another mask seed, other logits" '! cmp -s "$T/m7_1.bin" "$T/m8.bin"'
 
-# forcing identity expert 0 at every block = base model
-$BIN forward --model "$T/m" --adapter "$T/a" --force 0:0 --force 1:0 --force 2:1 --ids $IDS --all-positions --dump-logits "$T/forced.bin" 2>/dev/null
+# forcing identity experts (named i0, i1) at every block = base model
+$BIN forward --model "$T/m" --adapter "$T/a" --force 0:i0 --force 1:i0 --force 2:i1 --ids $IDS --all-positions --dump-logits "$T/forced.bin" 2>/dev/null
 check "forcing identity experts everywhere gives the base model" 'cmp -s "$T/base.bin" "$T/forced.bin"'
+# LoRA experts are named 0..7 (2 identity + 8 LoRA experts): --force 1:3 is index 2 + 3 = 5 in the
+# router's order, and the trace names it "3" among the kept experts
+$BIN trace --model "$T/m" --adapter "$T/a" --ids $IDS -n 0 --force 1:3 --out "$T/f.jsonl" 2>/dev/null
+check "--force 1:3 puts all the weight on LoRA expert 3 (index 5), kept as \"3\" in the trace" 'node -e "
+const L=require(\"fs\").readFileSync(process.argv[1],\"utf8\").trim().split(\"\\n\").map(JSON.parse).filter(o=>o.layer===1);
+if(L.length!==8) process.exit(1);
+for(const o of L){if(JSON.stringify(o.kept)!==JSON.stringify([\"3\"])||o.w[5]!==1||o.identity_share!==0) process.exit(2);}" "$T/f.jsonl"'
+err=$($BIN forward --model "$T/m" --adapter "$T/a" --force 1:i2 --ids 1 --dump-logits "$T/x" 2>&1); rc=$?
+check "--force with an expert that does not exist names the experts there are" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$err" = "--force 1:i2: expert i2 does not exist (LoRA 0..7 or identity i0..i1)" ]'
 $BIN forward --model "$T/m" --adapter "$T/a" --adapter-layers 1 --ids $IDS --all-positions --dump-logits "$T/l1.bin" 2>/dev/null
 check "adapter on block 1 only differs from both base and full adapter" '! cmp -s "$T/base.bin" "$T/l1.bin" && ! cmp -s "$T/slim.bin" "$T/l1.bin"'
 

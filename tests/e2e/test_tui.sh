@@ -131,6 +131,8 @@ $TM resize-window -t tui -x 200 -y 40  # room in the status bar for every field
 keys ':n 480' Enter
 wait_for "480 tokens per prompt" 5
 check $? ":n 480 is acknowledged"
+cap | grep -qF "│ mask seed 0 │ temp 0 top-p 1 sampling seed 0 │ n 480 │"
+check $? "the status bar shows the temperature, top-p, n and both seeds, labelled" "$(cap | tail -1)"
 keys 'Hello world' Enter
 # streaming: the output panel shows the context growing before it reaches 11 + 480 tokens
 # (a deadline, not a count of polls: on a loaded machine the 480 tokens take longer)
@@ -210,6 +212,9 @@ kl1=$(cap | grep -o 'KL(p=0‖p) [0-9.]*' | head -1)
 check $? "KL(p=0||p) is 0 at p = 0 and changes at p = 0.05 ($kl0 -> $kl1)"
 cap | grep -qF "│ p 0.05 │"
 check $? "the status bar shows p 0.05"
+# the text was generated at p 0: the panels follow p, the text does not, and says so
+wait_for "generated at p 0.00 (g or Enter regenerates)" 5
+check $? "after ] the generated text is marked stale (generated at p 0.00)" "$(cap | head -20)"
 keys '}' '}'
 wait_for "Masking  p 0.07" 5
 check $? "} twice: p = 0.07"
@@ -232,10 +237,29 @@ keys g
 wait_for "g: p 0.10 " 10
 check $? "g regenerates at the current p and reports the comparison with p = 0" "$(cap | grep 'g:')"
 wait_gone "(Esc stops)" 10
-# interventions and mode
-keys i ':force 1 3' Enter
-wait_for "expert 3 forced" 5 && wait_for "F1" 5
-check $? ":force 1 3 marks block 1 as forced in the router" "$(cap | head -9)"
+wait_gone "generated at p" 5
+check $? "the regenerated text is no longer marked stale" "$(cap | head -20)"
+# interventions: one expert numbering everywhere (LoRA 0..7, identity i0 i1): :force 2 5 is LoRA
+# expert 5 in the message, the router (F5, the kept mark under the header's 5) and the selection map
+keys i ':force 2 5' Enter
+wait_for "block 2: LoRA expert 5 forced" 5 && wait_for "F5" 5
+check $? ":force 2 5 is acknowledged as LoRA expert 5 and marked F5 in the router" "$(cap | head -9)"
+# router_forced: block 2's row (capture line 5) right of the rule, shades as x: only the sixth
+# LoRA cell kept, identity share 0, F5 (polled: the context is recomputed in the background)
+router_forced() {
+    row=$(cap | sed -n 5p | sed 's/.*│//' | sed 's/[░▒▓█·]/x/g')
+    printf '%s\n' "$row" | grep -qE '^(xx ){5}xx\*(xx ){2} +0% +F5' && [ "$(printf '%s' "$row" | tr -cd '*' | wc -c)" = 1 ]
+}
+i=0; while [ $i -lt 200 ] && ! router_forced; do sleep 0.05; i=$((i + 1)); done
+router_forced
+check $? "the router's block 2 keeps only the sixth LoRA column, headed 5" "row: $row
+$(cap | sed -n 2,8p)"
+sel=$(cap | grep -E '^  2 [0-9a-z·]' | head -1)
+printf '%s\n' "$sel" | grep -qE '^  2 5{23} '
+check $? "the selection map shows LoRA expert 5 at block 2 for every token" "$sel"
+keys ':force 1 i2' Enter
+wait_for "expert must be LoRA 0..7 or identity i0..i1, got 'i2'" 5
+check $? ":force with an expert that does not exist names the experts there are"
 keys ':unforce' Enter
 wait_for "every block routed normally" 5
 check $? ":unforce"
@@ -245,8 +269,11 @@ check $? ":force with a block out of range is an error on the message line, not 
 keys ':mode off' Enter
 wait_for "id-share 100%" 10 && wait_for "mode off" 5
 check $? ":mode off shows identity share 100%" "$(cap | head -2)"
+wait_for "generated at p 0.10, mode slim (g or Enter regenerates)" 5
+check $? ":mode off marks the text generated in slim mode stale" "$(cap | head -20)"
 keys ':mode slim' Enter
-wait_for "mode slim" 5
+wait_for "mode slim" 5 && wait_gone "generated at p" 5
+check $? "back in slim mode the text is current again"
 # :save writes the trace: one JSON object per position and block
 keys ":save $T/trace.jsonl" Enter
 wait_for "saved the trace of 23 positions" 5
@@ -267,6 +294,11 @@ check $? ":load of a missing directory reports the error and keeps the session"
 keys ":load $T/adapter2" Enter
 wait_for "loaded $T/adapter2" 10 && wait_for "adapter adapter2" 5
 check $? ":load swaps the adapter without restarting"
+wait_for "generated at p 0.10, adapter adapter (g or Enter regenerates)" 5
+check $? "after :load the text generated with the old adapter is marked stale" "$(cap | head -20)"
+keys Enter
+wait_gone "generated at p" 15 && wait_gone "(Esc stops)" 15
+check $? "Enter on the empty prompt regenerates the stale text" "$(cap | head -20)"
 keys ':bogus' Enter
 wait_for "unknown command ':bogus'" 5
 check $? "an unknown command is reported"
@@ -392,6 +424,43 @@ check $? "a plain LoRA shows identity share 0% and 'always on' in the router" "$
 check $? "a plain LoRA is never shown as off at a block" "$(cap)"
 keys q
 sane run1c 0 "quit the demo LoRA session"
+
+# ---- run 1d: the demo's SLIM adapter (6 blocks, 2 identity + 8 LoRA experts) at 80x24, 120x36
+# and 200x60: every block in every per-block panel, titles whole, tok/s in the status bar
+# blocks_shown SIZE: rows "  L " of blocks 0..5 in the selection map (left) and in the router,
+# distance and lens panels (right of the column rule)
+blocks_shown() {
+    c=$(cap); missing=""
+    for l in 0 1 2 3 4 5; do
+        printf '%s\n' "$c" | grep -q "^  $l [0-9a-z· ]" || missing="$missing selection:$l"
+        [ "$(printf '%s\n' "$c" | grep -c "│  $l ")" -ge 3 ] || missing="$missing right:$l"
+    done
+    [ -z "$missing" ]
+    check $? "$1: every block of the demo in the selection map, router, distance and lens panels" "missing:$missing
+$c"
+}
+ADAPTER=$ROOT/models/demo/slim
+start run1d
+keys ':n 40' Enter
+wait_for "40 tokens per prompt" 5
+keys 'the date 2021-03-07 ->' Enter
+wait_for "Output  pos" 20 && wait_gone "(Esc stops)" 30 && wait_for "on/off differ at" 20 && wait_gone "computing" 30
+blocks_shown 120x36
+cap | grep -qF "Distance  d -1.." && cap | grep -qF "on/off differ at" && cap | grep -qF "next after pos"
+check $? "120x36: the titles and the KL line fit whole" "$(cap)"
+golden demo_120x36
+$TM resize-window -t tui -x 80 -y 24
+wait_for "on │ off, " 5 && wait_gone "computing" 20
+blocks_shown 80x24
+cap | grep -qF "tok/s" && cap | grep -qF "Router  pos"
+check $? "80x24: the status bar keeps tok/s; the router's title is there" "$(cap)"
+golden demo_80x24
+$TM resize-window -t tui -x 200 -y 60
+wait_for "context mean over p" 5 && wait_gone "computing" 20
+blocks_shown 200x60
+golden demo_200x60
+keys q
+sane run1d 0 "quit the demo SLIM session"
 MODEL=$T/model ADAPTER=$T/adapter
 
 # ---- run 2: UTF-8 text; SIGTERM restores the terminal

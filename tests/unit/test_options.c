@@ -189,6 +189,29 @@ static void test_progress(void** st) {
     assert_int_equal(p.shown, 0);
 }
 
+// --force BLOCK:EXPERT keeps the expert's name (i0.. identity, 0.. LoRA) for the session to resolve.
+static void test_force_option(void** st) {
+    Settings s;
+    Err err;
+    settings_defaults(&s, "test");
+    assert_int_equal(settings_parse_value(&s, "force", "--force", "3:i1", &err), 0);
+    assert_int_equal(settings_parse_value(&s, "force", "--force", "0:7", &err), 0);
+    assert_int_equal(s.n_force, 2);
+    assert_int_equal(s.force_layer[0], 3);
+    assert_string_equal(s.force_expert[0], "i1");
+    assert_int_equal(s.force_layer[1], 0);
+    assert_string_equal(s.force_expert[1], "7");
+    const char* bad[] = {"3", "3:", ":1", "a:1", "-1:0", "3:x", "3:i", "3:1:2", "3:-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (settings_parse_value(&s, "force", "--force", bad[i], &err) != -1) fail_msg("--force %s accepted", bad[i]);
+        char want[200];
+        snprintf(want, sizeof want, "--force expects BLOCK:EXPERT (e.g. 3:0 for LoRA expert 0, 3:i1 for identity expert 1), got '%s'", bad[i]);
+        assert_string_equal(err.msg, want);
+    }
+    assert_int_equal(s.n_force, 2);
+    settings_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids_errors),
@@ -198,6 +221,7 @@ int main(void) {
         cmocka_unit_test(test_only_restricts_the_table),
         cmocka_unit_test(test_help_lines),
         cmocka_unit_test(test_settings_rules),
+        cmocka_unit_test(test_force_option),
     };
     return cmocka_run_group_tests_name("options", tests, NULL, NULL);
 }

@@ -380,6 +380,56 @@ static void test_peft_lora_equals_merged(void** st) {
     test_rmrf(dir);
 }
 
+// rank_pattern and alpha_pattern must be objects of finite numbers (ranks: integers >= 1): an array
+// crashed the loader (entries without a key), 1e10 overflowed the int rank, 1e39 became an inf scale.
+static void test_peft_pattern_errors(void** st) {
+    ModelConfig c = reference_config(2, 4, 2);
+    Model m;
+    model_init_random(&m, &c, 0.2f, 11);
+    float *A[4], *B[4];
+    for (int i = 0; i < 4; i++) {
+        A[i] = calloc(4 * 64, sizeof(float));
+        B[i] = calloc(4 * 64, sizeof(float));
+    }
+    char dir[64], path[128];
+    test_tmpdir(dir);
+    write_peft(dir, &m, A, B, 2);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    static const struct {
+        const char *patterns, *msg;
+    } cases[] = {
+        {"\"rank_pattern\": [2]", "field 'rank_pattern' must be an object of module names and numbers"},
+        {"\"rank_pattern\": {\"down_proj\": 1e10}", "rank for model.layers.0.mlp.down_proj must be an integer >= 1"},
+        {"\"rank_pattern\": {\"down_proj\": 1.5}", "rank for model.layers.0.mlp.down_proj must be an integer >= 1"},
+        {"\"rank_pattern\": {\"down_proj\": 2}, \"alpha_pattern\": {\"q_proj\": 1e39}", "alpha_pattern entry 'q_proj' must be a finite number"},
+        {"\"rank_pattern\": {\"down_proj\": 2}, \"alpha_pattern\": {\"q_proj\": \"2\"}", "alpha_pattern entry 'q_proj' must be a finite number"},
+        {"\"rank_pattern\": {\"down_proj\": 2}, \"alpha_pattern\": {\"down_proj\": 2}", NULL},  // and a valid one loads
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE* f = fopen(path, "w");
+        fprintf(f, "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\", \"down_proj\"], "
+                   "%s}", cases[i].patterns);
+        fclose(f);
+        Adapter a;
+        Err err;
+        int rc = adapter_load(&a, dir, &m, &err);
+        if (!cases[i].msg) {
+            if (rc) fail_msg("%s: %s", cases[i].patterns, err.msg);
+            assert_float_equal(a.layers[0].proj[PROJ_DOWN].scale, 1.0f, 0);  // alpha 2 / r 2
+            adapter_free(&a);
+            continue;
+        }
+        if (rc == 0) fail_msg("%s: loaded", cases[i].patterns);
+        if (!strstr(err.msg, cases[i].msg) || !strstr(err.msg, path)) fail_msg("%s: got '%s'", cases[i].patterns, err.msg);
+    }
+    for (int i = 0; i < 4; i++) {
+        free(A[i]);
+        free(B[i]);
+    }
+    model_free(&m);
+    test_rmrf(dir);
+}
+
 // Saves a valid SLIM adapter for m into dir (after `edit` changed it) and returns adapter_load's error.
 static int load_error(const Model* save_for, const Model* load_for, void (*edit)(Adapter*), const char* cfg_patch,
                       const char* drop, char* msg) {
@@ -403,8 +453,10 @@ static int load_error(const Model* save_for, const Model* load_for, void (*edit)
         free(text);
         char key[64];
         double val;
-        sscanf(cfg_patch, "%63[^=]=%lf", key, &val);
-        cJSON_ReplaceItemInObject(root, key, cJSON_CreateNumber(val));
+        for (const char* kv = cfg_patch; kv; kv = strchr(kv, ',') ? strchr(kv, ',') + 1 : NULL) {  // "k=v,k=v"
+            sscanf(kv, "%63[^=]=%lf", key, &val);
+            cJSON_ReplaceItemInObject(root, key, cJSON_CreateNumber(val));
+        }
         char* out = cJSON_Print(root);
         write_file_atomic(path, out, strlen(out), &err);
         free(out);
@@ -460,6 +512,10 @@ static void test_adapter_errors(void** st) {
     assert_non_null(strstr(msg, "top_k = 11"));
     assert_int_equal(load_error(&m, &m, NULL, "mask_ratio=1.5", NULL, msg), -1);
     assert_non_null(strstr(msg, "mask_ratio"));
+    // ranks and expert counts far beyond the file fail on the first tensor's shape, before the
+    // adapter is allocated (1e12 values per block: the allocation used to abort)
+    assert_int_equal(load_error(&m, &m, NULL, "r=1000000,num_lora_experts=1000000", NULL, msg), -1);
+    assert_non_null(strstr(msg, "router.weight' has shape [10, 32] but E = 1000002 experts x hidden 32 needs [1000002, 32]"));
     const char* gone = "base_model.model.model.layers.1.mlp.up_proj.experts.7.lora_B.weight";
     assert_int_equal(load_error(&m, &m, NULL, NULL, gone, msg), -1);
     assert_non_null(strstr(msg, "missing tensor"));
@@ -501,6 +557,33 @@ static void test_save_load_round_trip(void** st) {
     test_rmrf(dir);
 }
 
+// One expert numbering: identity experts i0.., LoRA experts 0.. (2 identity + 8 LoRA: index 2 is "0").
+static void test_expert_names(void** st) {
+    char buf[64];
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 2, 0), "i0");
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 2, 1), "i1");
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 2, 2), "0");
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 2, 9), "7");
+    assert_string_equal(slim_expert_name(buf, sizeof buf, 0, 0), "0");  // plain LoRA / MoE-LoRA
+    assert_int_equal(slim_expert_parse("i0", 2, 10), 0);
+    assert_int_equal(slim_expert_parse("i1", 2, 10), 1);
+    assert_int_equal(slim_expert_parse("0", 2, 10), 2);
+    assert_int_equal(slim_expert_parse("5", 2, 10), 7);
+    assert_int_equal(slim_expert_parse("7", 2, 10), 9);
+    // names that do not exist or are not names
+    const char* bad[] = {"8", "i2", "", "i", "-1", "+1", "1.0", "x", "I0", "i-1", " 1", "1 ", "99999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (slim_expert_parse(bad[i], 2, 10) != -1) fail_msg("'%s' parsed as an expert", bad[i]);
+    assert_int_equal(slim_expert_parse("i0", 0, 1), -1);  // no identity experts
+    assert_int_equal(slim_expert_parse("0", 0, 1), 0);
+    // every name parses back to its index
+    for (int e = 0; e < 10; e++) assert_int_equal(slim_expert_parse(slim_expert_name(buf, sizeof buf, 2, e), 2, 10), e);
+    assert_string_equal(slim_expert_range(buf, sizeof buf, 2, 10), "LoRA 0..7 or identity i0..i1");
+    assert_string_equal(slim_expert_range(buf, sizeof buf, 1, 4), "LoRA 0..2 or identity i0");
+    assert_string_equal(slim_expert_range(buf, sizeof buf, 0, 1), "LoRA 0");
+    assert_string_equal(slim_expert_range(buf, sizeof buf, 0, 8), "LoRA 0..7");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_hand_values),
@@ -510,8 +593,10 @@ int main(void) {
         cmocka_unit_test(test_masked_fraction_and_p0),
         cmocka_unit_test(test_same_seed_same_masks_across_processes),
         cmocka_unit_test(test_peft_lora_equals_merged),
+        cmocka_unit_test(test_peft_pattern_errors),
         cmocka_unit_test(test_adapter_errors),
         cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_expert_names),
     };
     return cmocka_run_group_tests_name("slim", tests, NULL, NULL);
 }

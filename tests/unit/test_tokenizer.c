@@ -460,6 +460,11 @@ static void test_malformed(void** state) {
                       "normalizer.type 'Precompiled' is not supported");
     expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []}, 'decoder': {'type': 'CTC'}}", NULL,
                       "decoder.type 'CTC' is not supported");
+    // Strip counts: whole numbers (1e20 overflowed the int it was cast to, a string became 0)
+    expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []}, 'decoder': {'type': 'Strip', 'content': ' ', 'start': 1e20}}",
+                      NULL, "decoder.start: expected a whole number of characters (0 to 1048576)");
+    expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []}, 'decoder': {'type': 'Strip', 'content': ' ', 'stop': '1'}}",
+                      NULL, "decoder.stop: expected a whole number of characters");
     expect_load_error("{'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []}}", "{'bos_token': ", "tokenizer_config.json: not a valid JSON");
     // a directory without tokenizer.json
     char dir[64];

@@ -225,6 +225,19 @@ static void test_jsonl(void** state) {
     assert_int_equal(d.n, 2);
     assert_int_equal(d.n_bad, 4);
     sft_data_free(&d);
+    // without BOS and EOS an empty prompt and response give no tokens: refused (batching such an
+    // example read before its tokens), or skipped
+    write_text(fx->dir, "hollow.jsonl", "{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"\", \"response\": \"\"}\n");
+    snprintf(path, sizeof path, "%s/hollow.jsonl", fx->dir);
+    assert_int_equal(sft_data_load(&d, path, &fx->tok, -1, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "hollow.jsonl:2: \"prompt\" and \"response\" give no tokens"));
+    assert_int_equal(sft_data_load(&d, path, &fx->tok, -1, 1, &err), 0);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.n_bad, 1);
+    sft_data_free(&d);
+    assert_int_equal(sft_data_load(&d, path, &fx->tok, 256, 0, &err), 0);  // with EOS it is one token
+    assert_int_equal(d.off[2] - d.off[1], 1);
+    sft_data_free(&d);
     write_text(fx->dir, "empty.jsonl", "\n\n");
     snprintf(path, sizeof path, "%s/empty.jsonl", fx->dir);
     assert_int_equal(sft_data_load(&d, path, &fx->tok, 256, 0, &err), -1);

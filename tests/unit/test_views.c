@@ -3,152 +3,7 @@
 // tested in test_worker.c.
 #include "testutil.h"
 
-#include "adapter.h"
-#include "views/draw.h"
-#include "views/screen.h"
-#include "views/tui.h"
-
-// ---------------------------------------------------------------------------------------------
-// helpers
-
-static char* row_text(const Canvas* c, int row) {
-    static char buf[8][4096];
-    static int k;
-    k = (k + 1) % 8;
-    return canvas_row_text(c, row, buf[k], sizeof buf[k]);
-}
-
-static char* text_at(const Canvas* c, int row, int col, int len) {
-    static char buf[8][1024];
-    static int k;
-    k = (k + 1) % 8;
-    return canvas_text_at(c, row, col, len, buf[k], sizeof buf[k]);
-}
-
-#define assert_text_at(c, row, col, s)                                                                      \
-    do {                                                                                                    \
-        const char* got_ = text_at((c), (row), (col), text_width(s));                                       \
-        if (strcmp(got_, (s)) != 0)                                                                         \
-            fail_msg("row %d col %d: expected '%s', got '%s' (row: '%s')", (row), (col), (s), got_, row_text((c), (row))); \
-    } while (0)
-
-#define assert_row_has(c, row, s)                                                                           \
-    do {                                                                                                    \
-        if (!strstr(row_text((c), (row)), (s))) fail_msg("row %d: '%s' not in '%s'", (row), (s), row_text((c), (row))); \
-    } while (0)
-
-#define assert_row_lacks(c, row, s)                                                                         \
-    do {                                                                                                    \
-        if (strstr(row_text((c), (row)), (s))) fail_msg("row %d: '%s' unexpectedly in '%s'", (row), (s), row_text((c), (row))); \
-    } while (0)
-
-static const char* VOCAB[8] = {"a", "b", "c", "dog", "cat", " the", "\n", "x"};
-
-// A trace of 4 positions, 2 blocks, E = 4 experts (1 identity + 3 LoRA), values set by hand.
-//   pos 0 'Hi'     blk 0: pi .7 .1 .1 .1  kept {0,1} w .875 .125  d 0.5 c1    blk 1: no router
-//   pos 1 ' there' blk 0: pi .04 .03 .9 .03 kept {0,2} w .0426 0 .9574 0  d -0.5 c0, z -1 0 2 0
-//                  blk 1: pi .5 .2 .2 .1 kept {0,1} w .714 .286  d 1.5 c0, z 1 2 .5 0
-//   pos 2 '\n'     blk 0: identity  blk 1: LoRA expert 2 (e = 3) dominant
-//   pos 3 'ok'     like pos 2
-static void build_trace(Trace* t) {
-    trace_init(t, 2, 4, 1, 4);
-    t->want_lens = 1;
-    t->n = 4;
-    int L = 2, E = 4;
-    memset(t->z, 0, 4 * L * E * sizeof(float));
-    memset(t->zy, 0, 4 * L * E * sizeof(float));
-    memset(t->pi, 0, 4 * L * E * sizeof(float));
-    memset(t->w, 0, 4 * L * E * sizeof(float));
-    for (int i = 0; i < 4 * L; i++) {
-        t->routed[i] = 1;
-        t->nearest[i] = 0;
-        t->dist[i] = 0;
-        t->id_share[i] = 1;
-    }
-    for (int i = 0; i < 4 * L * 7; i++) t->rel_delta[i] = -1;
-#define SET4(arr, pos, l, a, b, c, d)                                    \
-    do {                                                                 \
-        float* p_ = (arr) + ((size_t)(pos) * L + (l)) * E;               \
-        p_[0] = a, p_[1] = b, p_[2] = c, p_[3] = d;                      \
-    } while (0)
-    for (int p = 0; p < 4; p++) t->token[p] = p;
-    SET4(t->pi, 0, 0, 0.7f, 0.1f, 0.1f, 0.1f);
-    SET4(t->w, 0, 0, 0.875f, 0.125f, 0, 0);
-    SET4(t->z, 0, 0, 2.0f, 0.0f, 0.0f, 0.0f);
-    t->id_share[0 * L + 0] = 0.875f;
-    t->dist[0 * L + 0] = 0.5f;
-    t->nearest[0 * L + 0] = 1;
-    t->routed[0 * L + 1] = 0;
-    SET4(t->pi, 1, 0, 0.04f, 0.03f, 0.9f, 0.03f);
-    SET4(t->w, 1, 0, 0.0426f, 0, 0.9574f, 0);
-    SET4(t->z, 1, 0, -1.0f, 0.0f, 2.0f, 0.0f);
-    SET4(t->zy, 1, 0, -1.25f, 0.0f, 2.0f, 0.0f);
-    t->id_share[1 * L + 0] = 0.0426f;
-    t->dist[1 * L + 0] = -0.5f;
-    SET4(t->pi, 1, 1, 0.5f, 0.2f, 0.2f, 0.1f);
-    SET4(t->w, 1, 1, 0.714f, 0.286f, 0, 0);
-    SET4(t->z, 1, 1, 1.0f, 2.0f, 0.5f, 0.0f);
-    t->id_share[1 * L + 1] = 0.714f;
-    t->dist[1 * L + 1] = 1.5f;
-    for (int p = 2; p < 4; p++) {
-        SET4(t->pi, p, 0, 0.6f, 0.2f, 0.1f, 0.1f);
-        SET4(t->w, p, 0, 0.75f, 0.25f, 0, 0);
-        t->id_share[p * L + 0] = 0.75f;
-        SET4(t->pi, p, 1, 0.1f, 0.1f, 0.2f, 0.6f);
-        SET4(t->w, p, 1, 0, 0, 0.25f, 0.75f);
-        t->id_share[p * L + 1] = 0.0f;
-        t->dist[p * L + 1] = 3.0f;
-    }
-    for (int p = 0; p < 4; p++)
-        for (int l = 0; l < L; l++) {
-            t->lens_id[p * L + l] = 3 + l;  // "dog", "cat"
-            t->lens_p[p * L + l] = 0.25f + 0.5f * l;
-        }
-    for (int p = 0; p < 4; p++)
-        for (int k = 0; k < TRACE_TOPK; k++) {
-            t->top_id[p * TRACE_TOPK + k] = k;
-            t->top_p[p * TRACE_TOPK + k] = 0.1f;
-        }
-}
-
-static void build_snapshot(Snapshot* s, Trace* t) {
-    static const char* texts[4] = {"Hi", " there", "\n", "ok"};
-    build_trace(t);
-    snapshot_init(s);
-    s->yield_scale = 0.5f;  // before set_trace: the crossing points use it
-    snapshot_set_trace(s, t, 0, texts, NULL);
-    s->has_adapter = 1;
-    s->is_slim = 1;
-    s->n_clusters = 2;
-    s->vocab = 8;
-    s->vocab_text = VOCAB;
-    s->max_seq = 512;
-    s->threads = 3;
-    snprintf(s->model_name, sizeof s->model_name, "tiny");
-    snprintf(s->adapter_name, sizeof s->adapter_name, "slimA");
-    snprintf(s->adapter_kind, sizeof s->adapter_kind, "SLIM 1 id + 3 LoRA, top-2, r 4");
-}
-
-static UiState ui_default(void) {
-    UiState u;
-    memset(&u, 0, sizeof u);
-    u.sel = -1;
-    u.top_p = 1;
-    u.n_new = 32;
-    return u;
-}
-
-// Renders one view at (x, y, w, h) of a canvas.
-static void render(View* v, Canvas* c, const Snapshot* s, const UiState* u, int x, int y, int w, int h) {
-    v->x = x;
-    v->y = y;
-    v->w = w;
-    v->h = h;
-    v->visible = 1;
-    canvas_clear(c, C_NORMAL);
-    view_update(v, s, u);
-    view_draw(v, c);
-}
+#include "viewtest.h"
 
 // ---------------------------------------------------------------------------------------------
 // canvas
@@ -217,12 +72,6 @@ static void test_draw_scales(void** st) {
 // ---------------------------------------------------------------------------------------------
 // panels
 
-static void panel_done(View* v, Canvas* c, Snapshot* s, Trace* t) {
-    view_destroy(v);
-    canvas_free(c);
-    snapshot_free(s);
-    trace_free(t);
-}
 
 static void test_router_panel(void** st) {
     Trace t;
@@ -272,9 +121,11 @@ static void test_router_panel(void** st) {
     s.force[0] = 2;
     render(v, &c, &s, &u, 0, 0, 50, 7);
     assert_row_has(&c, 2, "F1");
-    // narrow: cells shrink to 2 columns (heat + marker)
+    // narrow: LoRA cells shrink to 2 columns (heat + marker), identity cells keep 3 for "i0"
+    u.sel = 1;
     render(v, &c, &s, &u, 0, 0, 14, 7);
-    assert_text_at(&c, 1, 4, "i0│0 1 2");
+    assert_text_at(&c, 1, 4, "i0 │0 1 2");
+    assert_text_at(&c, 3, 4, "▓▓*│░*░ ░ ");
     panel_done(v, &c, &s, &t);
 }
 
@@ -341,21 +192,21 @@ static void test_distance_panel(void** st) {
     u.sel = 1;
     u.layer = 1;
     render(v, &c, &s, &u, 0, 0, 60, 6);
-    // scale -1 .. ceil(max d or crossing below 4 * 1) = -1 .. 2
-    assert_row_has(&c, 0, "scale -1..2");
+    // one scale for the sequence: -1 .. ceil(largest d (3, pos 2) or crossing below 4 x 3 (6, pos 1)) = -1 .. 6
+    assert_row_has(&c, 0, "scale -1..6");
     assert_text_at(&c, 1, 0, "  0  -0.50 ");
     assert_text_at(&c, 2, 0, "  1   1.50 ");
     // bars start at col 11, width 60 - 11 - (4 + 3 + 4) = 38 (2 clusters: dots drawn)
     int bw = 38;
-    // blk 0: d = -0.5 is 1/6 of the scale; its crossing (6) lies past the end: '▸' at the last cell
-    assert_text_at(&c, 1, 11 + bw - 1, "▸");
+    // blk 0: its crossing (6) is the top of the scale: '┃' in the last cell
+    assert_text_at(&c, 1, 11 + bw - 1, "┃");
     assert_text_at(&c, 1, 11 + bw, " c0 ●○");
-    // blk 1: crossing at 2 = the top of the scale -> last cell '┃'; d 1.5 < 2: no "→id"
-    assert_text_at(&c, 2, 11 + bw - 1, "┃");
-    assert_int_equal(canvas_color_at(&c, 2, 11 + bw - 1), C_BAR_MARK);
+    // blk 1: crossing at 2 -> cell floor(3 / 7 * 38) = 16; d 1.5 < 2: no "→id"
+    assert_text_at(&c, 2, 11 + 16, "┃");
+    assert_int_equal(canvas_color_at(&c, 2, 11 + 16), C_BAR_MARK);
     assert_row_lacks(&c, 2, "→id");
-    // bar length: (1.5 + 1) / 3 * 38 * 8 eighths = 253.3 -> 31 full cells and 5 eighths
-    assert_text_at(&c, 2, 11 + 30, "█▋─");
+    // bar length: (1.5 + 1) / 7 * 38 * 8 eighths = 108.6 -> 109: 13 full cells and 5 eighths
+    assert_text_at(&c, 2, 11 + 12, "█▋─");
     // the sparkline of d at the selected block across the sequence (pos 0 has no router there)
     assert_text_at(&c, 5, 0, "blk 1 d:");
     // values 1.5, 3, 3 over their own range 1.5..3 -> ▁ █ █, the cursor (pos 1) highlighted
@@ -419,10 +270,10 @@ static void test_output_panel(void** st) {
     assert_int_equal(canvas_color_at(&c, 1, 7), C_CURSOR_TOKEN);
     // pos 3 'ok': (0.75 + 0) / 2 = 0.375 -> round(1.5) = 2
     assert_int_equal(canvas_color_at(&c, 2, 0), C_SHARE_2);
-    // narrow: ' there' does not fit after "Hi" in 6 columns and wraps as a whole
+    // narrow: "there" does not fit after "Hi " in 6 columns and wraps as a word
     render(v, &c, &s, &u, 0, 0, 6, 4);
     assert_text_at(&c, 1, 0, "Hi    ");
-    assert_text_at(&c, 2, 0, " there");
+    assert_text_at(&c, 2, 0, "there↵");
     // following the last token: the title says so by leaving out "(End: follow)"
     u.sel = -1;
     render(v, &c, &s, &u, 0, 0, 40, 4);
@@ -474,7 +325,8 @@ static void test_masking_panel(void** st) {
     assert_text_at(&c, 0, 0, "  Masking  p 0.30  mask seed 7");
     assert_text_at(&c, 1, 0, "p 0.30");
     assert_row_lacks(&c, 1, "computing");
-    assert_text_at(&c, 2, 0, "KL(p=0‖p) 0.1234  KL(base‖p) 2.5000");
+    // the KLs belong to the cursor's next token, and say so
+    assert_text_at(&c, 2, 0, "next after pos 3 'ok': KL(p=0‖p) 0.1234  KL(base‖p) 2.5000");
     // columns of (82 - 1) / 3 = 27: base, p = 0, p = 0.30
     assert_text_at(&c, 3, 0, "base");
     assert_text_at(&c, 3, 27, "p=0");
@@ -485,13 +337,14 @@ static void test_masking_panel(void** st) {
     assert_text_at(&c, 5, 54, "' the' 0.25");
     assert_int_equal(canvas_color_at(&c, 5, 54), C_LENS_DIFF);  // differs from p = 0 at that rank
     assert_int_equal(canvas_color_at(&c, 4, 54), C_NORMAL);
-    // chart: KL 0..0.9 scaled to its max -> ▁..█, the current p (0.3) highlighted
-    int row = 9, col = text_width("vs p 0..0.9  KL ");
-    assert_text_at(&c, row, 0, "vs p 0..0.9  KL ");
+    // chart: KL 0..0.9 scaled to its max -> ▁..█, the current p (0.3) highlighted; labelled as a
+    // mean over the context
+    int row = 9, col = text_width("context mean over p 0..0.9: KL ");
+    assert_text_at(&c, row, 0, "context mean over p 0..0.9: KL ");
     assert_text_at(&c, row, col, "▁▂▃▃▄▅▆▆▇█");
     assert_int_equal(canvas_color_at(&c, row, col + 3), C_CHART_CUR);
     assert_row_has(&c, row, "top-1 █▇▆▆▅▄▃▃▂▁");
-    assert_row_has(&c, row, "@0.3: 0.300 67%");
+    assert_row_has(&c, row, "@0.3 0.300 67%");
     assert_text_at(&c, 10, 0, "g: regenerate at p 0.30 and compare with p=0");
     // p asked for but not computed yet: values dimmed and "computing…"
     u.p = 0.35f;
@@ -556,20 +409,21 @@ static void test_status_bar(void** st) {
     Snapshot s;
     build_snapshot(&s, &t);
     Canvas c;
-    canvas_init(&c, 2, 200);
+    canvas_init(&c, 2, 240);
     View* v = status_view_new();
     UiState u = ui_default();
     u.p = 0.25f;
     u.mask_seed = 3;
     u.mode = 1;  // off
     u.rss_mb = 42;
-    render(v, &c, &s, &u, 0, 0, 200, 2);
-    assert_text_at(&c, 1, 0, " model tiny │ adapter slimA (SLIM 1 id + 3 LoRA, top-2, r 4) │ cpu 3t │ mode off │ p 0.25 │ mask seed 3 │ greedy │ n 32 │ prompt new sequence ");
+    render(v, &c, &s, &u, 0, 0, 240, 2);
+    // temperature (0: greedy), top-p, n and both seeds, each labelled
+    assert_text_at(&c, 1, 0, " model tiny │ adapter slimA (SLIM 1 id + 3 LoRA, top-2, r 4) │ cpu 3t │ mode off │ p 0.25 │ mask seed 3 │ temp 0 top-p 1 sampling seed 0 │ n 32 │ prompt new sequence ");
     assert_row_has(&c, 1, "mem 42 MB");
     assert_row_has(&c, 1, "ctx 4/512");
     // the device is the session's backend (--device), as the worker publishes it
     snprintf(s.device, sizeof s.device, "cuda");
-    render(v, &c, &s, &u, 0, 0, 200, 2);
+    render(v, &c, &s, &u, 0, 0, 240, 2);
     assert_row_has(&c, 1, "│ cuda 3t │ mode off");
     snprintf(s.device, sizeof s.device, "cpu");
     // sampling settings and the sampling seed, apart from the mask seed; :append on
@@ -578,8 +432,8 @@ static void test_status_bar(void** st) {
     u.seed = 7;
     u.n_new = 12;
     u.append = 1;
-    render(v, &c, &s, &u, 0, 0, 200, 2);
-    assert_row_has(&c, 1, "│ mask seed 3 │ temp 0.8 top-p 0.9 seed 7 │ n 12 │ prompt appends │");
+    render(v, &c, &s, &u, 0, 0, 240, 2);
+    assert_row_has(&c, 1, "│ mask seed 3 │ temp 0.8 top-p 0.9 sampling seed 7 │ n 12 │ prompt appends │");
     u.temp = 0;
     u.append = 0;
     // narrow: the adapter's description goes first, model / adapter / mode / p stay

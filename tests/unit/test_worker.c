@@ -348,6 +348,62 @@ static void test_worker_long_prompt(void** st) {
     fixture_close(&f);
 }
 
+// Runs one line as Enter would, waits for the worker, and says whether the generated text is stale
+// (why: what it was sampled under).
+static int stale_after(Tui* t, const char* line, char* why) {
+    tui_submit_line(t, line);
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    const Snapshot* sn = worker_lock(t->w);
+    int stale = snapshot_gen_stale(sn, t->ui.p, t->ui.mode, t->ui.mask_seed, why, 256);
+    worker_unlock(t->w);
+    return stale;
+}
+
+// After a change of the run the generated text is stale (the panels are recomputed, the text is
+// not); Enter on an empty line regenerates it at the new p, as `g` does.
+static void test_worker_stale_text_and_enter(void** st) {
+    Fixture f;
+    fixture_open(&f, 0);
+    Tui* t = tui_new(&f.s, 1, 30, 100);
+    assert_int_equal(worker_wait_idle(t->w, 60), 0);
+    t->ui.n_new = 4;
+    char why[256];
+    assert_int_equal(stale_after(t, "3,4,5", why), 0);  // no tokenizer.json: token ids
+    const Snapshot* sn = worker_lock(t->w);
+    worker_unlock(t->w);
+    assert_int_equal(sn->gen_start, 3);
+    assert_int_equal(sn->n, 7);
+    assert_int_equal(stale_after(t, "", why), 0);  // fresh: an empty line does nothing
+    assert_int_equal(sn->regen_state, 0);
+    assert_int_equal(stale_after(t, ":p 0.5", why), 1);
+    assert_string_equal(why, "p 0.00");
+    assert_int_equal(stale_after(t, ":force 1 i0", why), 1);
+    assert_int_equal(f.s.run.force[1], 0);
+    assert_string_equal(why, "p 0.00, forced: none");
+    // Enter on the empty line: regenerated at p 0.5 with block 1 forced, fresh again
+    assert_int_equal(stale_after(t, "", why), 0);
+    assert_string_equal(why, "p 0.50");
+    assert_int_equal(sn->regen_state, 2);
+    assert_int_equal(sn->n, 7);
+    // the new continuation is the greedy one at p 0.5, continued by hand in the auxiliary cache
+    Err err;
+    SlimRun r;
+    if (session_run_copy(&f.s, &r, &f.s.run, 0.5f, &err)) fail_msg("%s", err.msg);
+    Sampler sm;
+    sampler_init(&sm, f.s.model.cfg.vocab_size, 0, 1, 0);
+    int want[4];
+    assert_int_equal(session_continue_aux(&f.s, &r, 3, 4, &sm, -1, want, &err), 4);
+    for (int i = 0; i < 4; i++) assert_int_equal(f.s.tokens[3 + i], want[i]);
+    sampler_free(&sm);
+    slim_run_free(&r);
+    // a mode that differs, then the same mode again: stale, then fresh
+    assert_int_equal(stale_after(t, ":mode lora-only", why), 1);
+    assert_string_equal(why, "p 0.50, mode slim");
+    assert_int_equal(stale_after(t, ":mode slim", why), 0);
+    tui_free(t);
+    fixture_close(&f);
+}
+
 static void test_bench_p_change(void** st) {
     Fixture f;
     fixture_open(&f, 12);
@@ -362,6 +418,7 @@ int main(void) {
         cmocka_unit_test(test_worker_p_change_and_cursor),
         cmocka_unit_test(test_worker_reset_save_regen),
         cmocka_unit_test(test_worker_long_prompt),
+        cmocka_unit_test(test_worker_stale_text_and_enter),
         cmocka_unit_test(test_bench_p_change),
     };
     return cmocka_run_group_tests_name("worker", tests, NULL, NULL);
