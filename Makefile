@@ -145,7 +145,7 @@ ASAN_DIR := build-asan
 ASAN_OPT := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_BIN := $(patsubst $(BUILD)/%,$(ASAN_DIR)/%,$(TEST_BIN))
 ASAN_E2E := tests/e2e/test_bad_dir.sh tests/e2e/test_bad_input.sh tests/e2e/test_cli_slim.sh \
-            tests/e2e/test_demo.sh tests/e2e/test_tokenize_cli.sh tests/e2e/test_weights.sh
+            tests/e2e/test_demo.sh tests/e2e/test_report.sh tests/e2e/test_tokenize_cli.sh tests/e2e/test_weights.sh
 asan: | $(DEPS_OK)
 	@$(MAKE) -s --no-print-directory GPU=0 BUILD=$(ASAN_DIR) OPT="$(ASAN_OPT)" $(ASAN_DIR)/slimscope $(ASAN_BIN)
 	@echo "under ASan + UBSan:"

@@ -23,6 +23,7 @@ static const Command COMMANDS[] = {
     {"forward", cmd_forward, "run a forward pass and dump the logits"},
     {"inspect", cmd_inspect, "print a model's architecture, parameter count, dtypes and memory use"},
     {"trace", cmd_trace, "generate and write every routing decision (the trace) as JSONL"},
+    {"report", cmd_report, "one self-contained HTML page of a trace: heat maps of the routing, d vs threshold"},
     {"sweep", cmd_sweep, "CSV of KL and top-1 agreement against the masking ratio p"},
     {"profile", cmd_profile, "expert load, identity share and distances per block over a data set"},
     {"bench", cmd_bench, "speed tables (decode with/without SLIM and masking, ...)"},
