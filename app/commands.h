@@ -10,6 +10,7 @@ int cmd_tokenize(int argc, char** argv);
 int cmd_trace(int argc, char** argv);
 int cmd_report(int argc, char** argv);
 int cmd_sweep(int argc, char** argv);
+int cmd_compare(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_profile(int argc, char** argv);
 int cmd_tui(int argc, char** argv);

@@ -25,6 +25,7 @@ static const Command COMMANDS[] = {
     {"trace", cmd_trace, "generate and write every routing decision (the trace) as JSONL"},
     {"report", cmd_report, "one self-contained HTML page of a trace: heat maps of the routing, d vs threshold"},
     {"sweep", cmd_sweep, "CSV of KL and top-1 agreement against the masking ratio p"},
+    {"compare", cmd_compare, "two adapters on the same text: per token KL and top-1, per block routing"},
     {"profile", cmd_profile, "expert load, identity share and distances per block over a data set"},
     {"bench", cmd_bench, "speed tables (decode with/without SLIM and masking, ...)"},
     {"train", cmd_train, "fine-tune a SLIM, LoRA or MoE-LoRA adapter on prompt/response JSONL"},

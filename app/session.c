@@ -99,6 +99,7 @@ int session_open_cmd(Session* s, Settings* st) {
 }
 
 void session_close(Session* s) {
+    session_compare_close(s);
     runstate_free(&s->rs);
     runstate_free(&s->aux);
     trace_free(&s->trace);
@@ -149,13 +150,14 @@ int session_prompt_ids(Session* s, const Settings* st, int** ids, int* n, Err* e
         *ids = xmalloc(st->n_ids * sizeof(int));
         memcpy(*ids, st->ids, st->n_ids * sizeof(int));
         *n = st->n_ids;
-    } else if (!st->prompt) {
+    } else if (!st->prompt && !st->prompt_file) {
         return err_set(err, "%s: give a prompt with --prompt TEXT or --ids 1,2,3", st->cmd);
     } else {
         char* text = NULL;
-        if (!strcmp(st->prompt, "-")) {  // --prompt -: standard input, less one final newline
+        const char* path = st->prompt_file ? st->prompt_file : !strcmp(st->prompt, "-") ? "-" : NULL;
+        if (path) {  // --prompt - or --file F: the file's text, less one final newline
             size_t len;
-            if (!(text = read_file_text("-", &len, err))) return -1;
+            if (!(text = read_file_text(path, &len, err))) return -1;
             if (len && text[len - 1] == '\n') text[len - 1] = 0;
         }
         int rc = session_encode(s, text ? text : st->prompt, 1, ids, n, err);

@@ -30,6 +30,11 @@ typedef struct {
     float* logits;             // (V) next-token logits after the last context token
     int threads;
     Backend* be;               // where the forward passes run (--device)
+    // a second adapter B beside the first (A), on the same context: `compare`, the TUI's `:compare`
+    Adapter cmp;
+    int has_cmp;
+    SlimRun cmp_run;           // s->run's controls (mode, p, mask seed and refresh, adapter layers), no forcing
+    RunState cmp_rs;           // B's cache
 } Session;
 
 // Loads --model (and its tokenizer when tokenizer.json is there), --adapter, applies the SLIM
@@ -123,5 +128,39 @@ int session_dominant_expert(const Trace* t, int pos, int l);
 // The distance d at which the yield (identity logits + gamma * d, SLIM.md section 2 step 4) makes an
 // identity expert the top-1 at (pos, l); NAN without a router or when gamma is 0.
 float session_identity_win_d(const Trace* t, int pos, int l, float gamma);
+
+// ---------------------------------------------------------------------------------------------
+// app/session_compare.c: adapter A (the session's; none: the base model) against a second adapter
+// B on the context. B runs under A's mode, p, mask seed and refresh and adapter layers (not its
+// forcing: that names A's experts).
+
+// Loads B (replacing a B loaded before; on failure the old one stays); session_close frees it.
+int session_compare_open(Session* s, const char* dir, Err* err);
+void session_compare_close(Session* s);
+
+typedef struct {
+    int n;                     // positions compared (the context)
+    double* kl;                // (n) KL(A || B) of the next-token distributions after each position, nats
+    int *top_a, *top_b;        // (n) their top-1 ids
+    Trace tb;                  // B's routing at every position (A's is the session's trace)
+} Comparison;
+
+// Runs the context under A and B (A in the auxiliary cache: the context's own cache and trace are
+// untouched) into c (initialised here; free it with comparison_free).
+int session_compare_context(Session* s, Comparison* c, Err* err);
+void comparison_free(Comparison* c);
+// Over n rows of V logits: KL(A || B) per row (double precision) and the top-1 id of each.
+void compare_rows(const float* la, const float* lb, int n, int V, double* kl, int* top_a, int* top_b);
+
+// How A's and B's routing differ at (pos, l): identity share of each, kept experts of each (names
+// as slim_expert_name, "on" for a plain LoRA applied there: its one always-on expert, "-" where
+// the adapter is not applied), and whether they differ (identity shares more than 0.005 apart, or,
+// both SLIM, other kept experts).
+typedef struct {
+    float share_a, share_b;
+    char kept_a[96], kept_b[96];
+    int differs;
+} BlockDiff;
+void compare_block(const Trace* ta, const Trace* tb, int pos, int l, BlockDiff* d);
 
 #endif

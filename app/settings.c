@@ -53,6 +53,15 @@ static int parse_force(const Option* o, const char* label, const char* v, void* 
     return 0;
 }
 
+// --adapter DIR: the last one is the adapter; compare reads the first two
+static int parse_adapter(const Option* o, const char* label, const char* v, void* base, Err* err) {
+    Settings* s = base;
+    s->adapter_dir = v;
+    if (s->n_adapters < 2) s->adapter_dirs[s->n_adapters] = v;
+    s->n_adapters++;
+    return 0;
+}
+
 // --ratios 0,0.1,...: each value checked by the rule of --mask-ratio
 static int parse_ratios(const Option* o, const char* label, const char* v, void* base, Err* err) {
     Settings* s = base;
@@ -72,8 +81,9 @@ static int parse_ratios(const Option* o, const char* label, const char* v, void*
 
 static const Option OPTIONS[] = {
     {"model", OPT_STR, F(model_dir), "DIR", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)"},
-    {"adapter", OPT_STR, F(adapter_dir), "DIR", "SLIM or PEFT LoRA adapter directory"},
+    {"adapter", OPT_CUSTOM, 0, "DIR", "SLIM or PEFT LoRA adapter directory", .parse = parse_adapter},
     {"prompt", OPT_STR, F(prompt), "TEXT", "prompt text (tokenized with the model's tokenizer); -: standard input"},
+    {"file", OPT_STR, F(prompt_file), "FILE", "prompt text read from FILE (less one final newline); -: standard input"},
     {"ids", OPT_CUSTOM, 0, "1,2,3", "prompt as token ids", .parse = parse_ids},
     {"n", OPT_INT, F(n_new), "N", "number of tokens to generate", 32, IN_RANGE(0, 1 << 20), .short_name = 'n'},
     {"temp", OPT_FLOAT, F(temperature), "T", "sampling temperature; 0 = greedy", 0, AT_LEAST(0)},

@@ -12,7 +12,10 @@
 typedef struct {
     const char* cmd;           // subcommand name, for messages
     const char* model_dir;     // --model
-    const char* adapter_dir;   // --adapter
+    const char* adapter_dir;   // --adapter (the last one given)
+    const char* adapter_dirs[2];  // the first two --adapter given (compare takes two)
+    int n_adapters;
+    const char* prompt_file;   // --file: the prompt read from a file
     const char* prompt;        // --prompt
     const char* out;           // --out
     const char* data;          // --data

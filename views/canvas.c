@@ -91,9 +91,10 @@ int cell_width(uint32_t cp) {
 
 static uint32_t shown(uint32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ? 0xB7 : cp; }
 
-int text_width(const char* s) {
+int text_width(const char* s) { return text_width_n(s, strlen(s)); }
+
+int text_width_n(const char* s, size_t n) {
     int w = 0;
-    size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         i += utf8_decode(s + i, n - i, &cp);

@@ -60,5 +60,6 @@ int utf8_encode(uint32_t cp, char* out);
 int cell_width(uint32_t cp);
 // Columns the text takes on the canvas.
 int text_width(const char* s);
+int text_width_n(const char* s, size_t n);  // of its first n bytes
 
 #endif

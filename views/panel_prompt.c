@@ -2,7 +2,6 @@
 // view draws readline's prompt, line and cursor inside the screen, scrolling sideways when the
 // line is wider than the panel. When the screen is short of rows the message line is drawn here
 // too, right of the text.
-#include <stdio.h>
 #include <string.h>
 
 #include "draw.h"
@@ -23,9 +22,7 @@ static int prompt_draw_line(View* v, Canvas* c) {
     int pc = p->active ? C_PROMPT : C_PROMPT_DIM;
     int row = v->y, w = v->w;
     size_t len = strlen(line), point = p->point < 0 ? 0 : (size_t)p->point > len ? len : (size_t)p->point;
-    char before[4096];
-    snprintf(before, sizeof before, "%.*s", (int)point, line);
-    int pw = text_width(prompt), cur = text_width(before);
+    int pw = text_width(prompt), cur = text_width_n(line, point);
     if (!p->active && len == 0) {
         int col = canvas_put(c, row, v->x, prompt, pc);
         return canvas_putn(c, row, col, "(Tab, i or : to type)", v->x + w - col, C_DIM);
@@ -44,17 +41,16 @@ static int prompt_draw_line(View* v, Canvas* c) {
     int skipped = 0, target = cur - (w - 2);
     while (*s && skipped < target) {
         uint32_t cp;
-        int k = utf8_decode(s, strlen(s), &cp);
+        int k = utf8_decode(s, len - (size_t)(s - line), &cp);
         skipped += cell_width(cp);
         s += k;
     }
     canvas_put(c, row, v->x, "…", C_DIM);
     int end = canvas_putn(c, row, v->x + 1, s, w - 1, C_NORMAL);
     if (p->active) {
-        char upto[4096];
-        snprintf(upto, sizeof upto, "%.*s", (int)(line + point - s), s);
         c->cursor_row = row;
-        c->cursor_col = v->x + 1 + text_width(upto);
+        size_t upto = line + point > s ? (size_t)(line + point - s) : 0;  // a 1-2 column panel skips past it
+        c->cursor_col = v->x + 1 + text_width_n(s, upto);
     }
     return end;
 }

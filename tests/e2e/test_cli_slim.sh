@@ -166,6 +166,19 @@ $BIN profile --model "$T/m" --adapter "$T/a" --data "$T/text.txt" > /dev/null 2>
 script -qec "$BIN profile --model $T/m --adapter $T/a --data $T/text.txt" /dev/null > "$T/prog.tty" 2>&1
 check "profile shows its progress on a terminal, and none in a file" '! grep -q "texts (" "$T/prog.err" && grep -q "profile: 0/2 texts (0%)" "$T/prog.tty"'
 
+# compare: the same adapter twice agrees everywhere; SLIM against the plain LoRA on the demo differs
+D=models/demo
+$BIN compare --model $D/base --adapter $D/slim --adapter $D/slim --prompt "12+7=" --device cpu > "$T/cmp_same.txt" 2>&1
+check "compare of an adapter with itself: KL 0 at every position, no top-1 or routing difference" '[ "$(grep -c "^pos " "$T/cmp_same.txt")" -gt 2 ] && ! grep -q "differs$" "$T/cmp_same.txt" && ! grep "^pos " "$T/cmp_same.txt" | grep -qv "KL 0.000000 " && grep -q "^summary: mean KL(A||B) 0.000000 over [0-9]* positions; top-1 differs at 0 of [0-9]* positions; routing differs at 0 of " "$T/cmp_same.txt"'
+printf '12+7=\n' > "$T/cmp_prompt.txt"
+$BIN compare --model $D/base --adapter $D/slim --adapter $D/lora --file "$T/cmp_prompt.txt" --device cpu > "$T/cmp_sl.txt" 2>&1; rc=$?
+check "compare SLIM vs plain LoRA (--file): B always on with identity share 0, identity shares differ at some blocks" '[ $rc -eq 0 ] && ! grep "^  blk " "$T/cmp_sl.txt" | grep -qv "B 0.00  kept A .* B on" && grep "^  blk .*routing differs$" "$T/cmp_sl.txt" | grep -qv "id-share A 0.00 "'
+check "compare SLIM vs plain LoRA: a positive mean KL in the summary, and the positions where top-1 differs" 'grep -qE "^summary: mean KL\(A\|\|B\) 0*[1-9.][0-9.]* over [0-9]+ positions; top-1 differs at [0-9]+ of" "$T/cmp_sl.txt" && ! grep -q "^summary: mean KL(A||B) 0.000000" "$T/cmp_sl.txt" && [ "$(grep -c "top-1 differs$" "$T/cmp_sl.txt")" -eq "$(sed -n "s/^summary:.*top-1 differs at \([0-9]*\) of.*/\1/p" "$T/cmp_sl.txt")" ]'
+err=$($BIN compare --model $D/base --adapter $D/slim --prompt x --device cpu 2>&1); rc=$?
+check "compare with one --adapter is a one-line error, exit 2" '[ $rc -eq 2 ] && [ "$err" = "compare: --adapter is expected twice (--adapter A --adapter B)" ]'
+err=$($BIN compare --model $D/base --adapter $D/slim --adapter "$T/none" --prompt x --device cpu 2>&1); rc=$?
+check "compare with a missing second adapter names its file, exit 1" '[ $rc -eq 1 ] && [ "$err" = "$T/none/adapter_config.json: cannot open: No such file or directory" ]'
+
 # bad SLIM input: one line, non-zero exit
 err=$($BIN forward --model "$T/m" --adapter "$T/a" --mask-ratio 1.2 --ids 1 --dump-logits "$T/x" 2>&1); rc=$?
 check "mask ratio 1.2 is a one-line error" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$(printf "%s\n" "$err" | wc -l)" = 1 ] && printf "%s" "$err" | grep -q "mask-ratio"'

@@ -268,6 +268,48 @@ static void test_message_on_prompt_row(void** st) {
     canvas_free(&c);
 }
 
+// A line far longer than any fixed buffer (6003 bytes, 3003 columns: "é" is 2 bytes, 1 column)
+// scrolls to keep the cursor in view, wherever the cursor is.
+static void test_prompt_long_line(void** st) {
+    Trace t;
+    Snapshot s;
+    build_snapshot(&s, &t);
+    char* line = xmalloc(6004);
+    for (int k = 0; k < 3000; k++) memcpy(line + 2 * k, "é", 2);
+    memcpy(line + 6000, "END", 4);
+    Canvas c;
+    canvas_init(&c, 1, 80);
+    UiState u = ui_default();
+    View* p = prompt_view_new();
+    // cursor at the end: "…", 75 é, "END" in columns 76-78, the cursor after it in column 79
+    PromptState ps = {.prompt = "slimscope> ", .line = line, .point = 6003, .active = 1};
+    prompt_view_set(p, &ps);
+    render(p, &c, &s, &u, 0, 0, 80, 1);
+    assert_text_at(&c, 0, 0, "…éé");
+    assert_text_at(&c, 0, 76, "END");
+    assert_int_equal(c.cursor_col, 79);
+    // cursor at byte 5000 (column 2500 of the line): the line from its column 2422 on, cursor in column 79
+    ps.point = 5000;
+    prompt_view_set(p, &ps);
+    render(p, &c, &s, &u, 0, 0, 80, 1);
+    assert_text_at(&c, 0, 0, "…");
+    assert_text_at(&c, 0, 78, "é");
+    assert_int_equal(c.cursor_col, 79);
+    // cursor after 4100 ASCII bytes (then the e-acutes): column 4100 of the line, 'xY' just left of it
+    memset(line, 'x', 4100);
+    line[4099] = 'Y';
+    ps.point = 4100;
+    prompt_view_set(p, &ps);
+    render(p, &c, &s, &u, 0, 0, 80, 1);
+    assert_text_at(&c, 0, 77, "xY");
+    assert_int_equal(c.cursor_col, 79);
+    view_destroy(p);
+    free(line);
+    snapshot_free(&s);
+    trace_free(&t);
+    canvas_free(&c);
+}
+
 // Every block of a 6-block model (the demo's) in every per-block panel at the three sizes; the
 // status bar keeps tok/s at 80 columns.
 static void test_full_layouts_show_every_block(void** st) {
@@ -341,6 +383,7 @@ int main(void) {
         cmocka_unit_test(test_distance_scale_per_sequence),
         cmocka_unit_test(test_lens_and_selection_windows),
         cmocka_unit_test(test_message_on_prompt_row),
+        cmocka_unit_test(test_prompt_long_line),
         cmocka_unit_test(test_full_layouts_show_every_block),
         cmocka_unit_test(test_help_wraps),
     };
