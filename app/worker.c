@@ -429,7 +429,7 @@ static void job_compare(Worker* w, const Job* j) {
         }
         snprintf(m, sizeof m, "comparing with %.4000s (the Compare panel replaces the Lens; :compare off ends it)", j->text);
     } else {
-        session_compare_close(s);
+        if (session_compare_close(s, &err)) worker_message(w, 1, err.msg);
         snprintf(m, sizeof m, "compare off");
     }
     w->b_ver++;
