@@ -76,6 +76,7 @@ int session_open(Session* s, const Settings* st, Err* err) {
     // the device is opened once everything else is validated: a bad input gives its one line alone
     if (apply_settings(s, st, err) || session_open_device((DeviceKind)st->device, st->weights, st->cmd, &s->be, err)) goto fail;
     int max_seq = st->max_seq ? st->max_seq : s->model.cfg.max_seq_len < 4096 ? s->model.cfg.max_seq_len : 4096;
+    s->max_seq = max_seq;
     if (session_alloc_state(s, max_seq, err)) goto fail;
     s->tokens = xmalloc(max_seq * sizeof(int));
     s->generated = xcalloc(max_seq, 1);
@@ -99,7 +100,7 @@ int session_open_cmd(Session* s, Settings* st) {
 }
 
 void session_close(Session* s) {
-    session_compare_close(s);
+    session_compare_free(s);  // the caches end below, all of them: nothing to re-make
     runstate_free(&s->rs);
     runstate_free(&s->aux);
     trace_free(&s->trace);
@@ -128,11 +129,15 @@ int session_load_adapter(Session* s, const char* dir, Err* err) {
     s->run.mask_ratio = old.mask_ratio;
     s->run.mask_seed = old.mask_seed;
     slim_run_free(&old);
-    int max_seq = s->rs.max_seq, want_lens = s->trace.want_lens;
+    return session_reopen_states(s, err);
+}
+
+int session_reopen_states(Session* s, Err* err) {
+    int want_lens = s->trace.want_lens;
     runstate_free(&s->rs);
     runstate_free(&s->aux);
     trace_free(&s->trace);
-    if (session_alloc_state(s, max_seq, err)) return -1;
+    if (session_alloc_state(s, s->max_seq, err)) return -1;
     s->trace.want_lens = want_lens;
     if (session_apply_run(s, err)) return -1;
     return session_recompute(s, err);

@@ -27,6 +27,7 @@ typedef struct {
     int* tokens;               // (max_seq) context
     unsigned char* generated;  // (max_seq) 1 where the context token was generated, 0 where it came with a prompt
     int n_tokens;
+    int max_seq;               // positions of the caches (--ctx)
     float* logits;             // (V) next-token logits after the last context token
     int threads;
     Backend* be;               // where the forward passes run (--device)
@@ -52,6 +53,9 @@ int session_open_device(DeviceKind kind, int weights, const char* cmd, Backend**
 
 // Swaps the adapter (NULL dir: none) without reloading the model; the context is recomputed.
 int session_load_adapter(Session* s, const char* dir, Err* err);
+// Frees and re-makes the context's caches and trace (the context is recomputed): on a device backend
+// the last RunState to end drops the device's copies of adapter tensors, so none outlives its adapter.
+int session_reopen_states(Session* s, Err* err);
 // Re-validates p and rebuilds mask caches after the caller changed s->run.
 int session_apply_run(Session* s, Err* err);
 
@@ -134,9 +138,11 @@ float session_identity_win_d(const Trace* t, int pos, int l, float gamma);
 // B on the context. B runs under A's mode, p, mask seed and refresh and adapter layers (not its
 // forcing: that names A's experts).
 
-// Loads B (replacing a B loaded before; on failure the old one stays); session_close frees it.
+// Loads B (replacing a B loaded before; on a load failure the old one stays); session_close frees it.
 int session_compare_open(Session* s, const char* dir, Err* err);
-void session_compare_close(Session* s);
+// Frees B; on a device backend the context's caches are re-made (session_reopen_states) first.
+int session_compare_close(Session* s, Err* err);
+void session_compare_free(Session* s);  // for session_close
 
 typedef struct {
     int n;                     // positions compared (the context)

@@ -10,25 +10,37 @@
 
 #define COMPARE_CHUNK 256  // positions per forward pass: bounds the two logit buffers (chunk x V)
 
-void session_compare_close(Session* s) {
-    if (!s->has_cmp) return;
+// B's cache and B; with `device`, the context's caches end first, so the device drops its copies
+// of B's tensors (keyed by host address) before B's memory can be reused.
+static int release_b(Session* s, int device, Err* err) {
+    if (!s->has_cmp) return 0;
     runstate_free(&s->cmp_rs);
+    if (device) {
+        runstate_free(&s->rs);
+        runstate_free(&s->aux);
+    }
     slim_run_free(&s->cmp_run);
     adapter_free(&s->cmp);
     s->has_cmp = 0;
+    return device ? session_reopen_states(s, err) : 0;
 }
+
+int session_compare_close(Session* s, Err* err) { return release_b(s, s->be && !s->be->host_memory, err); }
+
+void session_compare_free(Session* s) { release_b(s, 0, NULL); }
 
 int session_compare_open(Session* s, const char* dir, Err* err) {
     Adapter b;
     if (adapter_load(&b, dir, &s->model, err)) return -1;
-    RunState rs;
-    if (runstate_init_on(&rs, s->be, &s->model, &b, s->rs.max_seq, 0, err)) {
+    if (session_compare_close(s, err)) {
         adapter_free(&b);
         return -1;
     }
-    session_compare_close(s);
+    if (runstate_init_on(&s->cmp_rs, s->be, &s->model, &b, s->max_seq, 0, err)) {
+        adapter_free(&b);
+        return -1;
+    }
     s->cmp = b;
-    s->cmp_rs = rs;
     slim_run_init(&s->cmp_run, &s->cmp, s->model.cfg.n_layers);
     s->has_cmp = 1;
     return 0;

@@ -41,6 +41,7 @@ void snapshot_free(Snapshot* s) {
     free(s->lens_on_id);
     free(s->lens_on_p);
     free(s->regen_p0);
+    free(s->cmpb_blk);
     memset(s, 0, sizeof *s);
 }
 
@@ -61,6 +62,8 @@ void snapshot_shape(Snapshot* s, int n_layers, int n_experts, int n_id) {
     s->force = xrealloc(s->force, n_layers * sizeof(int));
     s->gen_force = xrealloc(s->gen_force, n_layers * sizeof(int));
     for (int l = 0; l < n_layers; l++) s->force[l] = s->gen_force[l] = -1;
+    s->cmpb_blk = xrealloc(s->cmpb_blk, n_layers * sizeof(BlockDiff));
+    s->cmpb_valid = 0;
     s->lens_off_id = xrealloc(s->lens_off_id, n_layers * sizeof(int));
     s->lens_off_p = xrealloc(s->lens_off_p, n_layers * sizeof(float));
     s->lens_on_id = xrealloc(s->lens_on_id, n_layers * sizeof(int));

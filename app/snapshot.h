@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "session.h"
 #include "trace.h"
 
 #define SWEEP_MAX 16
@@ -65,6 +66,15 @@ typedef struct {
     int sweep_positions;
     float sweep_p[SWEEP_MAX];
     double sweep_kl[SWEEP_MAX], sweep_agree[SWEEP_MAX];
+    // `:compare DIR`: a second adapter B on the context (app/session_compare.c), at cmpb_pos
+    int cmpb_on;
+    char cmpb_name[128], cmpb_kind[96];
+    int cmpb_valid, cmpb_pos;  // the fields below describe the context at cmpb_pos
+    double cmpb_kl;            // KL(A || B) after cmpb_pos
+    int cmpb_top_a, cmpb_top_b;
+    BlockDiff* cmpb_blk;       // (n_layers) the routing difference per block at cmpb_pos
+    int cmpb_n, cmpb_top_diff; // positions compared; of those, where top-1 differs
+    double cmpb_kl_mean;
     // `g`: the continuation regenerated at p against the one at p = 0
     int regen_state;           // 0 none, 1 running, 2 done
     int regen_start, regen_div;  // first position; first diverging offset (-1: none so far)

@@ -242,7 +242,7 @@ static void clear_context(Worker* w) {
     w->tok_ver++;
     pthread_mutex_lock(&w->snap_mu);
     w->snap.regen_state = 0;
-    w->snap.cmp_valid = 0;
+    w->snap.cmp_valid = w->snap.cmpb_valid = 0;
     w->snap.sweep_n = w->snap.sweep_total = 0;
     pthread_mutex_unlock(&w->snap_mu);
     publish(w, 0, 0);
@@ -415,6 +415,38 @@ static void job_load(Worker* w, const Job* j) {
     worker_message(w, 0, m);
 }
 
+// `:compare DIR` loads B beside the adapter (the background computes the comparison); `:compare
+// off` (NULL) ends it.
+static void job_compare(Worker* w, const Job* j) {
+    Session* s = w->s;
+    Err err;
+    char m[4300];
+    if (j->text) {
+        set_busy(w, "loading the adapter to compare");
+        if (session_compare_open(s, j->text, &err)) {
+            worker_message(w, 1, err.msg);
+            return;
+        }
+        snprintf(m, sizeof m, "comparing with %.4000s (the Compare panel replaces the Lens; :compare off ends it)", j->text);
+    } else {
+        if (session_compare_close(s, &err)) worker_message(w, 1, err.msg);
+        snprintf(m, sizeof m, "compare off");
+    }
+    w->b_ver++;
+    char buf[4096];
+    pthread_mutex_lock(&w->snap_mu);
+    Snapshot* p = &w->snap;
+    p->cmpb_on = s->has_cmp;
+    p->cmpb_valid = 0;
+    snprintf(p->cmpb_name, sizeof p->cmpb_name, "%s", s->has_cmp ? base_name(s->cmp.dir, buf, sizeof buf) : "");
+    if (s->has_cmp && s->cmp.type == ADAPTER_SLIM)
+        snprintf(p->cmpb_kind, sizeof p->cmpb_kind, "SLIM %d id + %d LoRA, top-%d", s->cmp.n_id, s->cmp.n_lora, s->cmp.top_k);
+    else snprintf(p->cmpb_kind, sizeof p->cmpb_kind, "%s", s->has_cmp ? "plain LoRA" : "");
+    p->version++;
+    pthread_mutex_unlock(&w->snap_mu);
+    worker_message(w, 0, m);
+}
+
 static void run_job(Worker* w, const Job* j) {
     Session* s = w->s;
     Err err;
@@ -442,6 +474,7 @@ static void run_job(Worker* w, const Job* j) {
         clear_context(w);
         worker_message(w, 0, "context cleared");
         break;
+    case JOB_COMPARE: job_compare(w, j); break;
     }
     set_busy(w, NULL);
 }
@@ -485,6 +518,7 @@ static void* worker_main(void* arg) {
         int pos = worker_selected_pos(w);
         pthread_mutex_unlock(&w->mu);
         if (worker_compare_pending(w, pos)) worker_compare(w, pos);
+        else if (worker_adapters_pending(w, pos)) worker_compare_adapters(w, pos);
         else if (worker_sweep_pending(w)) worker_sweep_step(w);
     }
     return NULL;
@@ -556,6 +590,7 @@ void worker_free(Worker* w) {
     free(w->lens_on_p);
     free(w->sweep_ref);
     free(w->sweep_cur);
+    if (w->cmpb_have) comparison_free(&w->cmpb);
     snapshot_free(&w->snap);
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->snap_mu);

@@ -2,7 +2,8 @@
 // posts jobs (generate, change p, load, save, ...) and reads what the worker publishes into a
 // Snapshot under a mutex that is never held during a forward pass, so keys are handled while the
 // model runs. When the queue is empty the worker computes, in order, the next-token comparison
-// (and adapter-off logit lens) for the selected position and the KL/agreement sweep over p.
+// (and adapter-off logit lens) for the selected position, the comparison with a second adapter
+// (`:compare`) and the KL/agreement sweep over p.
 #ifndef SLIMSCOPE_WORKER_H
 #define SLIMSCOPE_WORKER_H
 
@@ -20,6 +21,7 @@ typedef enum {
     JOB_LOAD,                  // text: adapter directory (NULL = no adapter)
     JOB_SAVE,                  // text: JSONL path
     JOB_RESET,                 // clear the context
+    JOB_COMPARE,               // text: a second adapter to compare with (NULL: compare off)
 } JobKind;
 
 typedef struct {

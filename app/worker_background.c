@@ -1,5 +1,6 @@
 // worker_background.c: what the worker computes when its queue is empty (see worker.h): the
-// next-token comparison and logit lens at the selected position, then the sweep over p, one step
+// next-token comparison and logit lens at the selected position, the comparison with a second
+// adapter (`:compare`), then the sweep over p, one step
 // per call so a new job is never kept waiting for more than one forward pass.
 #include <string.h>
 
@@ -21,7 +22,17 @@ int worker_sweep_pending(const Worker* w) {
     return w->sweep_tok_ver != w->tok_ver || w->sweep_runx_ver != w->runx_ver || w->sweep_next < SWEEP_POINTS;
 }
 
-int worker_derived_pending(const Worker* w) { return worker_compare_pending(w, worker_selected_pos(w)) || worker_sweep_pending(w); }
+int worker_adapters_pending(const Worker* w, int pos) {
+    if (!w->s->has_cmp || pos < 0) return 0;
+    // after a failed comparison (have 0) nothing is retried until the context, run or B changes
+    return w->cmpb_tok_ver != w->tok_ver || w->cmpb_run_ver != w->run_ver || w->cmpb_b_ver != w->b_ver ||
+           (w->cmpb_have && w->cmpb_pub_pos != pos);
+}
+
+int worker_derived_pending(const Worker* w) {
+    int pos = worker_selected_pos(w);
+    return worker_compare_pending(w, pos) || worker_adapters_pending(w, pos) || worker_sweep_pending(w);
+}
 
 // Next-token distributions after pos under the base model, p = 0 and the current p, and the
 // logit lens at pos for each (one lm_head product per block at one position, so the main trace
@@ -128,6 +139,46 @@ void worker_sweep_step(Worker* w) {
     memcpy(p->sweep_p, w->sweep_p, sizeof p->sweep_p);
     memcpy(p->sweep_kl, w->sweep_kl, sizeof p->sweep_kl);
     memcpy(p->sweep_agree, w->sweep_agree, sizeof p->sweep_agree);
+    p->version++;
+    pthread_mutex_unlock(&w->snap_mu);
+    worker_wake(w);
+}
+
+// `:compare`: the context under A and B (two forward passes over it, only when the context, the
+// run or B changed), then what the panel shows at pos: KL, top-1 and the routing per block.
+void worker_compare_adapters(Worker* w, int pos) {
+    Session* s = w->s;
+    Err err;
+    if (!w->cmpb_have || w->cmpb_tok_ver != w->tok_ver || w->cmpb_run_ver != w->run_ver || w->cmpb_b_ver != w->b_ver) {
+        if (w->cmpb_have) comparison_free(&w->cmpb);
+        w->cmpb_have = 0;
+        w->cmpb_tok_ver = w->tok_ver;
+        w->cmpb_run_ver = w->run_ver;
+        w->cmpb_b_ver = w->b_ver;
+        if (session_compare_context(s, &w->cmpb, &err)) {
+            worker_message(w, 1, err.msg);
+            return;
+        }
+        w->cmpb_have = 1;
+    }
+    w->cmpb_pub_pos = pos;
+    const Comparison* c = &w->cmpb;
+    if (pos >= c->n) return;
+    pthread_mutex_lock(&w->snap_mu);
+    Snapshot* p = &w->snap;
+    p->cmpb_valid = 1;
+    p->cmpb_pos = pos;
+    p->cmpb_kl = c->kl[pos];
+    p->cmpb_top_a = c->top_a[pos];
+    p->cmpb_top_b = c->top_b[pos];
+    p->cmpb_n = c->n;
+    p->cmpb_top_diff = 0;
+    p->cmpb_kl_mean = 0;
+    for (int t = 0; t < c->n; t++) {
+        p->cmpb_top_diff += c->top_a[t] != c->top_b[t];
+        p->cmpb_kl_mean += c->kl[t] / c->n;
+    }
+    for (int l = 0; l < p->n_layers; l++) compare_block(&s->trace, &c->tb, pos, l, &p->cmpb_blk[l]);
     p->version++;
     pthread_mutex_unlock(&w->snap_mu);
     worker_wake(w);

@@ -1,5 +1,5 @@
 // worker_internal.h: the worker's state, shared by its two files: worker.c (thread, queue, jobs,
-// publishing) and worker_background.c (comparison and sweep). Not for use outside app/worker*.c.
+// publishing) and worker_background.c (comparisons and sweep). Not for use outside app/worker*.c.
 #ifndef SLIMSCOPE_WORKER_INTERNAL_H
 #define SLIMSCOPE_WORKER_INTERNAL_H
 
@@ -47,6 +47,9 @@ struct Worker {
     float *sweep_ref, *sweep_cur;
     double sweep_kl[SWEEP_MAX], sweep_agree[SWEEP_MAX];
     float sweep_p[SWEEP_MAX];
+    Comparison cmpb;           // `:compare`: the context under A and B, for (cmpb_tok_ver, cmpb_run_ver, cmpb_b_ver)
+    int cmpb_have, cmpb_pub_pos;                 // computed; the position last published (-1: none)
+    unsigned long cmpb_tok_ver, cmpb_run_ver, cmpb_b_ver, b_ver;  // b_ver: bumped by each :compare
     double tok_per_s;
     SamplingSettings sampling; // of the last generation, for :save
     int sampled;               // 0 until the first generation
@@ -62,8 +65,10 @@ void worker_message(Worker* w, int error, const char* text);
 int worker_selected_pos(const Worker* w);               // the position asked for, or the last (-1: none)
 int worker_compare_pending(const Worker* w, int pos);   // the comparison at pos is out of date
 int worker_sweep_pending(const Worker* w);              // the sweep is out of date or unfinished
-int worker_derived_pending(const Worker* w);            // either of the two
+int worker_adapters_pending(const Worker* w, int pos);  // the :compare of two adapters is out of date at pos
+int worker_derived_pending(const Worker* w);            // any of the three
 void worker_compare(Worker* w, int pos);                // computes and publishes the comparison at pos
 void worker_sweep_step(Worker* w);                      // one p of the sweep, published
+void worker_compare_adapters(Worker* w, int pos);       // A against B on the context, published at pos
 
 #endif

@@ -3,7 +3,7 @@
 // Full layout (>= 80x24):                     Compact (>= 40x10):      Tiny: one line.
 //   Output      │ Router                        Output
 //   Selection   │ Distance                      <focused detail panel>
-//   Masking     │ Lens                          prompt
+//   Masking     │ Lens (Compare with :compare)  prompt
 //   message line (on the prompt row when short) status (messages over it)
 //   prompt
 //   status bar
@@ -30,6 +30,7 @@ void screen_init(Screen* scr) {
     scr->views[V_MASKING] = masking_view_new();
     scr->views[V_LENS] = lens_view_new();
     scr->views[V_STATUS] = status_view_new();
+    scr->views[V_COMPARE] = compare_view_new();
     scr->focus = V_PROMPT;
     scr->detail = V_ROUTER;
     scr->n_layers = 4;
@@ -138,6 +139,12 @@ void screen_update(Screen* scr, const Snapshot* s, const UiState* u) {
         scr->n_layers = s->n_layers;
         screen_layout(scr, scr->rows, scr->cols);
     }
+    // `:compare` on: the Compare panel takes the Lens's place (its focus and keys stay the Lens's)
+    View *from = scr->views[s->cmpb_on ? V_LENS : V_COMPARE], *to = scr->views[s->cmpb_on ? V_COMPARE : V_LENS];
+    if (from->visible) {
+        place(to, from->x, from->y, from->w, from->h);
+        place(from, 0, 0, 0, 0);
+    }
     for (int i = 0; i < V_COUNT; i++) view_update(scr->views[i], s, u);
 }
 
@@ -227,7 +234,7 @@ void screen_draw(Screen* scr, Canvas* c, const UiState* u) {
     }
     for (int i = 0; i < V_COUNT; i++) {
         View* v = scr->views[i];
-        v->focused = i == scr->focus;
+        v->focused = i == scr->focus || (i == V_COMPARE && scr->focus == V_LENS);
         view_draw(v, c);
     }
     if (scr->layout == LAYOUT_FULL) {  // the vertical rule between the columns

@@ -151,6 +151,15 @@ static int c_load(Tui* t, int argc, char** argv) {
     return ACT_REDRAW;
 }
 
+static int c_compare(Tui* t, int argc, char** argv) {
+    if (need_args(t, argc, 1, ":compare ADAPTER_DIR (or off)")) return ACT_REDRAW;
+    char* dir = strcmp(argv[1], "off") ? path_arg(argv[1]) : NULL;
+    Job j = {.kind = JOB_COMPARE, .text = dir};
+    worker_post(t->w, &j);
+    free(dir);
+    return ACT_REDRAW;
+}
+
 static int c_save(Tui* t, int argc, char** argv) {
     if (need_args(t, argc, 1, ":save FILE.jsonl")) return ACT_REDRAW;
     if (!strcmp(argv[1], "-")) {  // standard output is the screen here
@@ -204,6 +213,7 @@ static const Command COMMANDS[] = {
     {"force", NULL, "L E", "intervention: expert E (LoRA 0.., identity i0..) takes all the weight at block L", c_force},
     {"unforce", NULL, "[L]", "route block L (default: every block) normally again", c_unforce},
     {"load", NULL, "DIR", "swap the adapter without restarting (none: no adapter)", c_load},
+    {"compare", NULL, "DIR", "compare the adapter with a second one on the context, in the Lens's place (off: end it)", c_compare},
     {"save", NULL, "FILE.jsonl", "write the session's trace as JSONL", c_save},
     {"append", NULL, "on|off", "on: a prompt continues the context; off (default): it starts a new one (+TEXT appends once)", c_append},
     {"reset", NULL, "", "clear the context", c_reset},

@@ -77,6 +77,7 @@ View* distance_view_new(void);
 View* selection_view_new(void);
 View* masking_view_new(void);
 View* lens_view_new(void);
+View* compare_view_new(void);  // in the Lens's place while `:compare` is on
 View* status_view_new(void);
 
 // Prompt line: readline's state copied by the main loop, drawn by panel_prompt.c.

@@ -1,7 +1,8 @@
 // test_compare.c: two adapters on one context (app/session_compare.c): KL(A || B) and top-1 per
 // position against hand-made distributions in double precision, the routing difference per block
 // on hand-built traces, and a session on a small random model: the same adapter twice gives KL 0
-// and no difference, a SLIM adapter against a plain LoRA gives the KL of forward() called directly.
+// and no difference, a SLIM adapter against a plain LoRA gives the KL of forward() called directly;
+// re-made caches give the same context.
 #include "testutil.h"
 
 #include <math.h>
@@ -188,6 +189,18 @@ static void test_compare_session(void** st) {
     assert_true(kl_sum > 0);
     assert_true(shares_differ > 0);  // the SLIM adapter's identity experts take weight somewhere
     comparison_free(&c);
+    // the caches re-made (what closing B does on a device backend): the same context, logits and routing
+    float* before = malloc(V * sizeof(float));
+    memcpy(before, s.logits, V * sizeof(float));
+    float share = s.trace.id_share[(N - 1) * L + 1];
+    if (session_reopen_states(&s, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(s.n_tokens, N);
+    assert_int_equal(s.trace.n, N);
+    assert_memory_equal(before, s.logits, V * sizeof(float));
+    assert_true(s.trace.id_share[(N - 1) * L + 1] == share);
+    free(before);
+    if (session_compare_close(&s, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(s.has_cmp, 0);
     slim_run_free(&lora_run);
     runstate_free(&ra);
     runstate_free(&rb);

@@ -484,7 +484,8 @@ static void test_screen_layouts(void** st) {
     Screen scr;
     screen_init(&scr);
     scr.n_layers = 4;
-    // full: every panel visible, inside the screen, none overlapping
+    // full: every panel visible, inside the screen, none overlapping (Compare only in the Lens's
+    // place while :compare is on)
     int sizes[][2] = {{24, 80}, {60, 200}, {36, 120}};
     for (int k = 0; k < 3; k++) {
         int R = sizes[k][0], C = sizes[k][1];
@@ -492,8 +493,10 @@ static void test_screen_layouts(void** st) {
         assert_int_equal(scr.layout, LAYOUT_FULL);
         static unsigned char cover[60][200];
         memset(cover, 0, sizeof cover);
+        assert_false(scr.views[V_COMPARE]->visible);
         for (int i = 0; i < V_COUNT; i++) {
             View* v = scr.views[i];
+            if (i == V_COMPARE) continue;
             assert_true(v->visible);
             assert_true(v->x >= 0 && v->y >= 0 && v->x + v->w <= C && v->y + v->h <= R);
             for (int r = v->y; r < v->y + v->h; r++)
@@ -505,6 +508,22 @@ static void test_screen_layouts(void** st) {
         assert_int_equal(scr.views[V_STATUS]->y + scr.views[V_STATUS]->h, R);
         assert_true(scr.views[V_OUTPUT]->h >= 4);
     }
+    // :compare on: the Compare panel takes the Lens's place; off: the Lens is back
+    Snapshot sn;
+    snapshot_init(&sn);
+    snapshot_shape(&sn, 4, 1, 0);
+    UiState u0 = ui_default();
+    View *lens = scr.views[V_LENS], *cmp = scr.views[V_COMPARE];
+    int lx = lens->x, ly = lens->y, lw = lens->w, lh = lens->h;
+    sn.cmpb_on = 1;
+    screen_update(&scr, &sn, &u0);
+    assert_true(cmp->visible && !lens->visible);
+    assert_true(cmp->x == lx && cmp->y == ly && cmp->w == lw && cmp->h == lh);
+    sn.cmpb_on = 0;
+    screen_update(&scr, &sn, &u0);
+    assert_true(lens->visible && !cmp->visible);
+    assert_true(lens->x == lx && lens->y == ly && lens->w == lw && lens->h == lh);
+    snapshot_free(&sn);
     // compact: output, one detail panel (the focused one), prompt, status
     screen_layout(&scr, 20, 60);
     assert_int_equal(scr.layout, LAYOUT_COMPACT);
