@@ -1,6 +1,8 @@
 // config.c: config.json <-> ModelConfig, with one-line errors naming the file and field.
 #include "config.h"
 
+#include "ops.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -77,6 +79,22 @@ static int get_token_id(const cJSON* root, const char* key, int* out, const char
         return err_set(err, "%s: field '%s' must be a token id", path, key);
     *out = (int)v->valuedouble;
     return 0;
+}
+
+// theta, factor and the llama3 ramp are each in range, yet together they can overflow a float (theta
+// 1e-40 with head_dim 128: frequency inf): every RoPE angle, position x frequency up to
+// max_position_embeddings, must be finite.
+static int rope_check(const ModelConfig* c, const char* path, Err* err) {
+    float* f = xmalloc((size_t)c->head_dim / 2 * sizeof(float));
+    rope_inv_freq(f, c);
+    int bad = -1;
+    for (int i = 0; i < c->head_dim / 2 && bad < 0; i++)
+        if (!(f[i] > 0 && isfinite(f[i] * (float)c->max_seq_len))) bad = i;
+    double fb = bad >= 0 ? f[bad] : 0;
+    free(f);
+    if (bad < 0) return 0;
+    return err_set(err, "%s: rope_theta = %g with rope_scaling factor %g gives RoPE frequency %d = %g: its angles overflow a float over %d positions",
+                   path, c->rope_theta, c->rope_factor, bad, fb, c->max_seq_len);
 }
 
 int config_parse(ModelConfig* c, const char* json, const char* path, Err* err) {
@@ -181,6 +199,7 @@ int config_parse(ModelConfig* c, const char* json, const char* path, Err* err) {
             goto done;
         }
     }
+    if (rope_check(c, path, err)) goto done;
     const cJSON* td = cJSON_GetObjectItemCaseSensitive(root, "torch_dtype");
     snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", cJSON_IsString(td) ? td->valuestring : "");
     rc = 0;

@@ -289,6 +289,9 @@ static void test_float_ranges(void** state) {
         {"\"rope_theta\": 1e39}", "field 'rope_theta' = 1e+39 must be"},  // inf as float
         {"\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 0}}", "field 'factor' = 0 must be"},
         {"\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": -2}}", "field 'factor' = -2 must be"},
+        // each in range, together too fast: (1e-30)^(-14/16) / 1e-10 = 1.8e36 rad per position, x 2048 = inf
+        {"\"rope_theta\": 1e-30, \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 1e-10}}",
+         "gives RoPE frequency 7 = 1.77828e+36: its angles overflow a float over 2048 positions"},
         {"\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 0,"
          " \"original_max_position_embeddings\": 8192}}", "field 'low_freq_factor' = 0 must be"},
     };
