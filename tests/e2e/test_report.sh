@@ -35,7 +35,7 @@ if what != "sweep":
     lines = [json.loads(l) for l in open(trace, encoding="utf-8")]
     settings, rows = lines[0]["settings"], lines[1:]
     P = max(r["pos"] for r in rows) + 1; L = max(r["layer"] for r in rows) + 1
-N_ID = 2  # models/demo/slim: num_identity_experts
+N_ID = json.load(open("models/demo/slim/adapter_config.json"))["num_identity_experts"]
 def fail(msg): print(msg, file=open(sys.argv[3], "w")); sys.exit(1)
 class Page(html.parser.HTMLParser):
     def __init__(s):
