@@ -274,7 +274,7 @@ int sft_data_load(SftData* d, const char* path, const Tokenizer* tok, int eos, i
         int *ids = NULL, n = 0, np = 0;
         Err e;
         if (!why[0] && sft_encode(tok, p->valuestring, r->valuestring, eos, &ids, &n, &np, &e))
-            snprintf(why, sizeof why, "%s", e.msg);
+            snprintf(why, sizeof why, "%.200s", e.msg);  // the line number and file go around it
         else if (!why[0] && n == 0)  // possible without BOS and EOS; a batch needs at least one token
             snprintf(why, sizeof why, "\"prompt\" and \"response\" give no tokens");
         cJSON_Delete(o);
