@@ -124,32 +124,41 @@ if at data; then
     rm -rf "$WORK/data"
     # shellcheck disable=SC2086
     "$SS" demo-data --out "$WORK/data" $DATA_ARGS
+    # general-text snippets for the perplexity curves during training (not the evaluation's text)
+    python3 tools/demo/general_snippets.py "$WORK/corpus/general_valid.txt" "$WORK/data/general_snippets.jsonl"
     stage_end data
 fi
 
 # --- 5. adapters --------------------------------------------------------------------------------
 if at adapters; then
     need train model data method out r lora-alpha experts identity-experts top-k clusters \
-        cluster-momentum yield-scale router-bias balance-lambda lr steps batch seq-len warmup seed threads log
+        cluster-momentum yield-scale router-bias balance-lambda lr steps batch seq-len warmup seed threads log \
+        val-data eval-every distance yield-calibration skip-special-tokens balance-lora-only train-mask-ratio
     COMMON="--model $OUT/base --data $WORK/data/train.jsonl --steps $ADAPTER_STEPS --batch 32 --seq-len 32"
-    COMMON="$COMMON --lr 2e-3 --warmup 30 --seed $SEED --threads $THREADS"
-    for method in lora moelora slim; do
-        stage_start "adapter $method"
-        rm -rf "${OUT:?}/$method"
-        case $method in
-        lora) ARGS="--r 32 --lora-alpha 64" ;;
-        # both mixtures: a router bias and a small load-balance term (MixLoRA-style); for SLIM they
-        # gave +6.7 points of average task accuracy over two seeds at the same forgetting
-        # (models/demo/ANALYSIS.md)
-        moelora) ARGS="--experts 8 --identity-experts 0 --top-k 2 --r 4 --lora-alpha 8 --router-bias --balance-lambda 0.01" ;;
-        slim)
-            ARGS="--experts 8 --identity-experts 2 --top-k 2 --r 4 --lora-alpha 8 --clusters 8"
-            ARGS="$ARGS --cluster-momentum 0.01 --yield-scale 1.0 --router-bias --balance-lambda 0.01"
-            ;;
-        esac
-        # shellcheck disable=SC2086 # the option lists are meant to split into words
-        "$SS" train $COMMON --method "$method" $ARGS --out "$OUT/$method" --log "$OUT/logs/$method.csv"
-        stage_end "adapter $method"
+    COMMON="$COMMON --lr 2e-3 --warmup 30 --threads $THREADS"
+    # the curve of general perplexity over training: every 100 steps on the snippets
+    COMMON="$COMMON --val-data $WORK/data/general_snippets.jsonl --eval-every 100"
+    rm -rf "${OUT:?}/seeds"
+    for seed in $SEEDS; do
+        for method in $METHODS; do
+            stage_start "adapter $method, seed $seed"
+            dir=$(adapter_dir "$method" "$seed")
+            rm -rf "$dir"
+            case $method in
+            lora) ARGS="--r 32 --lora-alpha 64" ;;
+            # both mixtures: a router bias and a small load-balance term (MixLoRA-style); for SLIM they
+            # gave +6.7 points of average task accuracy over two seeds at the same forgetting
+            # (models/demo/ANALYSIS.md)
+            moelora) ARGS="--experts 8 --identity-experts 0 --top-k 2 --r 4 --lora-alpha 8 --router-bias --balance-lambda 0.01" ;;
+            slim)
+                ARGS="--experts 8 --identity-experts 2 --top-k 2 --r 4 --lora-alpha 8 --clusters 8"
+                ARGS="$ARGS --cluster-momentum 0.01 --yield-scale 1.0 --router-bias --balance-lambda 0.01"
+                ;;
+            esac
+            # shellcheck disable=SC2086 # the option lists are meant to split into words
+            "$SS" train $COMMON --seed "$seed" --method "$method" $ARGS --out "$dir" --log "$(log_file "$method" "$seed")"
+            stage_end "adapter $method, seed $seed"
+        done
     done
 fi
 
