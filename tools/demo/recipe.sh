@@ -145,32 +145,37 @@ if at adapters; then
     # the curve of general perplexity over training: every 100 steps on the snippets
     COMMON="$COMMON --val-data $WORK/data/general_snippets.jsonl --eval-every 100"
     rm -rf "${OUT:?}/seeds"
-    for seed in $SEEDS; do
-        for method in $METHODS; do
-            stage_start "adapter $method, seed $seed"
-            dir=$(adapter_dir "$method" "$seed")
-            rm -rf "$dir"
-            case $method in
-            lora) ARGS="--r 32 --lora-alpha 64" ;;
-            # a router bias and a small load-balance term (MixLoRA-style); BOS stays out of the load
-            moelora)
-                ARGS="--experts 8 --identity-experts 0 --top-k 2 --r 4 --lora-alpha 8 --router-bias --balance-lambda 0.01"
-                ARGS="$ARGS --skip-special-tokens"
-                ;;
-            # one rank-32 LoRA expert and one identity expert, both kept: the router and the yield set
-            # each token's identity share; RMS distance, calibrated yield, BOS out of the clusters,
-            # masking during training (models/demo/ANALYSIS.md)
-            slim)
-                ARGS="--experts 1 --identity-experts 1 --top-k 2 --r 32 --lora-alpha 64 --clusters 8"
-                ARGS="$ARGS --cluster-momentum 0.01 --yield-scale $SLIM_GAMMA --router-bias --balance-lambda 0.01"
-                ARGS="$ARGS --skip-special-tokens --balance-lora-only --distance rms --yield-calibration quantile"
-                ARGS="$ARGS --train-mask-ratio $SLIM_TRAIN_MASK"
-                ;;
-            esac
-            # shellcheck disable=SC2086 # the option lists are meant to split into words
-            "$SS" train $COMMON --seed "$seed" --method "$method" $ARGS --out "$dir" --log "$(log_file "$method" "$seed")"
-            stage_end "adapter $method, seed $seed"
-        done
+    # the first seed's three adapters first (the shipped ones), then LoRA and SLIM for the other
+    # seeds (the targets compare those two), MoE-LoRA's other seeds last
+    RUNS=""
+    for method in $METHODS; do RUNS="$RUNS $method:$FIRST_SEED"; done
+    for seed in $SEEDS; do [ "$seed" = "$FIRST_SEED" ] || RUNS="$RUNS lora:$seed slim:$seed"; done
+    for seed in $SEEDS; do [ "$seed" = "$FIRST_SEED" ] || RUNS="$RUNS moelora:$seed"; done
+    for run in $RUNS; do
+        method=${run%%:*} seed=${run#*:}
+        stage_start "adapter $method, seed $seed"
+        dir=$(adapter_dir "$method" "$seed")
+        rm -rf "$dir"
+        case $method in
+        lora) ARGS="--r 32 --lora-alpha 64" ;;
+        # a router bias and a small load-balance term (MixLoRA-style); BOS stays out of the load
+        moelora)
+            ARGS="--experts 8 --identity-experts 0 --top-k 2 --r 4 --lora-alpha 8 --router-bias --balance-lambda 0.01"
+            ARGS="$ARGS --skip-special-tokens"
+            ;;
+        # one rank-32 LoRA expert and one identity expert, both kept: the router and the yield set
+        # each token's identity share; RMS distance, calibrated yield, BOS out of the clusters; no
+        # masking during training (SLIM_TRAIN_MASK; models/demo/ANALYSIS.md)
+        slim)
+            ARGS="--experts 1 --identity-experts 1 --top-k 2 --r 32 --lora-alpha 64 --clusters 8"
+            ARGS="$ARGS --cluster-momentum 0.01 --yield-scale $SLIM_GAMMA --router-bias --balance-lambda 0.01"
+            ARGS="$ARGS --skip-special-tokens --balance-lora-only --distance rms --yield-calibration quantile"
+            ARGS="$ARGS --train-mask-ratio $SLIM_TRAIN_MASK"
+            ;;
+        esac
+        # shellcheck disable=SC2086 # the option lists are meant to split into words
+        "$SS" train $COMMON --seed "$seed" --method "$method" $ARGS --out "$dir" --log "$(log_file "$method" "$seed")"
+        stage_end "adapter $method, seed $seed"
     done
 fi
 
