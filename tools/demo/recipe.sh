@@ -29,7 +29,8 @@
 #
 # Environment: SLIMSCOPE (./slimscope), DEMO_WORK (build/demo: corpus, tokenizer, task data),
 # DEMO_OUT (models/demo), DEMO_THREADS (2) (see tools/demo/config.sh), DEMO_PRETRAIN_STEPS (1032),
-# DEMO_PRETRAIN_MINUTES (36: a cap; the best checkpoint so far is kept), DEMO_ADAPTER_STEPS (1000).
+# DEMO_PRETRAIN_MINUTES (36: a cap; the best checkpoint so far is kept), DEMO_ADAPTER_STEPS (1000),
+# DEMO_RUNS (the adapters stage: only these "method:seed" runs; default all), DEMO_SEEDS.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -144,13 +145,13 @@ if at adapters; then
     COMMON="$COMMON --lr 2e-3 --warmup 30 --threads $THREADS"
     # the curve of general perplexity over training: every 100 steps on the snippets
     COMMON="$COMMON --val-data $WORK/data/general_snippets.jsonl --eval-every 100"
-    rm -rf "${OUT:?}/seeds"
-    # the first seed's three adapters first (the shipped ones), then LoRA and SLIM for the other
-    # seeds (the targets compare those two), MoE-LoRA's other seeds last
+    # LoRA and SLIM of every seed first (the targets compare those two; the first seed's adapters
+    # are the shipped ones), then MoE-LoRA's; DEMO_RUNS="method:seed ..." trains only those
     RUNS=""
-    for method in $METHODS; do RUNS="$RUNS $method:$FIRST_SEED"; done
-    for seed in $SEEDS; do [ "$seed" = "$FIRST_SEED" ] || RUNS="$RUNS lora:$seed slim:$seed"; done
-    for seed in $SEEDS; do [ "$seed" = "$FIRST_SEED" ] || RUNS="$RUNS moelora:$seed"; done
+    for seed in $SEEDS; do RUNS="$RUNS lora:$seed slim:$seed"; done
+    for seed in $SEEDS; do RUNS="$RUNS moelora:$seed"; done
+    RUNS=${DEMO_RUNS:-$RUNS}
+    [ -n "${DEMO_RUNS:-}" ] || rm -rf "${OUT:?}/seeds"
     for run in $RUNS; do
         method=${run%%:*} seed=${run#*:}
         stage_start "adapter $method, seed $seed"
