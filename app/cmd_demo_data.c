@@ -66,7 +66,10 @@ int cmd_demo_data(int argc, char** argv) {
         return 1;
     }
     printf("%s: %d examples (", path, set.n);
-    for (int k = 0; k < n_tasks; k++) printf("%s%s %d", k ? ", " : "", task_name(tasks[k]), per[k]);
+    for (int k = 0; k < n_tasks; k++) {
+        printf("%s%s %d", k ? ", " : "", task_name(tasks[k]), per[k]);
+        if (set.n_distinct[tasks[k]] < per[k]) printf(": %d distinct, repeated", set.n_distinct[tasks[k]]);
+    }
     printf(")\n");
     taskset_free(&set);
 

@@ -95,6 +95,14 @@ int cmd_inspect(int argc, char** argv) {
             if (a.type == ADAPTER_SLIM)
                 printf("experts          %d identity + %d LoRA, top %d, %d clusters, yield %g\n", a.n_id, a.n_lora, a.top_k,
                        a.n_clusters, a.yield_scale);
+            if (a.type == ADAPTER_SLIM) {
+                printf("routing          distance %s, yield calibration %s (%s)\n", slim_distance_name(a.distance),
+                       yield_calibration_name(a.yield_calibration),
+                       a.yield_calibration == YCAL_QUANTILE ? "gamma * (d - q50) / (q90 - q50)" : "gamma * d");
+                for (int l = 0; l < a.n_layers; l++)
+                    if (a.layers[l].active && a.layers[l].yield_q)
+                        printf("yield quantiles  block %d: q50 %.4f, q90 %.4f\n", l, a.layers[l].yield_q[0], a.layers[l].yield_q[1]);
+            }
             adapter_free(&a);
         }
     }

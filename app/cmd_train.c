@@ -31,7 +31,8 @@ static int parse_targets(const char* s, unsigned* mask, Err* err) {
 typedef struct {
     const char *model, *data, *out, *log, *resume, *targets, *val_data, *layers;
     int method, dtype;  // positions in the choices of --method and --dtype
-    int r, experts, id_experts, top_k, clusters, router_bias;
+    int distance, yield_cal;  // positions in the choices of --distance and --yield-calibration
+    int r, experts, id_experts, top_k, clusters, router_bias, skip_special, balance_lora_only;
     float lora_alpha, cluster_momentum, yield_scale, l1, balance, mask_ratio;
     float lr, weight_decay, grad_clip, beta2, min_lr_frac;
     int steps, batch, seq_len, warmup, accum, ckpt_every, skip_bad, eval_every;
@@ -54,6 +55,10 @@ static const Option TRAIN_OPTIONS[] = {
     {"cluster-momentum", OPT_FLOAT, F(cluster_momentum), "X", "sliding-cluster momentum m", 0.01},
     {"yield-scale", OPT_FLOAT, F(yield_scale), "X", "gamma of the weight yielding (slim)", 1.0},
     {"router-bias", OPT_FLAG, F(router_bias), NULL, "give the router a bias"},
+    {"distance", OPT_CHOICE, F(distance), "max|rms", "cluster distance d: max over channels (paper) or RMS", 0},
+    {"yield-calibration", OPT_CHOICE, F(yield_cal), "none|quantile", "yield gamma*d (paper) or gamma*(d-q50)/(q90-q50)", 0},
+    {"skip-special-tokens", OPT_FLAG, F(skip_special), NULL, "keep BOS and other special tokens out of clusters and balance"},
+    {"balance-lora-only", OPT_FLAG, F(balance_lora_only), NULL, "the balance term counts LoRA experts only"},
     {"l1-lambda", OPT_FLOAT, F(l1), "X", "weight of the L1 term on A/B", 0},
     {"balance-lambda", OPT_FLOAT, F(balance), "X", "weight of the load-balance term", 0},
     {"train-mask-ratio", OPT_FLOAT, F(mask_ratio), "P", "masking ratio p during training, per step", 0, IN_RANGE_CO(0, 1)},
@@ -187,6 +192,8 @@ int cmd_train(int argc, char** argv) {
     spec.yield_scale = method == TRAIN_SLIM ? A.yield_scale : 0.0f;
     spec.cluster_momentum = A.cluster_momentum;
     spec.router_bias = A.router_bias;
+    spec.distance = (SlimDistance)A.distance;
+    spec.yield_calibration = method == TRAIN_SLIM ? (YieldCalibration)A.yield_cal : YCAL_NONE;
     spec.target_mask = targets;
     if (method != TRAIN_LORA && spec.top_k > spec.n_id + spec.n_lora) {
         err_set(&err, "train: --top-k %d exceeds the %d experts", spec.top_k, spec.n_id + spec.n_lora);
@@ -210,7 +217,10 @@ int cmd_train(int argc, char** argv) {
     tc.lr = A.lr, tc.min_lr_frac = A.min_lr_frac, tc.weight_decay = A.weight_decay, tc.beta2 = A.beta2;
     tc.grad_clip = A.grad_clip, tc.seed = A.seed;
     tc.l1_lambda = A.l1, tc.balance_lambda = A.balance, tc.train_mask_ratio = A.mask_ratio;
+    tc.skip_special = A.skip_special, tc.balance_lora_only = A.balance_lora_only;
     if (trainer_init(&t, &m, &a, &tc, &err)) goto done;
+    for (int id = 0; id < m.cfg.vocab_size && id < tok.vocab_size; id++)
+        if (id == tok.bos_id || id == eos || tokenizer_is_special(&tok, id)) trainer_set_special(&t, &id, 1);
     sft_sampler_init(&smp, &data, A.seed);
 
     snprintf(recipe, sizeof recipe,
@@ -218,10 +228,13 @@ int cmd_train(int argc, char** argv) {
              "arg.clusters=%d\narg.cluster-momentum=%g\narg.yield-scale=%g\narg.l1-lambda=%g\narg.balance-lambda=%g\n"
              "arg.train-mask-ratio=%g\narg.targets=%s\narg.layers=%s\narg.lr=%g\narg.steps=%d\narg.batch=%d\n"
              "arg.seq-len=%d\narg.warmup=%d\narg.weight-decay=%g\narg.grad-clip=%g\narg.accum=%d\narg.seed=%llu\n"
-             "arg.data-examples=%d\narg.data-tokens=%zu\n",
+             "arg.data-examples=%d\narg.data-tokens=%zu\narg.distance=%s\narg.yield-calibration=%s\n"
+             "arg.skip-special-tokens=%d\narg.balance-lora-only=%d\n",
              method_name, A.r, A.lora_alpha, A.experts, A.id_experts, A.top_k, A.clusters, A.cluster_momentum, A.yield_scale,
              A.l1, A.balance, A.mask_ratio, A.targets, A.layers ? A.layers : "all", A.lr, A.steps, A.batch, A.seq_len,
-             A.warmup, A.weight_decay, A.grad_clip, A.accum, (unsigned long long)A.seed, data.n, data.n_tokens);
+             A.warmup, A.weight_decay, A.grad_clip, A.accum, (unsigned long long)A.seed, data.n, data.n_tokens,
+             slim_distance_name(spec.distance), yield_calibration_name(spec.yield_calibration), A.skip_special,
+             A.balance_lora_only);
     if (A.resume) {
         if (checkpoint_locate(A.resume, ckpt_path, sizeof ckpt_path, &err) ||
             trainer_load_checkpoint(&t, ckpt_path, &saved, &err) || recipe_check(saved, recipe, &err))

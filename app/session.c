@@ -390,15 +390,16 @@ int session_dominant_expert(const Trace* t, int pos, int l) {
     return best - t->n_id;
 }
 
-float session_identity_win_d(const Trace* t, int pos, int l, float gamma) {
+float session_identity_win_d(const Trace* t, int pos, int l, YieldMap y) {
     size_t pl = (size_t)pos * t->n_layers + l;
-    if (!t->routed[pl] || gamma == 0 || t->n_id == 0 || t->n_id == t->n_experts) return NAN;
+    if (!t->routed[pl] || y.gamma == 0 || t->n_id == 0 || t->n_id == t->n_experts) return NAN;
     const float* z = t->z + pl * t->n_experts;
     float id_max = -INFINITY, lora_max = -INFINITY;
     for (int e = 0; e < t->n_experts; e++) {
         if (e < t->n_id) id_max = z[e] > id_max ? z[e] : id_max;
         else lora_max = z[e] > lora_max ? z[e] : lora_max;
     }
-    // identity is top-1 once id_max + gamma * d >= lora_max (ties go to the lower index: identity)
-    return (lora_max - id_max) / gamma;
+    // identity is top-1 once id_max + yield(d) >= lora_max (ties go to the lower index: identity);
+    // the yield is gamma * d in the paper's form, gamma * (d - q50) / (q90 - q50) calibrated
+    return slim_yield_inverse(y, lora_max - id_max);
 }

@@ -131,7 +131,7 @@ float session_mean_id_share(const Trace* t, int pos);
 int session_dominant_expert(const Trace* t, int pos, int l);
 // The distance d at which the yield (identity logits + gamma * d, SLIM.md section 2 step 4) makes an
 // identity expert the top-1 at (pos, l); NAN without a router or when gamma is 0.
-float session_identity_win_d(const Trace* t, int pos, int l, float gamma);
+float session_identity_win_d(const Trace* t, int pos, int l, YieldMap y);
 
 // ---------------------------------------------------------------------------------------------
 // app/session_compare.c: adapter A (the session's; none: the base model) against a second adapter

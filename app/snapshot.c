@@ -34,6 +34,8 @@ void snapshot_free(Snapshot* s) {
     free(s->tok_share);
     free(s->dominant);
     free(s->win_d);
+    free(s->yield_offset);
+    free(s->yield_span);
     free(s->force);
     free(s->gen_force);
     free(s->lens_off_id);
@@ -64,6 +66,9 @@ void snapshot_shape(Snapshot* s, int n_layers, int n_experts, int n_id) {
     for (int l = 0; l < n_layers; l++) s->force[l] = s->gen_force[l] = -1;
     s->cmpb_blk = xrealloc(s->cmpb_blk, n_layers * sizeof(BlockDiff));
     s->cmpb_valid = 0;
+    s->yield_offset = xrealloc(s->yield_offset, n_layers * sizeof(float));
+    s->yield_span = xrealloc(s->yield_span, n_layers * sizeof(float));
+    for (int l = 0; l < n_layers; l++) s->yield_offset[l] = 0, s->yield_span[l] = 1;
     s->lens_off_id = xrealloc(s->lens_off_id, n_layers * sizeof(int));
     s->lens_off_p = xrealloc(s->lens_off_p, n_layers * sizeof(float));
     s->lens_on_id = xrealloc(s->lens_on_id, n_layers * sizeof(int));
@@ -124,7 +129,8 @@ void snapshot_set_trace(Snapshot* s, const Trace* t, int from, const char* const
         s->tok_share[pos] = session_mean_id_share(d, pos);
         for (size_t l = 0; l < L; l++) {
             s->dominant[pos * L + l] = (signed char)session_dominant_expert(d, pos, (int)l);
-            s->win_d[pos * L + l] = session_identity_win_d(d, pos, (int)l, s->yield_scale);
+            YieldMap y = {s->yield_scale, s->yield_offset[l], s->yield_span[l]};
+            s->win_d[pos * L + l] = session_identity_win_d(d, pos, (int)l, y);
         }
     }
 }

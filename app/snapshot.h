@@ -24,6 +24,8 @@ typedef struct {
     int has_adapter, is_slim;
     int n_layers, n_experts, n_id, n_clusters, vocab;
     float yield_scale;
+    float* yield_offset;       // (n_layers) the yield is yield_scale * (d - offset) / span at each
+    float* yield_span;         //   block (slim_yield_map); 0 and 1 (the paper's form) after snapshot_shape
     float lora_scale;          // s = lora_alpha / r (sqrt(r) with rsLoRA)
     int threads, max_seq;
     // the run the trace was computed with

@@ -34,6 +34,18 @@ static const char* base_name(const char* path, char* buf, size_t n) {
     return slash ? slash + 1 : buf;
 }
 
+// The yield of each block (the Distance panel's crossing points): gamma, and the calibration's
+// offset and span; after snapshot_shape, which resets them to the paper's form.
+static void snap_set_yield(Snapshot* p, const Session* s) {
+    int slim = s->has_adapter && s->adapter.type == ADAPTER_SLIM;
+    p->yield_scale = s->has_adapter ? s->adapter.yield_scale : 0;
+    for (int l = 0; slim && l < p->n_layers && l < s->adapter.n_layers; l++) {
+        YieldMap y = slim_yield_map(&s->adapter, l);
+        p->yield_offset[l] = y.offset;
+        p->yield_span[l] = y.span;
+    }
+}
+
 // Settings and identity of what is loaded (caller holds snap_mu).
 void worker_fill_settings(Worker* w) {
     Session* s = w->s;
@@ -48,13 +60,11 @@ void worker_fill_settings(Worker* w) {
         if (p->is_slim) snprintf(p->adapter_kind, sizeof p->adapter_kind, "SLIM %d id + %d LoRA, top-%d, r %d", a->n_id, a->n_lora, a->top_k, a->r);
         else snprintf(p->adapter_kind, sizeof p->adapter_kind, "LoRA r %d", a->r);
         p->n_clusters = a->n_clusters;
-        p->yield_scale = a->yield_scale;
         p->lora_scale = a->r > 0 ? a->lora_alpha / (a->use_rslora ? sqrtf((float)a->r) : (float)a->r) : 0;
     } else {
         snprintf(p->adapter_name, sizeof p->adapter_name, "none");
         snprintf(p->adapter_kind, sizeof p->adapter_kind, "none");
         p->n_clusters = 0;
-        p->yield_scale = 0;
     }
     p->vocab = s->model.cfg.vocab_size;
     p->vocab_text = (const char* const*)w->vocab_text;
@@ -405,9 +415,9 @@ static void job_load(Worker* w, const Job* j) {
     w->run_ver++;
     w->runx_ver++;
     pthread_mutex_lock(&w->snap_mu);
-    w->snap.yield_scale = s->has_adapter ? s->adapter.yield_scale : 0;
     w->snap.adapter_ver++;
     snapshot_shape(&w->snap, s->trace.n_layers, s->trace.n_experts, s->trace.n_id);
+    snap_set_yield(&w->snap, s);
     pthread_mutex_unlock(&w->snap_mu);
     publish(w, 0, 1);
     char m[4200];
@@ -554,8 +564,8 @@ Worker* worker_new(Session* s, int wake_fd) {
     w->lens_on_id = xcalloc(L, sizeof(int));
     w->lens_on_p = xcalloc(L, sizeof(float));
     snapshot_init(&w->snap);
-    w->snap.yield_scale = s->has_adapter ? s->adapter.yield_scale : 0;
     snapshot_shape(&w->snap, s->trace.n_layers, s->trace.n_experts, s->trace.n_id);
+    snap_set_yield(&w->snap, s);
     w->gen_start = s->n_tokens;
     publish(w, 0, 1);
     w->started = pthread_create(&w->th, NULL, worker_main, w) == 0;

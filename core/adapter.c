@@ -13,6 +13,13 @@ static const char* REFRESH_NAMES[] = {"fixed", "per_token", "per_step"};
 const char* mask_refresh_name(MaskRefresh r) { return REFRESH_NAMES[r]; }
 int mask_refresh_from_name(const char* s) { return name_index(REFRESH_NAMES, 3, s); }
 
+static const char* DISTANCE_NAMES[] = {"max", "rms"};
+static const char* YCAL_NAMES[] = {"none", "quantile"};
+const char* slim_distance_name(SlimDistance d) { return DISTANCE_NAMES[d]; }
+const char* yield_calibration_name(YieldCalibration c) { return YCAL_NAMES[c]; }
+int slim_distance_from_name(const char* s) { return name_index(DISTANCE_NAMES, 2, s); }
+int yield_calibration_from_name(const char* s) { return name_index(YCAL_NAMES, 2, s); }
+
 void adapter_spec_default(AdapterSpec* s) {
     memset(s, 0, sizeof *s);
     s->type = ADAPTER_SLIM;
@@ -41,6 +48,7 @@ static size_t layout_layer(Adapter* a, const Model* m, int l, float* base) {
         if (a->router_bias) TAKE(al->router_b, E);
         TAKE(al->centers, N * C);
         TAKE(al->sigma, N * C);
+        if (a->yield_calibration == YCAL_QUANTILE) TAKE(al->yield_q, 2);
     }
     for (int p = 0; p < PROJ_COUNT; p++) {
         if (!(a->target_mask & (1u << p))) continue;
@@ -84,6 +92,8 @@ void adapter_alloc(Adapter* a, const Model* m, const AdapterSpec* s) {
         a->top_k = s->top_k;
         a->n_clusters = s->n_clusters;
         a->router_bias = s->router_bias;
+        a->distance = s->distance;
+        a->yield_calibration = s->yield_calibration;
     }
     a->n_experts = a->n_id + a->n_lora;
     a->yield_scale = s->yield_scale;
@@ -108,6 +118,11 @@ void adapter_init_random(Adapter* a, float std, uint64_t seed) {
     for (int l = 0; l < a->n_layers; l++)
         if (a->layers[l].active && a->layers[l].sigma)
             for (int i = 0; i < a->n_clusters * a->dim; i++) a->layers[l].sigma[i] = 0.5f + rng_uniform(&r);
+    for (int l = 0; l < a->n_layers; l++)
+        if (a->layers[l].active && a->layers[l].yield_q) {  // q50 in [0, 1), q90 = q50 + [0.5, 1.5)
+            a->layers[l].yield_q[0] = (float)rng_uniform(&r);
+            a->layers[l].yield_q[1] = a->layers[l].yield_q[0] + 0.5f + (float)rng_uniform(&r);
+        }
 }
 
 void adapter_free(Adapter* a) {
@@ -139,6 +154,16 @@ static int cfg_int(const cJSON* root, const char* key, int def, int lo, int* out
     if (d != floor(d) || d < lo || d > 1e6) return err_set(err, "%s: field '%s' must be an integer >= %d", path, key, lo);
     *out = (int)d;
     return 0;
+}
+
+// A string field with a fixed set of names; missing or null: value 0 (the paper's form).
+static int cfg_choice(const cJSON* root, const char* key, const char* expected, int (*from_name)(const char*),
+                      const char* path, Err* err) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    int r = cJSON_IsString(v) ? from_name(v->valuestring) : -1;
+    if (r < 0) return err_set(err, "%s: field '%s' must be %s", path, key, expected);
+    return r;
 }
 
 // Checks that tensor `name` has shape d0 x d1 (d1 = 0 for a vector); with dst, also copies it there as
@@ -235,6 +260,13 @@ static int slim_tensors(Adapter* a, const Model* m, const StFile* f, int copy, E
         if (load_tensor(copy ? al->sigma : NULL, f, name, a->n_clusters, a->dim, what, err)) return -1;
         for (size_t i = 0; copy && i < (size_t)a->n_clusters * a->dim; i++)
             if (!(al->sigma[i] > 0)) return err_set(err, "%s: tensor '%s' must be > 0 everywhere (found %g)", f->path, name, al->sigma[i]);
+        if (a->yield_calibration == YCAL_QUANTILE) {
+            snprintf(name, sizeof name, "%s.%d.mlp.clusters.yield_quantiles", pre, l);
+            if (load_tensor(copy ? al->yield_q : NULL, f, name, 2, 0, "yield_calibration \"quantile\" (q50, q90)", err)) return -1;
+            if (copy && !(al->yield_q[1] > al->yield_q[0]))
+                return err_set(err, "%s: tensor '%s' must hold q50 < q90 (found %g, %g)", f->path, name, al->yield_q[0],
+                               al->yield_q[1]);
+        }
         for (int p = 0; p < PROJ_COUNT; p++) {
             if (!(a->target_mask & (1u << p))) continue;
             LoraProj* lp = &al->proj[p];
@@ -256,6 +288,13 @@ static int load_slim(Adapter* a, const cJSON* root, const StFile* f, const Model
     double alpha, mom, ys, mr;
     const cJSON* rb = cJSON_GetObjectItemCaseSensitive(root, "router_bias");
     const cJSON* mrf = cJSON_GetObjectItemCaseSensitive(root, "mask_refresh");
+    // keys of this project's departures from the paper: missing means the paper's form
+    int dist = cfg_choice(root, "distance", "\"max\" or \"rms\"", slim_distance_from_name, path, err);
+    if (dist < 0) return -1;
+    int ycal = cfg_choice(root, "yield_calibration", "\"none\" or \"quantile\"", yield_calibration_from_name, path, err);
+    if (ycal < 0) return -1;
+    a->distance = (SlimDistance)dist;
+    a->yield_calibration = (YieldCalibration)ycal;
     if (cfg_int(root, "r", 16, 1, &a->r, path, err) || cfg_number(root, "lora_alpha", 32, &alpha, path, err) ||
         cfg_int(root, "num_identity_experts", 2, 0, &n_id, path, err) ||
         cfg_int(root, "num_lora_experts", 8, 1, &n_lora, path, err) || cfg_int(root, "top_k", 2, 1, &top_k, path, err) ||
@@ -452,6 +491,10 @@ int adapter_save(const Adapter* a, const char* dir, DType dtype, Err* err) {
         cJSON_AddNumberToObject(r, "mask_seed", (double)a->mask_seed);
         cJSON_AddStringToObject(r, "mask_refresh", REFRESH_NAMES[a->mask_refresh]);
         cJSON_AddBoolToObject(r, "router_bias", a->router_bias);
+        // written only when not the paper's form, so that paper-form adapters keep their bytes
+        if (a->distance != DIST_MAX) cJSON_AddStringToObject(r, "distance", DISTANCE_NAMES[a->distance]);
+        if (a->yield_calibration != YCAL_NONE)
+            cJSON_AddStringToObject(r, "yield_calibration", YCAL_NAMES[a->yield_calibration]);
         int all = 1;
         for (int l = 0; l < a->n_layers; l++) all &= a->layers[l].active;
         if (all) {
@@ -501,6 +544,7 @@ int adapter_save(const Adapter* a, const char* dir, DType dtype, Err* err) {
             if (al->router_b) PUSH(al->router_b, a->n_experts, 0, "%s.%d.mlp.router.bias", pre, l);
             PUSH(al->centers, a->n_clusters, a->dim, "%s.%d.mlp.clusters.centers", pre, l);
             PUSH(al->sigma, a->n_clusters, a->dim, "%s.%d.mlp.clusters.sigma", pre, l);
+            if (al->yield_q) PUSH(al->yield_q, 2, 0, "%s.%d.mlp.clusters.yield_quantiles", pre, l);
         }
         for (int p = 0; p < PROJ_COUNT; p++) {
             const LoraProj* lp = &al->proj[p];

@@ -7,6 +7,12 @@
 
 typedef enum { ADAPTER_SLIM = 0, ADAPTER_LORA } AdapterType;
 typedef enum { REFRESH_FIXED = 0, REFRESH_PER_TOKEN, REFRESH_PER_STEP } MaskRefresh;
+// adapter_config.json "distance": the paper's max over channels of |x - c| / sigma, minus 1
+// ("max"), or the Euclidean RMS distance sqrt(||x - c||^2 / C) to the nearest centre ("rms").
+typedef enum { DIST_MAX = 0, DIST_RMS } SlimDistance;
+// "yield_calibration": "none" (the paper: identity logits + gamma * d) or "quantile"
+// (+ gamma * (d - q50) / (q90 - q50), q50/q90 the in-distribution quantiles of d per block).
+typedef enum { YCAL_NONE = 0, YCAL_QUANTILE } YieldCalibration;
 
 // LoRA experts of one projection of one block.
 typedef struct {
@@ -22,6 +28,7 @@ typedef struct {
     float* router_b;           // (E) or NULL
     float* centers;            // (N, C)      SLIM only
     float* sigma;              // (N, C)
+    float* yield_q;            // (2) q50, q90 of d in distribution; only with YCAL_QUANTILE
     LoraProj proj[PROJ_COUNT]; // A == NULL when the projection is not targeted
 } AdapterLayer;
 
@@ -34,6 +41,8 @@ typedef struct {
     float lora_alpha;
     float yield_scale, cluster_momentum;
     int router_bias, use_rslora;
+    SlimDistance distance;
+    YieldCalibration yield_calibration;
     float mask_ratio;              // defaults for a run (SlimRun overrides)
     uint64_t mask_seed;
     MaskRefresh mask_refresh;
@@ -58,6 +67,8 @@ typedef struct {
     int n_id, n_lora, top_k, n_clusters;
     float yield_scale, cluster_momentum;
     int router_bias;
+    SlimDistance distance;
+    YieldCalibration yield_calibration;
     unsigned target_mask;          // default (0): gate, up, down
     const int* layers;             // NULL = all blocks
     int n_layer_list;
@@ -75,5 +86,10 @@ void adapter_free(Adapter* a);
 // Parses "mask_refresh" names: fixed, per_token, per_step (-1 when unknown).
 int mask_refresh_from_name(const char* s);
 const char* mask_refresh_name(MaskRefresh r);
+// "max" / "rms" and "none" / "quantile" (-1 when unknown).
+int slim_distance_from_name(const char* s);
+const char* slim_distance_name(SlimDistance d);
+int yield_calibration_from_name(const char* s);
+const char* yield_calibration_name(YieldCalibration c);
 
 #endif

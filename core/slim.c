@@ -125,7 +125,8 @@ int slim_run_prepare(SlimRun* r, const Adapter* a, Err* err) {
 // ---------------------------------------------------------------------------------------------
 // routing
 
-int slim_nearest(const float* x, const float* centers, const float* sigma, int n_clusters, int C, float* dist) {
+int slim_nearest(const float* x, const float* centers, const float* sigma, int n_clusters, int C, SlimDistance distance,
+                 float* dist) {
     int best = 0;
     float best_d2 = INFINITY;
     for (int j = 0; j < n_clusters; j++) {  // 2. nearest centre by Euclidean distance, ties -> lowest j
@@ -140,6 +141,10 @@ int slim_nearest(const float* x, const float* centers, const float* sigma, int n
             best_d2 = d2;
             best = j;
         }
+    }
+    if (distance == DIST_RMS) {  // sqrt(||x - c_j*||^2 / C): no per-channel scales
+        *dist = sqrtf(best_d2 / (float)C);
+        return best;
     }
     // 3. d = max_c |x - c_j*| / sigma_j* - 1
     const float* c = centers + (size_t)best * C;
@@ -165,8 +170,22 @@ void slim_route_measure(float* z, int* nearest, float* dist, const float* x, con
         z[e] = s;
     }
     // 2-3. nearest centre and distance
-    *nearest = slim_nearest(x, al->centers, al->sigma, a->n_clusters, C, dist);
+    *nearest = slim_nearest(x, al->centers, al->sigma, a->n_clusters, C, a->distance, dist);
 }
+
+YieldMap slim_yield_map(const Adapter* a, int l) {
+    YieldMap y = {a->yield_scale, 0.0f, 1.0f};
+    const float* q = a->layers[l].yield_q;
+    if (a->yield_calibration == YCAL_QUANTILE && q) {
+        y.offset = q[0];
+        y.span = q[1] - q[0] > 1e-6f ? q[1] - q[0] : 1e-6f;  // the loader checks q50 < q90; training may not yet
+    }
+    return y;
+}
+
+float slim_yield(YieldMap y, float d) { return y.gamma * (d - y.offset) / y.span; }
+
+float slim_yield_inverse(YieldMap y, float offset) { return y.gamma == 0 ? NAN : y.offset + offset * y.span / y.gamma; }
 
 void slim_route(Route* o, const float* x, const Adapter* a, const SlimRun* run, int l) {
     if (a->type == ADAPTER_SLIM) slim_route_measure(o->z, &o->nearest, &o->dist, x, a, l);
@@ -186,10 +205,11 @@ void slim_route_decide(Route* o, const Adapter* a, const SlimRun* run, int l) {
         o->id_share = 1.0f - o->w[0];
         return;
     }
-    // 4. yield: identity logits move by gamma * d; lora-only drops identity experts and the yield
+    // 4. yield: identity logits move by gamma * d (calibrated: slim_yield_map); lora-only drops identity experts and the yield
     int lora_only = run->mode == MODE_LORA_ONLY, id_only = run->mode == MODE_IDENTITY_ONLY;
     int lo = lora_only ? a->n_id : 0, hi = id_only ? a->n_id : E;
-    for (int e = 0; e < E; e++) o->zy[e] = o->z[e] + (e < a->n_id && !lora_only ? a->yield_scale * o->dist : 0.0f);
+    float yield = slim_yield(slim_yield_map(a, l), o->dist);
+    for (int e = 0; e < E; e++) o->zy[e] = o->z[e] + (e < a->n_id && !lora_only ? yield : 0.0f);
     // 5. softmax over the allowed experts, top-k by pi (ties -> lower index), renormalise
     float mx = -INFINITY;
     for (int e = lo; e < hi; e++) mx = o->zy[e] > mx ? o->zy[e] : mx;

@@ -62,7 +62,20 @@ void slim_route_measure(float* z, int* nearest, float* dist, const float* x, con
 void slim_route_decide(Route* out, const Adapter* a, const SlimRun* run, int l);
 
 // Nearest cluster and distance alone (steps 2-3); used by routing and by training's cluster update.
-int slim_nearest(const float* x, const float* centers, const float* sigma, int n_clusters, int C, float* dist);
+// distance: DIST_MAX (d = max_c |x - c_j*| / sigma_j* - 1) or DIST_RMS (d = sqrt(||x - c_j*||^2 / C)).
+int slim_nearest(const float* x, const float* centers, const float* sigma, int n_clusters, int C, SlimDistance distance,
+                 float* dist);
+
+// Step 4's offset on the identity logits as a map of d: gamma * (d - offset) / span. The paper's
+// form (yield_calibration "none") is offset 0, span 1; "quantile" is offset q50, span q90 - q50.
+typedef struct {
+    float gamma, offset, span;
+} YieldMap;
+YieldMap slim_yield_map(const Adapter* a, int l);
+float slim_yield(YieldMap y, float d);
+// The d at which the yield equals `offset` (NaN when gamma is 0): where identity overtakes a LoRA
+// expert whose logit lies `offset` above the best identity logit.
+float slim_yield_inverse(YieldMap y, float offset);
 
 // y (out) += sum over experts with w[e] != 0 of w[e] * s * rescale * B'_e A'_e v, masked as SLIM.md
 // section 4 says with keep-sets from the run (epoch = token position when per_token).

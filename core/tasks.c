@@ -129,8 +129,11 @@ static int trng_range(TaskRng* r, int lo, int hi) {
 void task_example(TaskExample* ex, int task, uint64_t seed, uint64_t i) {
     TaskRng r = {mix64(mix64(mix64(seed) ^ (uint64_t)(task + 1)) ^ i), 0};
     switch (task) {
-    case TASK_ADD: {
-        int a = trng_range(&r, 10, 99), b = trng_range(&r, 10, 99);
+    case TASK_ADD: {  // no carry: each digit of the sum is the sum of two digits (issue 15)
+        int a, b;
+        do {
+            a = trng_range(&r, 0, 99), b = trng_range(&r, 0, 99);
+        } while (a % 10 + b % 10 > 9 || a / 10 + b / 10 > 9);
         task_format_add(ex, a, b);
         break;
     }
@@ -211,7 +214,7 @@ static int hashset_add(HashSet* s, uint64_t h) {
 }
 
 // Appends the first n distinct candidates of task (from candidate 0 on) whose split is `want_test`.
-static int collect(TaskExample* out, int task, int n, int want_test, uint64_t seed, Err* err) {
+static int collect(TaskExample* out, int task, int n, int want_test, uint64_t seed, int* n_distinct, Err* err) {
     HashSet seen;
     hashset_init(&seen, (size_t)n);
     uint64_t limit = 64 * (uint64_t)n + 100000, i = 0;
@@ -223,6 +226,10 @@ static int collect(TaskExample* out, int task, int n, int want_test, uint64_t se
         out[got++] = ex;
     }
     free(seen.slot);
+    // a training share larger than the task's distinct examples (add: ~2720 of 3025 prompts) is
+    // filled by repeating them in order: more epochs of that task, never a held-out prompt
+    if (n_distinct) *n_distinct = got;
+    for (int k = 0; !want_test && got > 0 && got < n; k++) out[got++] = out[k];
     if (got < n)
         return err_set(err, "task %s: only %d distinct %s examples found in %llu candidates, %d asked for",
                        task_name(task), got, want_test ? "test" : "training", (unsigned long long)i, n);
@@ -230,8 +237,7 @@ static int collect(TaskExample* out, int task, int n, int want_test, uint64_t se
 }
 
 int task_make_train(TaskSet* out, const int* tasks, const int* n_per_task, int n_tasks, uint64_t seed, Err* err) {
-    out->ex = NULL;
-    out->n = 0;
+    memset(out, 0, sizeof *out);
     long long total = 0;
     for (int k = 0; k < n_tasks; k++) {
         if (tasks[k] < 0 || tasks[k] >= N_TASKS) return err_set(err, "task index %d out of range", tasks[k]);
@@ -242,7 +248,7 @@ int task_make_train(TaskSet* out, const int* tasks, const int* n_per_task, int n
     TaskExample* ex = xmalloc((size_t)(total ? total : 1) * sizeof *ex);
     int n = 0;
     for (int k = 0; k < n_tasks; k++) {
-        if (collect(ex + n, tasks[k], n_per_task[k], 0, seed, err)) {
+        if (collect(ex + n, tasks[k], n_per_task[k], 0, seed, &out->n_distinct[tasks[k]], err)) {
             free(ex);
             return -1;
         }
@@ -267,7 +273,7 @@ int task_make_test(TaskSet* out, int task, int n, uint64_t seed, Err* err) {
     if (task < 0 || task >= N_TASKS) return err_set(err, "task index %d out of range", task);
     if (n < 0 || n > 10000000) return err_set(err, "task %s: %d test examples asked for", task_name(task), n);
     TaskExample* ex = xmalloc((size_t)(n ? n : 1) * sizeof *ex);
-    if (collect(ex, task, n, 1, seed, err)) {
+    if (collect(ex, task, n, 1, seed, NULL, err)) {
         free(ex);
         return -1;
     }

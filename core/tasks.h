@@ -1,7 +1,8 @@
 // tasks.h: the demo's synthetic downstream tasks (issue 6, item 4) and their exact-match metric.
 //
 // Four tasks, each with its own prompt/response format:
-//   add      "Q: 38+49= A:"             -> " 87"             two 2-digit numbers (8100 pairs)
+//   add      "Q: 35+42= A:"             -> " 77"             two numbers 0-99 whose digits add up
+//                                                              without a carry (3025 pairs)
 //   date     "date 2021-03-07 ->"       -> " 7 March 2021"   valid dates 1950-2049
 //   reverse  "reverse: cat dog sun ->"  -> " sun dog cat"    3-4 distinct words of a fixed list
 //   max      "largest of 47 82 15:"     -> " 82"             3-4 distinct numbers 10-99
@@ -64,11 +65,12 @@ int task_is_test(const TaskExample* ex);
 typedef struct {
     TaskExample* ex;
     int n;
+    int n_distinct[N_TASKS];  // task_make_train: distinct examples behind each task's share
 } TaskSet;
 
-// n_per_task[k] distinct training examples of tasks[k] (candidates 0, 1, 2, ... of seed that are
-// not held out), all tasks mixed and shuffled by a PRNG seeded from seed. Fails (err names the
-// task) when a task has fewer distinct training examples than asked.
+// n_per_task[k] training examples of tasks[k] (candidates 0, 1, 2, ... of seed that are not held
+// out, distinct; a task with fewer distinct training examples than asked repeats them in order to
+// fill its share), all tasks mixed and shuffled by a PRNG seeded from seed.
 int task_make_train(TaskSet* out, const int* tasks, const int* n_per_task, int n_tasks, uint64_t seed, Err* err);
 // n distinct held-out examples of one task, in candidate order.
 int task_make_test(TaskSet* out, int task, int n, uint64_t seed, Err* err);

@@ -128,6 +128,7 @@ static void adapter_view(Adapter* v, const Adapter* a, float* storage) {
         d->router_b = rebase(s->router_b, a->storage, storage);
         d->centers = rebase(s->centers, a->storage, storage);
         d->sigma = rebase(s->sigma, a->storage, storage);
+        d->yield_q = rebase(s->yield_q, a->storage, storage);
         for (int p = 0; p < PROJ_COUNT; p++) {
             d->proj[p].A = rebase(s->proj[p].A, a->storage, storage);
             d->proj[p].B = rebase(s->proj[p].B, a->storage, storage);
@@ -347,8 +348,15 @@ void trainer_free(Trainer* t) {
     free(t->rope_cos);
     free(t->rope_sin);
     free(t->cluster_var);
+    free(t->special);
     if (t->adapter) slim_run_free(&t->run);
     memset(t, 0, sizeof *t);
+}
+
+void trainer_set_special(Trainer* t, const int* ids, int n) {
+    if (!t->special) t->special = xcalloc(t->V, 1);
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < t->V) t->special[ids[i]] = 1;
 }
 
 // Per (layer, projection) slot of the saved LoRA activations: -1 when the projection is untargeted.

@@ -36,6 +36,10 @@ typedef struct {
     // fine-tuning (SLIM.md section 5)
     float l1_lambda, balance_lambda, train_mask_ratio;
     int update_clusters;    // sliding-cluster updates in training forwards (SLIM); 0 freezes them
+    int skip_special;       // special input tokens (BOS, ...; trainer_set_special) stay out of the
+                            // cluster fitting, the yield quantiles and the balance term's load
+    int balance_lora_only;  // the balance term spreads the load over the LoRA experts only (identity
+                            // experts neither counted nor pushed); 0: over all E experts
     float init_std;         // pretraining: N(0, init_std) weights (o/down scaled by 1/sqrt(2L))
 } TrainConfig;
 void train_config_default(TrainConfig* c, TrainMethod m);
@@ -93,6 +97,7 @@ typedef struct {
     // SLIM state
     SlimRun run;            // mode slim, mask ratio = train_mask_ratio, refresh per step (epoch = step)
     float* cluster_var;     // (L, N, C) per-channel variance behind sigma = sqrt(var + 1e-6)
+    unsigned char* special; // (V) 1 for the special token ids (trainer_set_special); NULL: none
     int clusters_ready;
     // bookkeeping
     uint64_t step;          // optimiser steps taken
@@ -110,6 +115,8 @@ typedef struct {
 // allocated by adapter_alloc (init with trainer_init_adapter). tc->batch, seq_len size the buffers.
 int trainer_init(Trainer* t, Model* m, Adapter* a, const TrainConfig* tc, Err* err);
 void trainer_free(Trainer* t);
+// Marks token ids as special (tc.skip_special keeps them out of the routing statistics).
+void trainer_set_special(Trainer* t, const int* ids, int n);
 // Pretraining init: weights N(0, std), residual projections (o, down) scaled by 1/sqrt(2L), norms 1.
 void trainer_init_model_weights(Model* m, float std, uint64_t seed);
 // Adapter init (SLIM.md section 5): A ~ Kaiming-uniform (PEFT: bound 1/sqrt(in)), B = 0,
@@ -133,6 +140,13 @@ const float* trainer_probs(const Trainer* t);
 // batch and the per-token update (SLIM.md section 5). Called by the training forward.
 void train_clusters_init(Trainer* t, int l, const float* x, const int* real, int n_real);
 void train_clusters_update(Trainer* t, int l, const float* x, const int* real, int n_real);
+// yield_calibration "quantile": q50, q90 of block l's in-distribution d. The init sets them to the
+// first batch's quantiles (d against the fresh centres); the update moves them by the sliding
+// rule, q = (1 - m) q + m q_batch, with q_batch the quantiles of the batch's routing distances.
+void train_yield_quantiles_init(Trainer* t, int l, const float* x, const int* real, int n_real);
+void train_yield_quantiles_update(Trainer* t, int l, const float* dist, const int* real, int n_real);
+// The tau-quantile of v (n values, sorted in place): linear interpolation at tau * (n - 1).
+float train_quantile(float* v, int n, float tau);
 // Mean CE over the given batches without touching any state (no cluster updates).
 double trainer_eval(Trainer* t, const Batch* batches, int n, int* n_tokens);
 

@@ -108,7 +108,7 @@ void train_clusters_update(Trainer* t, int l, const float* x, const int* real, i
     for (int i = 0; i < n_real; i++) {
         const float* xi = x + (size_t)real[i] * C;
         float d;
-        int j = slim_nearest(xi, al->centers, al->sigma, N, C, &d);
+        int j = slim_nearest(xi, al->centers, al->sigma, N, C, a->distance, &d);
         float* c = al->centers + (size_t)j * C;
         float* v = var + (size_t)j * C;
         float* s = al->sigma + (size_t)j * C;
@@ -119,6 +119,55 @@ void train_clusters_update(Trainer* t, int l, const float* x, const int* real, i
             s[k] = sqrtf(v[k] + 1e-6f);
         }
     }
+}
+
+static int cmp_float(const void* a, const void* b) {
+    float x = *(const float*)a, y = *(const float*)b;
+    return x < y ? -1 : x > y;
+}
+
+float train_quantile(float* v, int n, float tau) {
+    if (n <= 0) return 0.0f;
+    qsort(v, n, sizeof(float), cmp_float);
+    double pos = tau * (n - 1);
+    int i = (int)pos;
+    if (i >= n - 1) return v[n - 1];
+    return (float)(v[i] + (pos - i) * (v[i + 1] - v[i]));
+}
+
+// q50, q90 of the distances of the real tokens; 0 when the batch has none (kept as they were).
+static int batch_quantiles(const float* dist, const int* real, int n_real, float q[2]) {
+    if (n_real <= 0) return 0;
+    float* v = xmalloc(n_real * sizeof(float));
+    for (int i = 0; i < n_real; i++) v[i] = dist[real[i]];
+    q[0] = train_quantile(v, n_real, 0.5f);
+    q[1] = train_quantile(v, n_real, 0.9f);
+    free(v);
+    return 1;
+}
+
+void train_yield_quantiles_init(Trainer* t, int l, const float* x, const int* real, int n_real) {
+    const Adapter* a = t->adapter;
+    AdapterLayer* al = &a->layers[l];
+    if (!al->yield_q) return;
+    al->yield_q[0] = 0.0f, al->yield_q[1] = 1.0f;  // no real token yet: the paper's map
+    float* d = xmalloc((size_t)(n_real > 0 ? n_real : 1) * sizeof(float));
+    int* idx = xmalloc((size_t)(n_real > 0 ? n_real : 1) * sizeof(int));
+    for (int i = 0; i < n_real; i++) {
+        slim_nearest(x + (size_t)real[i] * t->C, al->centers, al->sigma, a->n_clusters, t->C, a->distance, &d[i]);
+        idx[i] = i;
+    }
+    batch_quantiles(d, idx, n_real, al->yield_q);
+    free(d);
+    free(idx);
+}
+
+void train_yield_quantiles_update(Trainer* t, int l, const float* dist, const int* real, int n_real) {
+    const Adapter* a = t->adapter;
+    AdapterLayer* al = &a->layers[l];
+    float q[2], m = a->cluster_momentum;
+    if (!al->yield_q || !batch_quantiles(dist, real, n_real, q)) return;
+    for (int k = 0; k < 2; k++) al->yield_q[k] = (1 - m) * al->yield_q[k] + m * q[k];
 }
 
 // ---------------------------------------------------------------------------------------------

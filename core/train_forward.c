@@ -55,7 +55,10 @@ static void route_block(Trainer* t, ActViews* av, int l, const float* x, int BT,
     if (a->type == ADAPTER_LORA) return;  // one always-on expert: the fast path, no lists
     // the first forward (normally the first training batch) sets the centres; an evaluation
     // before any training would otherwise route against all-zero centres and sigma
-    if (!t->clusters_ready && a->n_clusters > 0) train_clusters_init(t, l, x, real, n_real);
+    if (!t->clusters_ready && a->n_clusters > 0) {
+        train_clusters_init(t, l, x, real, n_real);
+        train_yield_quantiles_init(t, l, x, real, n_real);
+    }
     float* rz = av->a[A_RZ] + (size_t)l * BTmax * E;
     float* rzy = av->a[A_RZY] + (size_t)l * BTmax * E;
     float* rpi = av->a[A_RPI] + (size_t)l * BTmax * E;
@@ -69,7 +72,10 @@ static void route_block(Trainer* t, ActViews* av, int l, const float* x, int BT,
         nearest[n] = r.nearest;
         rd[n] = r.dist;
     }
-    if (train && t->tc.update_clusters && a->n_clusters > 0) train_clusters_update(t, l, x, real, n_real);
+    if (train && t->tc.update_clusters && a->n_clusters > 0) {
+        train_yield_quantiles_update(t, l, rd, real, n_real);
+        train_clusters_update(t, l, x, real, n_real);
+    }
     for (int k = 0; k < El; k++) {
         int c = 0;
         for (int n = 0; n < BT; n++) {
@@ -109,7 +115,8 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
     int n_real = 0;
     for (int n = 0; n < BT; n++) {
         pos[n] = n % T;
-        if (!b->lens || pos[n] < b->lens[n / T]) real[n_real++] = n;
+        int special = t->tc.skip_special && t->special && b->tokens[n] >= 0 && b->tokens[n] < t->V && t->special[b->tokens[n]];
+        if ((!b->lens || pos[n] < b->lens[n / T]) && !special) real[n_real++] = n;
     }
     if (a) {
         t->run.step = t->step;
@@ -185,6 +192,46 @@ double trainer_forward(Trainer* t, const Batch* b, int train, int* n_valid) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// balance loss over the LoRA experts only (TrainConfig.balance_lora_only): El * sum_k f_k P_k with
+// f_k the share of kept LoRA slots routed to LoRA expert k (a constant) and P_k the mean of
+// pi_k / S, S = the token's total LoRA probability; identity experts get no gradient from it.
+
+static double balance_lora_only(Trainer* t, const float* rw, const float* rpi, int BT, const int* real, int n_real,
+                                float* dpi, float weight) {
+    const Adapter* a = t->adapter;
+    int E = t->E, lo = a->n_id, El = E - lo;
+    double f[64] = {0}, P[64] = {0};
+    int kept = 0;
+    for (int i = 0; i < n_real; i++) {
+        const float *w = rw + (size_t)real[i] * E, *pi = rpi + (size_t)real[i] * E;
+        double S = 0;
+        for (int e = lo; e < E && e < 64; e++) S += pi[e];
+        for (int e = lo; e < E && e < 64; e++) {
+            if (w[e] != 0.0f) f[e] += 1, kept++;
+            P[e] += S > 0 ? pi[e] / S : 0;
+        }
+    }
+    double val = 0;
+    for (int e = lo; e < E && e < 64; e++) {
+        f[e] /= kept > 0 ? kept : 1;
+        P[e] /= n_real > 0 ? n_real : 1;
+        val += El * f[e] * P[e];
+    }
+    if (dpi) {  // d (pi_e / S) / d pi_j = [e == j] / S - pi_e / S^2 for LoRA j
+        memset(dpi, 0, (size_t)BT * E * sizeof(float));
+        for (int i = 0; i < n_real; i++) {
+            const float* pi = rpi + (size_t)real[i] * E;
+            double S = 0, fp = 0;
+            for (int e = lo; e < E && e < 64; e++) S += pi[e], fp += f[e] * pi[e];
+            if (!(S > 0)) continue;
+            for (int e = lo; e < E && e < 64; e++)
+                dpi[(size_t)real[i] * E + e] = (float)(weight * El / n_real * (f[e] / S - fp / (S * S)));
+        }
+    }
+    return val;
+}
+
+// ---------------------------------------------------------------------------------------------
 // balance loss (Switch/MixLoRA style): E * sum_e f_e P_e per adapted block, averaged over blocks;
 // f_e = share of (token, kept slot) pairs routed to e (a constant), P_e = mean router probability.
 
@@ -195,6 +242,7 @@ static double balance_value(Trainer* t, ActViews* av, int l, int BT, const int* 
     size_t BTmax = (size_t)t->tc.batch * t->tc.seq_len;
     const float* rw = av->a[A_RW] + (size_t)l * BTmax * E;
     const float* rpi = av->a[A_RPI] + (size_t)l * BTmax * E;
+    if (t->tc.balance_lora_only && a->n_id > 0) return balance_lora_only(t, rw, rpi, BT, real, n_real, dpi, weight);
     double f[64] = {0}, P[64] = {0};
     int kept = 0;
     for (int i = 0; i < n_real; i++)
@@ -213,7 +261,6 @@ static double balance_value(Trainer* t, ActViews* av, int l, int BT, const int* 
         for (int i = 0; i < n_real; i++)
             for (int e = 0; e < E && e < 64; e++) dpi[(size_t)real[i] * E + e] = (float)(weight * E * f[e] / n_real);
     }
-    (void)a;
     return val;
 }
 

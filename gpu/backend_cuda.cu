@@ -336,9 +336,10 @@ __global__ static void add_kernel(float* x, const float* y, size_t n) {
 
 // SLIM routing inputs (SLIM.md section 2 steps 1-3), one block of 256 threads per token: z = W_r x
 // (+ b), the nearest centre by squared distance (ties -> lowest j, as slim_nearest), and
-// d = max_c |x - c_j*| / sigma_j* - 1. out: z (n, E), then dist (n), then nearest (n, as int).
+// d = max_c |x - c_j*| / sigma_j* - 1 (rms: sqrt(||x - c_j*||^2 / C)). out: z (n, E), then dist (n),
+// then nearest (n, as int).
 __global__ static void route_kernel(float* out, const float* x, const float* wr, const float* br, const float* centers,
-                                    const float* sigma, int n, int E, int N, int C) {
+                                    const float* sigma, int n, int E, int N, int C, int rms) {
     __shared__ float red[256];
     int t = blockIdx.x;
     const float* xt = x + (size_t)t * C;
@@ -364,7 +365,7 @@ __global__ static void route_kernel(float* out, const float* x, const float* wr,
         mx = fmaxf(mx, fabsf(xt[i] - centers[(size_t)best * C + i]) / sigma[(size_t)best * C + i]);
     mx = block_max(mx, red);
     if (threadIdx.x == 0) {
-        out[(size_t)n * E + t] = mx - 1.0f;
+        out[(size_t)n * E + t] = rms ? sqrtf(best_d2 / (float)C) : mx - 1.0f;
         ((int*)out)[(size_t)n * E + n + t] = best;
     }
 }
@@ -524,7 +525,7 @@ static void cu_route_measure(Backend* be, float* z, int* nearest, float* dist, c
     size_t count = (size_t)n * (E + 2);
     float* dout = (float*)scratch(S_ROUTE, count * sizeof(float));
     if (!wr || (al->router_b && !br) || !ce || !sg || !dout) return;
-    route_kernel<<<n, 256>>>(dout, x, wr, br, ce, sg, n, E, N, C);
+    route_kernel<<<n, 256>>>(dout, x, wr, br, ce, sg, n, E, N, C, a->distance == DIST_RMS);
     if (!LAUNCHED("route_kernel")) return;
     std::vector<float> host(count);
     if (!CK(cudaMemcpy(host.data(), dout, count * sizeof(float), cudaMemcpyDeviceToHost))) return;

@@ -20,6 +20,11 @@ check "inspect loads the base model" '"$BIN" inspect --model $D/base > "$T/inspe
 for a in lora moelora slim; do
     check "the $a adapter loads against the base model" '"$BIN" inspect --model $D/base --adapter $D/$a > /dev/null 2>&1'
 done
+# the adapters of the other seeds (RESULTS.md reports the mean and spread over all of them)
+for a in "$D"/seeds/*/; do
+    [ -f "$a/adapter_config.json" ] || continue
+    check "the seed adapter $(basename "$a") loads" '"$BIN" inspect --model $D/base --adapter "$a" > /dev/null 2>&1'
+done
 out=$("$BIN" generate --model $D/base --prompt "The king said unto them" -n 24 --seed 1 2>/dev/null)
 words=$(printf '%s' "$out" | tr -cs 'A-Za-z' '\n' | grep -c '[a-z]')
 check "the base model generates words (got: $out)" '[ "$words" -ge 8 ]'

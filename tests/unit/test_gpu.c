@@ -61,7 +61,7 @@ static void no_error(Backend* be) {
 typedef struct {
     float *embed, *mm_f32, *mm_f32_1, *mm_bf16, *mm_f16, *norm, *rope, *att_prefill, *att_decode, *silu, *add;
     float *lora_p0, *lora_p5, *lora_tok, rel_p0[5], rel_p5[5];
-    float route_z[5 * 10], route_dist[5];
+    float route_z[5 * 10], route_dist[5], route_dist_rms[5];
     int route_nearest[5];
 } OpOutputs;
 
@@ -202,6 +202,9 @@ static void run_ops(Backend* be, OpInputs* in, OpOutputs* o) {
     // routing inputs at block 1 from x (clusters around x's scale, so the nearest one varies)
     assert_true(in->a.n_experts <= 10);
     op->route_measure(be, o->route_z, o->route_nearest, o->route_dist, dx, N, &in->a, 1);
+    in->a.distance = DIST_RMS;  // the RMS distance (adapter_config "distance": "rms")
+    op->route_measure(be, o->route_z, o->route_nearest, o->route_dist_rms, dx, N, &in->a, 1);
+    in->a.distance = DIST_MAX;
     no_error(be);
     float* bufs[] = {dx, dy, dq, dk, dv, dg, du};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) op->release(be, bufs[i]);
@@ -239,6 +242,7 @@ static void test_each_op_matches_cpu(void** st) {
     expect_nse(gpu.rel_p5, cpu.rel_p5, N, 1e-8, "lora_delta relative size, p = 0.5");
     expect_nse(gpu.route_z, cpu.route_z, (size_t)N * in.a.n_experts, 1e-10, "route_measure: router logits");
     expect_nse(gpu.route_dist, cpu.route_dist, N, 1e-10, "route_measure: distances");
+    expect_nse(gpu.route_dist_rms, cpu.route_dist_rms, N, 1e-10, "route_measure: RMS distances");
     for (int t = 0; t < N; t++) assert_int_equal(gpu.route_nearest[t], cpu.route_nearest[t]);
     // the masks matter: p = 0.5 differs from p = 0 on both backends
     assert_true(nse(cpu.lora_p5, cpu.lora_p0, (size_t)N * F) > 1e-6);

@@ -22,6 +22,26 @@ static float* logits_with(const Model* m, const Adapter* a, const SlimRun* run, 
     return lg;
 }
 
+// The hand-made routing fixture: C = 2, E = 3 (1 identity + 2 LoRA), 2 clusters, top 2, gamma = 2,
+// router z = (x0, x1, x0 + x1), centres (0, 0) and (3, 3) with sigma (1, 2) and (0.5, 0.5).
+static void hand_adapter(Model* m, Adapter* a, AdapterSpec* sp, SlimDistance dist, YieldCalibration ycal) {
+    ModelConfig c = reference_config(1, 2, 2);
+    c.dim = 2;
+    c.head_dim = 2;
+    c.n_heads = c.n_kv_heads = 1;
+    model_init_random(m, &c, 0.1f, 1);
+    adapter_spec_default(sp);
+    sp->n_id = 1, sp->n_lora = 2, sp->n_clusters = 2, sp->yield_scale = 2.0f, sp->r = 1;
+    sp->distance = dist, sp->yield_calibration = ycal;
+    adapter_alloc(a, m, sp);
+    AdapterLayer* al = &a->layers[0];
+    float W[6] = {1, 0, 0, 1, 1, 1};
+    float centers[4] = {0, 0, 3, 3}, sigma[4] = {1, 2, 0.5f, 0.5f};
+    memcpy(al->router_w, W, sizeof W);
+    memcpy(al->centers, centers, sizeof centers);
+    memcpy(al->sigma, sigma, sizeof sigma);
+}
+
 static void test_routing_hand_values(void** st) {
     // C = 2, E = 3 (1 identity + 2 LoRA), 2 clusters, top 2, gamma = 2.
     ModelConfig c = reference_config(1, 2, 2);
@@ -451,11 +471,13 @@ static int load_error(const Model* save_for, const Model* load_for, void (*edit)
         char* text = read_file_text(path, NULL, &err);
         cJSON* root = cJSON_Parse(text);
         free(text);
-        char key[64];
+        char key[64], sval[64], rest;
         double val;
         for (const char* kv = cfg_patch; kv; kv = strchr(kv, ',') ? strchr(kv, ',') + 1 : NULL) {  // "k=v,k=v"
-            sscanf(kv, "%63[^=]=%lf", key, &val);
-            cJSON_ReplaceItemInObject(root, key, cJSON_CreateNumber(val));
+            sscanf(kv, "%63[^=]=%63[^,]", key, sval);
+            cJSON_DeleteItemFromObject(root, key);  // a number when the value reads as one, else a string
+            if (sscanf(sval, "%lf%c", &val, &rest) == 1) cJSON_AddNumberToObject(root, key, val);
+            else cJSON_AddStringToObject(root, key, sval);
         }
         char* out = cJSON_Print(root);
         write_file_atomic(path, out, strlen(out), &err);
@@ -523,6 +545,14 @@ static void test_adapter_errors(void** st) {
     assert_int_equal(load_error(&m, &m, put_nan, NULL, NULL, msg), -1);
     assert_non_null(strstr(msg, "non-finite"));
     assert_non_null(strstr(msg, "adapter_model.safetensors"));
+    // the routing keys: names only; "quantile" needs the per-block quantile tensor
+    assert_int_equal(load_error(&m, &m, NULL, "distance=euclid", NULL, msg), -1);
+    assert_non_null(strstr(msg, "adapter_config.json: field 'distance' must be \"max\" or \"rms\""));
+    assert_int_equal(load_error(&m, &m, NULL, "yield_calibration=3", NULL, msg), -1);
+    assert_non_null(strstr(msg, "field 'yield_calibration' must be \"none\" or \"quantile\""));
+    assert_int_equal(load_error(&m, &m, NULL, "yield_calibration=quantile", NULL, msg), -1);
+    assert_non_null(strstr(msg, "missing tensor 'base_model.model.model.layers.0.mlp.clusters.yield_quantiles'"));
+    assert_int_equal(load_error(&m, &m, NULL, "distance=rms", NULL, msg), 0);
     assert_int_equal(load_error(&m, &m, NULL, NULL, NULL, msg), 0);  // and the unedited adapter loads
     model_free(&m);
     model_free(&mw);
@@ -584,6 +614,84 @@ static void test_expert_names(void** st) {
     assert_string_equal(slim_expert_range(buf, sizeof buf, 0, 8), "LoRA 0..7");
 }
 
+// The two routing choices beyond the paper, by hand on C = 2: the RMS distance and the
+// quantile-calibrated yield; then a save / load round trip and the config bytes of each form.
+static void test_rms_distance_and_quantile_yield(void** st) {
+    Model m;
+    AdapterSpec sp;
+    Adapter a;
+    hand_adapter(&m, &a, &sp, DIST_RMS, YCAL_QUANTILE);
+    AdapterLayer* al = &a.layers[0];
+    assert_non_null(al->yield_q);
+    al->yield_q[0] = 0.5f, al->yield_q[1] = 1.5f;  // q50, q90
+    SlimRun run;
+    slim_run_init(&run, &a, 1);
+    float z[3], zy[3], pi[3], w[3];
+    Route rt = {z, zy, pi, w, 0, 0, 0};
+    // x = (1, 0.5): nearest centre 0; d = sqrt((1 + 0.25) / 2) = 0.790569 (sigma plays no part)
+    float x1[2] = {1.0f, 0.5f};
+    slim_route(&rt, x1, &a, &run, 0);
+    assert_int_equal(rt.nearest, 0);
+    assert_float_equal(rt.dist, 0.7905694, 1e-6);
+    // yield = 2 * (0.790569 - 0.5) / (1.5 - 0.5) = 0.581139 on the identity logit z0 = 1
+    assert_float_equal(zy[0], 1.5811388, 1e-6);
+    assert_float_equal(zy[1], 0.5f, 0);
+    assert_float_equal(zy[2], 1.5f, 0);
+    // x = (2.5, 4): nearest centre 1; d = sqrt((0.25 + 1) / 2) = 0.790569 as well
+    float x2[2] = {2.5f, 4.0f};
+    slim_route(&rt, x2, &a, &run, 0);
+    assert_int_equal(rt.nearest, 1);
+    assert_float_equal(rt.dist, 0.7905694, 1e-6);
+    // at d = q50 the yield is 0; identity overtakes a LoRA logit 1 above it at d = 0.5 + 1 * 1 / 2
+    YieldMap y = slim_yield_map(&a, 0);
+    assert_float_equal(slim_yield(y, 0.5f), 0.0f, 1e-7);
+    assert_float_equal(slim_yield_inverse(y, 1.0f), 1.0f, 1e-7);
+    // the paper's form: offset 0, span 1
+    a.yield_calibration = YCAL_NONE;
+    y = slim_yield_map(&a, 0);
+    assert_float_equal(slim_yield(y, 0.75f), 1.5f, 1e-7);
+    assert_float_equal(slim_yield_inverse(y, 1.0f), 0.5f, 1e-7);
+    a.yield_calibration = YCAL_QUANTILE;
+    // round trip: the keys and the quantile tensor come back
+    char dir[64], path[128];
+    test_tmpdir(dir);
+    Err err;
+    assert_int_equal(adapter_save(&a, dir, DT_F32, &err), 0);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    char* text = read_file_text(path, NULL, &err);
+    assert_non_null(strstr(text, "\"distance\":\t\"rms\""));
+    assert_non_null(strstr(text, "\"yield_calibration\":\t\"quantile\""));
+    free(text);
+    Adapter b;
+    if (adapter_load(&b, dir, &m, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(b.distance, DIST_RMS);
+    assert_int_equal(b.yield_calibration, YCAL_QUANTILE);
+    assert_float_equal(b.layers[0].yield_q[0], 0.5f, 0);
+    assert_float_equal(b.layers[0].yield_q[1], 1.5f, 0);
+    adapter_free(&b);
+    // q50 >= q90 cannot come from the sliding update: a one-line error
+    al->yield_q[1] = 0.5f;
+    assert_int_equal(adapter_save(&a, dir, DT_F32, &err), 0);
+    assert_int_equal(adapter_load(&b, dir, &m, &err), -1);
+    assert_non_null(strstr(err.msg, "yield_quantiles' must hold q50 < q90"));
+    // the paper's form writes neither key (adapters of earlier builds keep their bytes)
+    a.distance = DIST_MAX;
+    Adapter p;
+    sp.distance = DIST_MAX, sp.yield_calibration = YCAL_NONE;
+    adapter_alloc(&p, &m, &sp);
+    assert_null(p.layers[0].yield_q);
+    assert_int_equal(adapter_save(&p, dir, DT_F32, &err), 0);
+    text = read_file_text(path, NULL, &err);
+    assert_null(strstr(text, "distance"));
+    assert_null(strstr(text, "yield_calibration"));
+    free(text);
+    adapter_free(&p);
+    test_rmrf(dir);
+    slim_run_free(&run);
+    adapter_free(&a);
+    model_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_hand_values),
@@ -597,6 +705,7 @@ int main(void) {
         cmocka_unit_test(test_adapter_errors),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_expert_names),
+        cmocka_unit_test(test_rms_distance_and_quantile_yield),
     };
     return cmocka_run_group_tests_name("slim", tests, NULL, NULL);
 }

@@ -93,7 +93,8 @@ static void check_example(const TaskExample* ex) {
         int a, b, used = 0;
         if (sscanf(ex->prompt, "Q: %d+%d= A:%n", &a, &b, &used) != 2 || used != (int)lp)
             fail_msg("add prompt '%s'", ex->prompt);
-        assert_true(a >= 10 && a <= 99 && b >= 10 && b <= 99);
+        assert_true(a >= 0 && a <= 99 && b >= 0 && b <= 99);
+        assert_true(a % 10 + b % 10 <= 9 && a / 10 + b / 10 <= 9);  // no carry
         snprintf(want, sizeof want, " %d", a + b);
         break;
     }
@@ -279,18 +280,19 @@ static void test_generator_is_deterministic(void** st) {
             differs += strcmp(a.prompt, c.prompt) != 0;
         }
     assert_true(differs > 1900);  // another seed gives (nearly) all different examples
-    // the addition operands cover their whole range, with and without a carry
-    int lo = 0, hi = 0, carry = 0;
+    // the addition operands cover their range (0-99, digits without a carry): of the 3025 pairs,
+    // 1045 have an operand below 10 (P = 0.345), 110 one above 89 (P = 0.036), 550 a sum above 89
+    int lo = 0, hi = 0, sum_hi = 0;
     for (uint64_t i = 0; i < 1000; i++) {
         TaskExample ex;
         task_example(&ex, TASK_ADD, 3, i);
         int a, b;
         assert_int_equal(sscanf(ex.prompt, "Q: %d+%d= A:", &a, &b), 2);
-        lo += a < 20 || b < 20;
+        lo += a < 10 || b < 10;
         hi += a > 89 || b > 89;
-        carry += a % 10 + b % 10 >= 10;
+        sum_hi += a + b > 89;
     }
-    assert_true(lo > 100 && hi > 100 && carry > 350 && carry < 550);  // P(carry) = 45/100
+    assert_true(lo > 290 && lo < 400 && hi > 15 && hi < 60 && sum_hi > 130 && sum_hi < 240);
 }
 
 static void test_split_does_not_overlap(void** st) {
@@ -353,17 +355,36 @@ static void test_split_does_not_overlap(void** st) {
     }
 }
 
-static void test_too_many_examples_is_an_error(void** st) {
+// A share beyond a task's distinct training examples repeats them in order (no held-out prompt).
+static void test_small_task_repeats_its_examples(void** st) {
     // 100 years of dates: 36525 distinct prompts, ~90% of them for training
     int tasks[1] = {TASK_DATE}, per[1] = {34000};
     TaskSet s;
     Err err;
-    assert_int_equal(task_make_train(&s, tasks, per, 1, 1, &err), -1);
-    assert_non_null(strstr(err.msg, "date"));
-    assert_null(s.ex);
-    per[0] = 30000;  // but this many exist
     assert_int_equal(task_make_train(&s, tasks, per, 1, 1, &err), 0);
-    assert_int_equal(s.n, 30000);
+    assert_int_equal(s.n, 34000);
+    int d = s.n_distinct[TASK_DATE];
+    assert_true(d > 32000 && d < 34000);
+    // the shuffled mixture holds each distinct prompt once or twice, d distinct in all
+    char** p = malloc(s.n * sizeof *p);
+    for (int i = 0; i < s.n; i++) {
+        assert_false(task_is_test(&s.ex[i]));
+        p[i] = s.ex[i].prompt;
+    }
+    qsort(p, s.n, sizeof *p, cmp_str);
+    int distinct = 1, run = 1, max_run = 1;
+    for (int i = 1; i < s.n; i++) {
+        run = strcmp(p[i - 1], p[i]) ? 1 : run + 1;
+        distinct += run == 1;
+        max_run = run > max_run ? run : max_run;
+    }
+    assert_int_equal(distinct, d);
+    assert_int_equal(max_run, 2);
+    free(p);
+    taskset_free(&s);
+    per[0] = 30000;  // this many exist: all distinct
+    assert_int_equal(task_make_train(&s, tasks, per, 1, 1, &err), 0);
+    assert_int_equal(s.n_distinct[TASK_DATE], 30000);
     taskset_free(&s);
 }
 
@@ -454,9 +475,9 @@ static void test_demo_data_command_errors(void** st) {
     assert_int_equal(run_demo_data("--out", d, "--tasks", "add,spell", NULL), 2);       // unknown task
     assert_int_equal(run_demo_data("--out", d, "--bogus", "1", NULL), 2);               // unknown option
     assert_int_equal(run_demo_data("--out", d, "--seed", NULL), 2);                     // missing value
-    assert_int_equal(run_demo_data("--out", d, "--tasks", "date", "--train", "40000", NULL), 1);  // too many
+    assert_int_equal(run_demo_data("--out", d, "--tasks", "date", "--test", "40000", NULL), 1);  // too many
     char path[256];
-    snprintf(path, sizeof path, "%s/train.jsonl", d);
+    snprintf(path, sizeof path, "%s/test_date.jsonl", d);
     assert_false(file_exists(path));  // nothing half-written
     test_rmrf(d);
 }
@@ -469,7 +490,7 @@ int main(void) {
         cmocka_unit_test(test_generated_answers_are_right),
         cmocka_unit_test(test_generator_is_deterministic),
         cmocka_unit_test(test_split_does_not_overlap),
-        cmocka_unit_test(test_too_many_examples_is_an_error),
+        cmocka_unit_test(test_small_task_repeats_its_examples),
         cmocka_unit_test(test_jsonl_escaping),
         cmocka_unit_test(test_demo_data_command),
         cmocka_unit_test(test_demo_data_command_errors),

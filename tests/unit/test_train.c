@@ -6,6 +6,7 @@
 #include "forward.h"
 #include "testutil.h"
 #include "train.h"
+#include "train_internal.h"
 
 static void config_small(ModelConfig* c, int V, int C, int F, int L, int H, int Hkv) {
     memset(c, 0, sizeof *c);
@@ -532,6 +533,112 @@ static void test_sliding_clusters(void** state) {
     model_free(&m);
 }
 
+// max-form d of x against the nearest of N centres (SLIM.md section 2, steps 2-3), in double.
+static double ref_dist(const float* x, const float* cen, const float* sig, int N, int C) {
+    int best = 0;
+    double bd = 1e300, mx = 0;
+    for (int j = 0; j < N; j++) {
+        double d2 = 0;
+        for (int ch = 0; ch < C; ch++) d2 += pow(x[ch] - cen[j * C + ch], 2);
+        if (d2 < bd) bd = d2, best = j;
+    }
+    for (int ch = 0; ch < C; ch++) mx = fmax(mx, fabs(x[ch] - cen[best * C + ch]) / sig[best * C + ch]);
+    return mx - 1;
+}
+
+static int cmp_double(const void* a, const void* b) {
+    double x = *(const double*)a, y = *(const double*)b;
+    return x < y ? -1 : x > y;
+}
+
+// tau-quantile of n values by linear interpolation at tau (n - 1), in double (sorts v)
+static double ref_quantile(double* v, int n, double tau) {
+    qsort(v, n, sizeof(double), cmp_double);
+    double pos = tau * (n - 1);
+    int i = (int)pos;
+    return i >= n - 1 ? v[n - 1] : v[i] + (pos - i) * (v[i + 1] - v[i]);
+}
+
+// --skip-special-tokens: the special token in front of each row stays out of the cluster init and
+// the yield quantiles; "quantile" calibration: q50/q90 start at the first batch's quantiles and
+// move by q = (1 - m) q + m q_batch, each checked against a double-precision recomputation from
+// the block's MLP inputs.
+static void test_skip_special_and_yield_quantiles(void** state) {
+    float v[5] = {4, 1, 3, 2, 5};
+    assert_float_equal(train_quantile(v, 5, 0.5f), 3.0f, 0);
+    assert_float_equal(train_quantile(v, 5, 0.9f), 4.6f, 1e-6);  // position 3.6: 4 + 0.6 * (5 - 4)
+    ModelConfig c;
+    config_small(&c, 20, 16, 24, 1, 2, 1);
+    Model m;
+    model_init_random(&m, &c, 0.3f, 5);
+    AdapterSpec s;
+    adapter_spec_default(&s);
+    s.r = 4, s.lora_alpha = 8, s.n_id = 2, s.n_lora = 4, s.top_k = 2, s.n_clusters = 3;
+    s.yield_calibration = YCAL_QUANTILE;
+    Adapter a;
+    adapter_alloc(&a, &m, &s);
+    trainer_init_adapter(&a, 9);
+    a.cluster_momentum = 0.1f;
+    TrainConfig tc;
+    train_config_default(&tc, TRAIN_SLIM);
+    tc.batch = 2, tc.seq_len = 8, tc.skip_special = 1;
+    Trainer t;
+    Err err;
+    assert_int_equal(trainer_init(&t, &m, &a, &tc, &err), 0);
+    int special = 19;
+    trainer_set_special(&t, &special, 1);
+    Batch b;
+    batch_alloc(&b, 2, 8);
+    Rng r;
+    rng_seed(&r, 3);
+    int C = 16, N = 3, BT = 16;
+    AdapterLayer* al = &a.layers[0];
+    double dv[16];
+    float cen[3 * 16], sig[3 * 16];
+    for (int pass = 0; pass < 2; pass++) {
+        random_tokens(&b, 19, &r);  // ids 0..18: only the row starts are special
+        b.tokens[0] = b.tokens[8] = special;
+        t.tc.update_clusters = pass;  // pass 0: the init alone; pass 1: the sliding update
+        float q_old[2] = {al->yield_q[0], al->yield_q[1]};
+        memcpy(cen, al->centers, sizeof cen);
+        memcpy(sig, al->sigma, sizeof sig);
+        int nv;
+        trainer_forward(&t, &b, 1, &nv);
+        assert_int_equal(t.cur_n_real, BT - 2);
+        ActViews av;
+        train_act_views(&t, &av);
+        const float* x = av.a[A_LN2];  // block 0's MLP inputs, (BT, C)
+        if (pass == 0) {  // centres among the ordinary states, var over them alone
+            for (int j = 0; j < N; j++) {
+                int found = 0;
+                for (int n = 0; n < BT; n++)
+                    if (n % 8) found |= memcmp(al->centers + j * C, x + n * C, C * sizeof(float)) == 0;
+                assert_true(found);
+            }
+            for (int ch = 0; ch < C; ch++) {
+                double mu = 0, var = 0;
+                for (int n = 0; n < BT; n++) mu += n % 8 ? x[n * C + ch] / (BT - 2) : 0;
+                for (int n = 0; n < BT; n++) var += n % 8 ? pow(x[n * C + ch] - mu, 2) / (BT - 2) : 0;
+                assert_true(fabs(al->sigma[ch] - sqrt(var + 1e-6)) < 1e-5);
+            }
+            memcpy(cen, al->centers, sizeof cen);  // q of the init: d against the fresh centres
+            memcpy(sig, al->sigma, sizeof sig);
+        }
+        int k = 0;
+        for (int n = 0; n < BT; n++)
+            if (n % 8) dv[k++] = ref_dist(x + n * C, cen, sig, N, C);
+        double q50 = ref_quantile(dv, k, 0.5), q90 = ref_quantile(dv, k, 0.9);
+        if (pass == 1) q50 = 0.9 * q_old[0] + 0.1 * q50, q90 = 0.9 * q_old[1] + 0.1 * q90;
+        assert_true(fabs(al->yield_q[0] - q50) < 1e-5);
+        assert_true(fabs(al->yield_q[1] - q90) < 1e-5);
+        if (pass == 1) assert_true(memcmp(cen, al->centers, sizeof cen) != 0);  // the centres did slide
+    }
+    batch_free(&b);
+    trainer_free(&t);
+    adapter_free(&a);
+    model_free(&m);
+}
+
 // A training step initialises the clusters from the first batch and never touches them through
 // the optimiser; identical runs are identical.
 static void test_first_step_and_determinism(void** state) {
@@ -582,6 +689,7 @@ int main(void) {
         cmocka_unit_test(test_clipping_and_accumulation),
         cmocka_unit_test(test_sliding_clusters),
         cmocka_unit_test(test_first_step_and_determinism),
+        cmocka_unit_test(test_skip_special_and_yield_quantiles),
         cmocka_unit_test(test_matches_inference_unmasked),
         cmocka_unit_test(test_matches_inference_masked),
         cmocka_unit_test(test_checkpoint_errors),

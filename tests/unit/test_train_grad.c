@@ -22,6 +22,8 @@ typedef struct {
     float p_mask;
     uint64_t step;
     double l1_lambda, bal_lambda;
+    int bal_lora_only;    // the balance term over the LoRA experts only, P normalised over them
+    int skip_token;       // input token id left out of the balance term's load (-1: none)
     double* probs;        // (BT, V) of the last call
 } Ref;
 
@@ -179,13 +181,16 @@ static double ref_loss(Ref* R) {
                         double t = fabs(h[n * C + i] - al->centers[best * C + i]) / al->sigma[best * C + i];
                         mx = t > mx ? t : mx;
                     }
-                    R->dist[rec] = mx - 1;
+                    R->dist[rec] = a->distance == DIST_RMS ? sqrt(bd / C) : mx - 1;
                 }
+                double yield = a->yield_scale * R->dist[rec];  // calibrated: gamma (d - q50) / (q90 - q50)
+                if (a->yield_calibration == YCAL_QUANTILE)
+                    yield = a->yield_scale * (R->dist[rec] - al->yield_q[0]) / (al->yield_q[1] - al->yield_q[0]);
                 double mx = -1e300, sum = 0;
                 for (int e = 0; e < E; e++) {
                     double s = al->router_b ? RA(al->router_b)[e] : 0;
                     for (int i = 0; i < C; i++) s += RA(al->router_w)[e * C + i] * h[n * C + i];
-                    z[e] = s + (e < a->n_id ? a->yield_scale * R->dist[rec] : 0);
+                    z[e] = s + (e < a->n_id ? yield : 0);
                     mx = z[e] > mx ? z[e] : mx;
                 }
                 for (int e = 0; e < E; e++) sum += (pi[n * E + e] = exp(z[e] - mx));
@@ -206,14 +211,21 @@ static double ref_loss(Ref* R) {
             }
             route_w = rw;
             if (R->bal_lambda > 0) {  // E * sum_e f_e P_e, f from the (fixed) kept sets
+                // lora-only: El * sum over LoRA e of f_e (share of kept LoRA slots) P_e (mean pi_e / S)
+                int lo = R->bal_lora_only ? a->n_id : 0, n_load = 0;
                 double f[32] = {0}, P[32] = {0}, val = 0;
                 int kept = 0;
-                for (int n = 0; n < N; n++)
-                    for (int e = 0; e < E; e++) {
+                for (int n = 0; n < N; n++) {
+                    if (R->tokens[n] == R->skip_token) continue;
+                    double S = 0;
+                    for (int e = lo; e < E; e++) S += pi[n * E + e];
+                    for (int e = lo; e < E; e++) {
                         if (R->kept[((size_t)l * N + n) * E + e]) f[e] += 1, kept++;
-                        P[e] += pi[n * E + e];
+                        P[e] += R->bal_lora_only ? pi[n * E + e] / S : pi[n * E + e];
                     }
-                for (int e = 0; e < E; e++) val += E * (f[e] / kept) * (P[e] / N);
+                    n_load++;
+                }
+                for (int e = lo; e < E; e++) val += (E - lo) * (f[e] / kept) * (P[e] / n_load);
                 bal_total += val;
                 n_bal++;
             }
@@ -274,6 +286,7 @@ static void ref_init(Ref* R, const Model* m, const Adapter* a, const Batch* b) {
     R->kept = calloc((size_t)m->cfg.n_layers * b->B * b->T * E, 1);
     R->dist = calloc((size_t)m->cfg.n_layers * b->B * b->T, sizeof(double));
     R->probs = calloc((size_t)b->B * b->T * m->cfg.vocab_size, sizeof(double));
+    R->skip_token = -1;
 }
 
 static void ref_free(Ref* R) {
@@ -377,7 +390,9 @@ static void test_grad_pretrain_untied_bias(void** state) { run_pretrain_check(0,
 static void test_grad_pretrain_tied(void** state) { run_pretrain_check(1, 0); }
 
 // Fine-tuning: kind 0 = SLIM, 1 = MoE-LoRA (no identity, no yield), 2 = plain LoRA on every projection.
-static void run_finetune_check(int kind, float p_mask, float l1, float bal) {
+// opts (SLIM): the choices beyond the paper.
+enum { OPT_BAL_LORA = 1, OPT_SKIP_SPECIAL = 2, OPT_RMS = 4, OPT_QUANTILE = 8 };
+static void run_finetune_check_opts(int kind, float p_mask, float l1, float bal, int opts) {
     ModelConfig c;
     tiny_config(&c, 0, 1);
     Model m;
@@ -387,6 +402,8 @@ static void run_finetune_check(int kind, float p_mask, float l1, float bal) {
     s.r = 2, s.lora_alpha = 4, s.n_lora = 3, s.n_id = kind == 0 ? 2 : 0, s.top_k = 2, s.n_clusters = 3;
     s.yield_scale = kind == 0 ? 1.5f : 0.0f;
     s.router_bias = 1;
+    s.distance = opts & OPT_RMS ? DIST_RMS : DIST_MAX;
+    s.yield_calibration = opts & OPT_QUANTILE ? YCAL_QUANTILE : YCAL_NONE;
     if (kind == 2) {
         s.type = ADAPTER_LORA;
         s.target_mask = (1u << PROJ_COUNT) - 1;
@@ -408,18 +425,23 @@ static void run_finetune_check(int kind, float p_mask, float l1, float bal) {
             perturb(al->centers, (size_t)a.n_clusters * a.dim, 1.0f, 400 + l);
             for (int i = 0; i < a.n_clusters * a.dim; i++) al->sigma[i] = 0.5f + 0.1f * (i % 7);
         }
+        if (al->yield_q) al->yield_q[0] = 0.3f + 0.2f * l, al->yield_q[1] = 1.1f + 0.3f * l;
     }
     TrainConfig tc;
     train_config_default(&tc, kind == 0 ? TRAIN_SLIM : kind == 1 ? TRAIN_MOELORA : TRAIN_LORA);
     tc.batch = 2, tc.seq_len = 6, tc.train_mask_ratio = p_mask, tc.update_clusters = 0;
     tc.l1_lambda = l1, tc.balance_lambda = bal;
+    tc.balance_lora_only = (opts & OPT_BAL_LORA) != 0, tc.skip_special = (opts & OPT_SKIP_SPECIAL) != 0;
     Trainer t;
     Err err;
     assert_int_equal(trainer_init(&t, &m, &a, &tc, &err), 0);
+    int special = 4;  // a token id marked special (skip_special keeps it out of the load)
+    trainer_set_special(&t, &special, 1);
     t.clusters_ready = 1;
     t.step = 3;  // masks keyed by the step
     Batch b;
     random_batch(&b, 2, 6, c.vocab_size, 5, 1);
+    if (opts & OPT_SKIP_SPECIAL) b.tokens[0] = b.tokens[6] = special;  // a BOS in front of each row
     trainer_zero_grad(&t);
     int nv;
     double sum = trainer_forward(&t, &b, 1, &nv);
@@ -428,6 +450,8 @@ static void run_finetune_check(int kind, float p_mask, float l1, float bal) {
     Ref R;
     ref_init(&R, &m, &a, &b);
     R.p_mask = p_mask, R.step = 3, R.l1_lambda = l1, R.bal_lambda = bal;
+    R.bal_lora_only = (opts & OPT_BAL_LORA) != 0;
+    R.skip_token = opts & OPT_SKIP_SPECIAL ? special : -1;
     double ref = ref_loss(&R);
     double l1v = trainer_l1(&t, 0);
     double obj = sum / nv + l1 * l1v + bal * t.cur_balance;
@@ -440,7 +464,15 @@ static void run_finetune_check(int kind, float p_mask, float l1, float bal) {
     model_free(&m);
 }
 
+static void run_finetune_check(int kind, float p_mask, float l1, float bal) { run_finetune_check_opts(kind, p_mask, l1, bal, 0); }
+
 static void test_grad_slim(void** state) { run_finetune_check(0, 0.0f, 0.0f, 0.0f); }
+// the balance term over LoRA experts only, without the special token's load
+static void test_grad_slim_balance_lora_only_skip_special(void** state) {
+    run_finetune_check_opts(0, 0.0f, 0.0f, 0.3f, OPT_BAL_LORA | OPT_SKIP_SPECIAL);
+}
+// RMS distance and the quantile-calibrated yield (d and the quantiles are constants of the backward)
+static void test_grad_slim_rms_quantile(void** state) { run_finetune_check_opts(0, 0.3f, 0.0f, 0.1f, OPT_RMS | OPT_QUANTILE); }
 static void test_grad_slim_masked_l1_balance(void** state) { run_finetune_check(0, 0.5f, 0.05f, 0.1f); }
 static void test_grad_moelora(void** state) { run_finetune_check(1, 0.0f, 0.0f, 0.0f); }
 static void test_grad_lora_all_projections(void** state) { run_finetune_check(2, 0.3f, 0.01f, 0.0f); }
@@ -452,6 +484,8 @@ int main(void) {
         cmocka_unit_test(test_grad_pretrain_tied),
         cmocka_unit_test(test_grad_slim),
         cmocka_unit_test(test_grad_slim_masked_l1_balance),
+        cmocka_unit_test(test_grad_slim_balance_lora_only_skip_special),
+        cmocka_unit_test(test_grad_slim_rms_quantile),
         cmocka_unit_test(test_grad_moelora),
         cmocka_unit_test(test_grad_lora_all_projections),
     };

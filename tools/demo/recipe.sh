@@ -1,31 +1,36 @@
 #!/bin/sh
-# recipe.sh [STAGE]: `make demo`: re-creates the shipped demo (issue 6) from scratch. Times measured
+# recipe.sh [STAGE]: `make demo`: re-creates the shipped demo (issues 6, 15) from scratch. Times measured
 # on the idle 2-core machine (2 threads; a full run from a fresh clone took 29 min 40 s):
 #   corpus     tools/demo/corpus.sh: ~7 MB of English from Debian packages     ~15 s (+ apt)
 #   tokenizer  slimscope tokenizer-train: byte-level BPE, vocabulary 4096       ~1 s
 #   pretrain   slimscope pretrain: tools/demo/model.json (Llama, 5.40M params)  ~18 min (1032 steps
 #              of 16 x 256 tokens at ~3,850 tokens/s; DEMO_PRETRAIN_MINUTES caps it)
 #   data       slimscope demo-data: add / date / reverse / max, train + test    ~1 s
-#   adapters   slimscope train: lora, moelora, slim on the task mixture         ~3 min each
-#              (DEMO_ADAPTER_STEPS = 1000 steps of 32 examples, ~1.6 epochs of the mixture)
-#   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        ~2 min
-# About 30 minutes in all (the pretraining cap keeps a loaded machine under the hour); the defaults
-# are the settings the shipped models were made with. Starting at STAGE (default corpus) reuses what
-# the earlier stages left in $WORK and $OUT.
+#              (+ tools/demo/general_snippets.py: the general text of the training curves)
+#   adapters   slimscope train: lora, moelora, slim on the task mixture, for     ~3-5 min each
+#              each seed of config.sh (3): 9 runs (DEMO_ADAPTER_STEPS = 1000 steps of 32 examples,
+#              ~1.6 epochs of the mixture; general perplexity every 100 steps)
+#   eval       tools/demo/eval.sh: models/demo/RESULTS.md                        ~10-15 min
+# Pretraining takes 18 minutes of the hour; the adapters and the evaluation the rest (from the
+# `data` stage: about 45 minutes on 2 cores). The defaults are the settings the shipped models were
+# made with. Starting at STAGE (default corpus) reuses what the earlier stages left in $WORK and $OUT.
 #
 # Trainable-parameter budgets (MLP gate/up/down of all 6 blocks; C = 256, F = 688; a rank-r
 # LoRA on the three projections holds 3 r (C + F) = 2832 r parameters per block):
 #   lora     r = 32, one expert                      6 * 2832*32                  = 543,744
-#   moelora  8 experts r = 4, top 2, router 8 x C    6 * (8 * 2832*4 + 8*257)   = 556,080
+#   moelora  8 experts r = 4, top 2, router 8 x C    6 * (8 * 2832*4 + 8*257)   = 556,080 (+2.3%)
 #            + 8 bias
-#   slim     8 LoRA r = 4 + 2 identity, top 2,       6 * (8 * 2832*4 + 10*257)  = 559,164
-#            router 10 x C + 10 bias (+ 8 cluster centres and scales per block: not trained by gradient)
-# lora_alpha = 2 r everywhere (scale 2). Each expert adapter runs 2 of its 8 rank-4 experts per
-# token: 8 active ranks, against plain LoRA's 32.
+#   slim     1 LoRA r = 32 + 1 identity, top 2,      6 * (2832*32 + 2*257)      = 546,828 (+0.6%)
+#            router 2 x C + 2 bias (+ 8 cluster centres and scales and 2 yield quantiles per block:
+#            not trained by gradient)
+# lora_alpha = 2 r everywhere (scale 2). MoE-LoRA runs 2 of its 8 rank-4 experts per token (8 active
+# ranks); SLIM mixes its rank-32 expert with identity by the routing weights (issue 15: the 8 x
+# rank-4 SLIM did not learn `reverse`).
 #
 # Environment: SLIMSCOPE (./slimscope), DEMO_WORK (build/demo: corpus, tokenizer, task data),
 # DEMO_OUT (models/demo), DEMO_THREADS (2) (see tools/demo/config.sh), DEMO_PRETRAIN_STEPS (1032),
-# DEMO_PRETRAIN_MINUTES (36: a cap; the best checkpoint so far is kept), DEMO_ADAPTER_STEPS (1000).
+# DEMO_PRETRAIN_MINUTES (36: a cap; the best checkpoint so far is kept), DEMO_ADAPTER_STEPS (1000),
+# DEMO_RUNS (the adapters stage: only these "method:seed" runs; default all), DEMO_SEEDS.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -33,6 +38,8 @@ cd "$ROOT"
 PRETRAIN_STEPS=${DEMO_PRETRAIN_STEPS:-1032}
 PRETRAIN_MINUTES=${DEMO_PRETRAIN_MINUTES:-36}
 ADAPTER_STEPS=${DEMO_ADAPTER_STEPS:-1000}
+SLIM_GAMMA=1.0       # yield scale gamma of the calibrated yield
+SLIM_TRAIN_MASK=0    # masking ratio p during SLIM training (SLIM.md section 5): 0.3 cost 25 points (ANALYSIS.md)
 STAGE=${1:-corpus}
 SEED=1337
 
@@ -124,32 +131,52 @@ if at data; then
     rm -rf "$WORK/data"
     # shellcheck disable=SC2086
     "$SS" demo-data --out "$WORK/data" $DATA_ARGS
+    # general-text snippets for the perplexity curves during training (not the evaluation's text)
+    python3 tools/demo/general_snippets.py "$WORK/corpus/general_valid.txt" "$WORK/data/general_snippets.jsonl"
     stage_end data
 fi
 
 # --- 5. adapters --------------------------------------------------------------------------------
 if at adapters; then
     need train model data method out r lora-alpha experts identity-experts top-k clusters \
-        cluster-momentum yield-scale router-bias balance-lambda lr steps batch seq-len warmup seed threads log
+        cluster-momentum yield-scale router-bias balance-lambda lr steps batch seq-len warmup seed threads log \
+        val-data eval-every distance yield-calibration skip-special-tokens balance-lora-only train-mask-ratio
     COMMON="--model $OUT/base --data $WORK/data/train.jsonl --steps $ADAPTER_STEPS --batch 32 --seq-len 32"
-    COMMON="$COMMON --lr 2e-3 --warmup 30 --seed $SEED --threads $THREADS"
-    for method in lora moelora slim; do
-        stage_start "adapter $method"
-        rm -rf "${OUT:?}/$method"
+    COMMON="$COMMON --lr 2e-3 --warmup 30 --threads $THREADS"
+    # the curve of general perplexity over training: every 100 steps on the snippets
+    COMMON="$COMMON --val-data $WORK/data/general_snippets.jsonl --eval-every 100"
+    # LoRA and SLIM of every seed first (the targets compare those two; the first seed's adapters
+    # are the shipped ones), then MoE-LoRA's; DEMO_RUNS="method:seed ..." trains only those
+    RUNS=""
+    for seed in $SEEDS; do RUNS="$RUNS lora:$seed slim:$seed"; done
+    for seed in $SEEDS; do RUNS="$RUNS moelora:$seed"; done
+    RUNS=${DEMO_RUNS:-$RUNS}
+    [ -n "${DEMO_RUNS:-}" ] || rm -rf "${OUT:?}/seeds"
+    for run in $RUNS; do
+        method=${run%%:*} seed=${run#*:}
+        stage_start "adapter $method, seed $seed"
+        dir=$(adapter_dir "$method" "$seed")
+        rm -rf "$dir"
         case $method in
         lora) ARGS="--r 32 --lora-alpha 64" ;;
-        # both mixtures: a router bias and a small load-balance term (MixLoRA-style); for SLIM they
-        # gave +6.7 points of average task accuracy over two seeds at the same forgetting
-        # (models/demo/ANALYSIS.md)
-        moelora) ARGS="--experts 8 --identity-experts 0 --top-k 2 --r 4 --lora-alpha 8 --router-bias --balance-lambda 0.01" ;;
+        # a router bias and a small load-balance term (MixLoRA-style); BOS stays out of the load
+        moelora)
+            ARGS="--experts 8 --identity-experts 0 --top-k 2 --r 4 --lora-alpha 8 --router-bias --balance-lambda 0.01"
+            ARGS="$ARGS --skip-special-tokens"
+            ;;
+        # one rank-32 LoRA expert and one identity expert, both kept: the router and the yield set
+        # each token's identity share; RMS distance, calibrated yield, BOS out of the clusters; no
+        # masking during training (SLIM_TRAIN_MASK; models/demo/ANALYSIS.md)
         slim)
-            ARGS="--experts 8 --identity-experts 2 --top-k 2 --r 4 --lora-alpha 8 --clusters 8"
-            ARGS="$ARGS --cluster-momentum 0.01 --yield-scale 1.0 --router-bias --balance-lambda 0.01"
+            ARGS="--experts 1 --identity-experts 1 --top-k 2 --r 32 --lora-alpha 64 --clusters 8"
+            ARGS="$ARGS --cluster-momentum 0.01 --yield-scale $SLIM_GAMMA --router-bias --balance-lambda 0.01"
+            ARGS="$ARGS --skip-special-tokens --balance-lora-only --distance rms --yield-calibration quantile"
+            ARGS="$ARGS --train-mask-ratio $SLIM_TRAIN_MASK"
             ;;
         esac
         # shellcheck disable=SC2086 # the option lists are meant to split into words
-        "$SS" train $COMMON --method "$method" $ARGS --out "$OUT/$method" --log "$OUT/logs/$method.csv"
-        stage_end "adapter $method"
+        "$SS" train $COMMON --seed "$seed" --method "$method" $ARGS --out "$dir" --log "$(log_file "$method" "$seed")"
+        stage_end "adapter $method, seed $seed"
     done
 fi
 
