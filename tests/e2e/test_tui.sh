@@ -436,9 +436,9 @@ keys ":compare $ROOT/models/demo/lora" Enter
 wait_for "comparing with" 10 && wait_for "KL(A‖B)" 20
 check $? ":compare DIR: the Compare panel shows the cursor's KL(A‖B) and top-1 of each" "$(cap)"
 rows=$(cap | grep -E "│ +[0-5] id [0-9.]+│")
-[ "$(printf '%s\n' "$rows" | grep -c "│0.00 ")" = 6 ] && [ "$(printf '%s\n' "$rows" | grep -c "│on *$")" = 6 ] && ! cap | grep -q "Lens  "
+[ "$(printf '%s\n' "$rows" | grep -c "│0.00 ")" = 6 ] && [ "$(printf '%s\n' "$rows" | grep -cE "│on( +≠)? *$")" = 6 ] && ! cap | grep -q "Lens  "
 check $? ":compare: every block, the LoRA always on with identity share 0, in the Lens's place" "$(cap)"
-cap | grep -qE "Compare .*top-1 ≠ [1-9][0-9]*/8"
+cap | grep -qE "Compare .*top-1 ≠ [1-9][0-9]*/[0-9]+"
 check $? ":compare slim vs lora: the title counts the positions where top-1 differs" "$(cap)"
 keys Home Right
 wait_for "pos 1 KL(A‖B)" 10
@@ -449,7 +449,7 @@ keys Right
 wait_gone "$before" 5 && wait_for "KL(A‖B)" 10
 check $? ":compare follows the cursor (was '$before')" "$(cap)"
 keys ":compare $ROOT/models/demo/slim" Enter
-wait_for "top-1 ≠ 0/8" 20 && wait_for "KL(A‖B) 0.0000" 10 && ! cap | grep -E "│ +[0-5] id " | grep -q "≠"
+wait_for "top-1 ≠ 0/" 20 && wait_for "KL(A‖B) 0.0000" 10 && ! cap | grep -E "│ +[0-5] id " | grep -q "≠"
 check $? ":compare with the same adapter: KL 0, no top-1 or routing difference" "$(cap)"
 keys ':compare off' Enter
 wait_for "compare off" 5 && wait_for "Lens  " 10 && ! cap | grep -q "KL(A‖B)"
@@ -459,7 +459,7 @@ sleep 0.2
 keys q
 sane run1e 0 "quit the compare session"
 
-# ---- run 1d: the demo's SLIM adapter (6 blocks, 2 identity + 8 LoRA experts) at 80x24, 120x36
+# ---- run 1d: the demo's SLIM adapter (6 blocks, 1 identity + 1 LoRA expert) at 80x24, 120x36
 # and 200x60: every block in every per-block panel, titles whole, tok/s in the status bar
 # blocks_shown SIZE: rows "  L " of blocks 0..5 in the selection map (left) and in the router,
 # distance and lens panels (right of the column rule)
