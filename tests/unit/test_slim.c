@@ -43,28 +43,11 @@ static void hand_adapter(Model* m, Adapter* a, AdapterSpec* sp, SlimDistance dis
 }
 
 static void test_routing_hand_values(void** st) {
-    // C = 2, E = 3 (1 identity + 2 LoRA), 2 clusters, top 2, gamma = 2.
-    ModelConfig c = reference_config(1, 2, 2);
-    c.dim = 2;
-    c.head_dim = 2;
-    c.n_heads = c.n_kv_heads = 1;
     Model m;
-    model_init_random(&m, &c, 0.1f, 1);
     AdapterSpec sp;
-    adapter_spec_default(&sp);
-    sp.n_id = 1;
-    sp.n_lora = 2;
-    sp.n_clusters = 2;
-    sp.yield_scale = 2.0f;
-    sp.r = 1;
     Adapter a;
-    adapter_alloc(&a, &m, &sp);
+    hand_adapter(&m, &a, &sp, DIST_MAX, YCAL_NONE);
     AdapterLayer* al = &a.layers[0];
-    float W[6] = {1, 0, 0, 1, 1, 1};                // z = (x0, x1, x0 + x1)
-    float centers[4] = {0, 0, 3, 3}, sigma[4] = {1, 2, 0.5f, 0.5f};
-    memcpy(al->router_w, W, sizeof W);
-    memcpy(al->centers, centers, sizeof centers);
-    memcpy(al->sigma, sigma, sizeof sigma);
     SlimRun run;
     slim_run_init(&run, &a, 1);
     float z[3], zy[3], pi[3], w[3];
