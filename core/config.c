@@ -156,6 +156,11 @@ int config_parse(ModelConfig* c, const char* json, const char* path, Err* err) {
             goto done;
         }
         c->head_dim = c->dim / c->n_heads;
+        if (c->head_dim > int_field_max("head_dim")) {  // the limit an explicit head_dim has (config_save writes it)
+            err_set(err, "%s: hidden_size / num_attention_heads = head_dim %d exceeds %d", path, c->head_dim,
+                    int_field_max("head_dim"));
+            goto done;
+        }
     }
     if ((long)c->n_heads * c->head_dim > 1 << 20) {
         err_set(err, "%s: num_attention_heads x head_dim = %ld exceeds %d", path, (long)c->n_heads * c->head_dim, 1 << 20);

@@ -381,6 +381,12 @@ static void test_non_integer_values(void** state) {
             build(json, sizeof json, -1, k, "1025");
             expect_load_error("config.json", json, "field 'num_hidden_layers' = 1025 exceeds 1024");
         }
+    // a head_dim derived from hidden_size / heads has the limit an explicit one has (found by fuzz_config:
+    // the derived 140946 was accepted, then refused when the saved config was read back)
+    expect_load_error("config.json",
+                      "{\"model_type\": \"llama\", \"hidden_size\": 140946, \"intermediate_size\": 128,"
+                      " \"num_hidden_layers\": 1, \"num_attention_heads\": 1, \"vocab_size\": 10}",
+                      "hidden_size / num_attention_heads = head_dim 140946 exceeds 65536");
     // zero passes the type check but is not a size
     build(json, sizeof json, -1, 1, "0");
     expect_load_error("config.json", json, "field 'hidden_size' must be positive");
